@@ -1,0 +1,1 @@
+"""sync_core — the sans-IO Canvas-to-Pinterest audience sync engine."""
