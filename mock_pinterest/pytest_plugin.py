@@ -1,0 +1,1 @@
+"""pytest plugin (entry point ``pinterest_mock``): fixtures giving a test a mock Pinterest."""
