@@ -1,0 +1,68 @@
+"""Parsing and validating the ``records`` string of customer-list create and update.
+
+Rules (FIDELITY.md "Customer lists"):
+- ``records`` is one comma-separated string; empty items (a trailing comma, ``,,``) are
+  tolerated and not counted. Anything else than a string is rejected by the caller.
+- Hashed ids are lowercase hex digests: MD5 (32), SHA-1 (40) or SHA-256 (64). EMAIL lists also
+  take plain lowercase emails; MAID and IDFA lists take hashes only; the partner id types
+  (LR_ID, DLX_ID, HASHED_PINNER_ID) take any item without spaces.
+- Hot path: one ``split``, one ``set``, and one compiled regex over the whole string; per-item
+  Python work happens only when that regex says something is invalid. A PATCH of 1,900
+  records must stay well under a millisecond and a half.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+_HASH = r"(?:[0-9a-f]{64}|[0-9a-f]{40}|[0-9a-f]{32})"
+_EMAIL = r"[^,@\sA-Z]+@[^,@\sA-Z]+"
+_ANY = r"[^,\s]+"
+
+
+def _whole(item: str) -> re.Pattern[str]:
+    # Items separated by commas, any of them possibly empty.
+    return re.compile(rf"(?:{item})?(?:,(?:{item})?)*")
+
+
+def _single(item: str) -> re.Pattern[str]:
+    return re.compile(item)
+
+
+_ITEM_BY_LIST_TYPE: Mapping[str, str] = {
+    "EMAIL": rf"(?:{_HASH}|{_EMAIL})",
+    "IDFA": _HASH,
+    "MAID": _HASH,
+    "LR_ID": _ANY,
+    "DLX_ID": _ANY,
+    "HASHED_PINNER_ID": _ANY,
+}
+LIST_TYPES = tuple(_ITEM_BY_LIST_TYPE)
+_WHOLE = {kind: _whole(item) for kind, item in _ITEM_BY_LIST_TYPE.items()}
+_SINGLE = {kind: _single(item) for kind, item in _ITEM_BY_LIST_TYPE.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedRecords:
+    """The distinct valid items, how many items were sent (duplicates included), and how many
+    of those were invalid."""
+
+    valid: frozenset[str] | set[str]
+    sent: int
+    invalid: int
+
+
+def parse_records(records: str, list_type: str) -> ParsedRecords:
+    """Split and validate a ``records`` string for a list of ``list_type``."""
+    items = records.split(",")
+    sent = len(items) - items.count("")
+    distinct = set(items)
+    distinct.discard("")
+    if _WHOLE[list_type].fullmatch(records):
+        return ParsedRecords(distinct, sent, 0)
+    single = _SINGLE[list_type]
+    valid = {item for item in distinct if single.fullmatch(item)}
+    invalid = sum(1 for item in items if item and item not in valid)
+    return ParsedRecords(valid, sent, invalid)
