@@ -1,1 +1,12 @@
-"""mock_pinterest — a faithful, stateful, fault-injecting mock of the Pinterest v5 API."""
+"""mock_pinterest — a faithful, stateful, fault-injecting mock of the Pinterest v5 API.
+
+``create_app(config=None, *, clock=None)`` builds the Flask app; ``backend_of(app)`` reaches
+its state in process; ``MockConfig`` holds every setting. See CONTRACTS.md §1 and ADMIN.md.
+"""
+
+from mock_pinterest.app import create_app
+from mock_pinterest.backend import Backend
+from mock_pinterest.config import MockConfig
+from mock_pinterest.pipeline import backend_of
+
+__all__ = ["Backend", "MockConfig", "backend_of", "create_app"]

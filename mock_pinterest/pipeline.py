@@ -1,0 +1,225 @@
+"""The per-request gate every API call passes: faults, authentication, rate limit, scope,
+then headers and the journal on the way out.
+
+Rules:
+- Blueprints declare each view's ``x-ratelimit-category`` and scope with ``@operation``;
+  this module alone enforces them, in the order Pinterest effectively applies them:
+  injected fault → bearer token (401 code 2) → rate limit (429 code 8) → scope (401 code 3).
+- Admin paths (``/_mock/…``) skip the gate and the journal.
+- Every answer gets ``x-pinterest-rid``; limited categories get ``x-ratelimit-*``; injected
+  latency is the ``x-mock-latency-s`` header, and is slept only when ``config.sleep_latency``
+  (standalone server) — in process the caller simulates it.
+- All ``ApiError``s and werkzeug HTTP errors become one JSON error shape here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from flask import Flask, Response, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from mock_pinterest.backend import Backend
+from mock_pinterest.errors import ApiError, RateLimited, error_body, generic_error
+from mock_pinterest.faults import RequestFacts
+from mock_pinterest.journal import JournalRecord
+from mock_pinterest.models import AccessToken
+
+F = TypeVar("F", bound=Callable[..., object])
+
+EXTENSION_KEY = "mock_pinterest"
+ADMIN_PREFIX = "/_mock"
+LATENCY_HEADER = "x-mock-latency-s"
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """What the gate needs to know about one API operation."""
+
+    category: str | None
+    scope: str | None = None
+    authenticated: bool = True
+
+
+_OPERATIONS: dict[Callable[..., object], Operation] = {}
+
+
+def operation(
+    category: str | None, scope: str | None = None, *, authenticated: bool = True
+) -> Callable[[F], F]:
+    """Declare a view's rate-limit category and required scope."""
+
+    def register(view: F) -> F:
+        _OPERATIONS[view] = Operation(category, scope, authenticated)
+        return view
+
+    return register
+
+
+class CallState:
+    """What the gate learned about the current request; blueprints add journal details."""
+
+    __slots__ = (
+        "category",
+        "code",
+        "customer_list_id",
+        "latency_s",
+        "operation_type",
+        "rate_headers",
+        "records",
+        "request_id",
+        "t",
+        "token",
+    )
+
+    def __init__(self, t: float, request_id: str, token: AccessToken | None) -> None:
+        self.t = t
+        self.request_id = request_id
+        self.token = token
+        self.category: str | None = None
+        self.code: int | None = None
+        self.latency_s = 0.0
+        self.rate_headers: dict[str, str] = {}
+        self.records = 0
+        self.operation_type: str | None = None
+        self.customer_list_id: str | None = None
+
+
+def backend_of(app: Flask) -> Backend:
+    """The backend behind an app made by ``create_app``."""
+    backend = app.extensions[EXTENSION_KEY]
+    assert isinstance(backend, Backend)
+    return backend
+
+
+def current_backend() -> Backend:
+    return backend_of(current_app)
+
+
+def call_state() -> CallState:
+    state = g.get("call")
+    assert isinstance(state, CallState), "the gate did not run for this request"
+    return state
+
+
+def current_token() -> AccessToken:
+    """The authenticated token of the current request (the gate checked it)."""
+    token = call_state().token
+    assert token is not None
+    return token
+
+
+def install(app: Flask, backend: Backend) -> None:
+    """Attach the gate, the error handlers and the answer decoration to ``app``."""
+    app.extensions[EXTENSION_KEY] = backend
+    app.before_request(_gate)
+    app.after_request(_finish)
+    app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(HTTPException, _http_error)
+
+
+def _is_admin() -> bool:
+    return request.path.startswith(ADMIN_PREFIX)
+
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _gate() -> None:
+    backend = current_backend()
+    token = backend.lookup_token(_bearer())
+    state = g.call = CallState(float(backend.now()), backend.next_request_id(), token)
+    if _is_admin():
+        return
+    view = current_app.view_functions.get(request.endpoint or "")
+    op = _OPERATIONS.get(view) if view is not None else None
+    state.category = op.category if op else None
+    facts = RequestFacts(
+        method=request.method,
+        path=request.path,
+        category=state.category,
+        token_id=token.token_id if token else None,
+    )
+    effect = backend.faults.apply(facts, state.t)
+    state.latency_s = effect.latency_s
+    if effect.status is not None:
+        raise generic_error(effect.status)
+    if op is None:
+        return
+    if op.authenticated:
+        state.token = backend.authenticate(token)
+    _limit(backend, state)
+    if op.scope is not None and state.token is not None:
+        backend.require_scope(state.token, op.scope)
+
+
+def _limit(backend: Backend, state: CallState) -> None:
+    if state.category is None:
+        return
+    key = state.token.token_id if state.token else _client_key()
+    decision = backend.limiter.acquire(key, state.category, state.t)
+    if decision is None:
+        return
+    state.rate_headers = decision.headers(retry_after=backend.config.retry_after)
+    if not decision.allowed:
+        raise RateLimited(headers=state.rate_headers)
+
+
+def _client_key() -> str:
+    # OAuth endpoints have no bearer token: their budget belongs to the client app.
+    auth = request.authorization
+    return f"client:{auth.username if auth and auth.username else 'anonymous'}"
+
+
+def _api_error(error: ApiError) -> tuple[Response, int]:
+    state = g.get("call")
+    if isinstance(state, CallState):
+        state.code = error.code
+    response = jsonify(error_body(error))
+    response.headers.update(error.headers)
+    return response, error.status
+
+
+def _http_error(error: HTTPException) -> tuple[Response, int]:
+    # Routing (404, 405) and werkzeug's own 400/415 get the same JSON error shape.
+    return _api_error(generic_error(error.code or 500))
+
+
+def _finish(response: Response) -> Response:
+    backend = current_backend()
+    state = g.get("call")
+    if not isinstance(state, CallState):
+        return response
+    response.headers["x-pinterest-rid"] = state.request_id
+    if _is_admin():
+        return response
+    response.headers.update(state.rate_headers)
+    if state.latency_s:
+        response.headers[LATENCY_HEADER] = f"{state.latency_s:g}"
+        if backend.config.sleep_latency:
+            # Standalone server only: a real client must feel the latency on the wire.
+            time.sleep(state.latency_s)
+    token = state.token
+    backend.journal.append(
+        JournalRecord(
+            t=state.t,
+            token_id=token.token_id if token else None,
+            user=token.user if token else None,
+            method=request.method,
+            path=request.path,
+            category=state.category,
+            status=response.status_code,
+            code=state.code,
+            records=state.records,
+            operation_type=state.operation_type,
+            customer_list_id=state.customer_list_id,
+            request_id=state.request_id,
+        )
+    )
+    return response

@@ -1,0 +1,119 @@
+"""Request parsing and list paging shared by the API blueprints.
+
+Rules:
+- Every malformed input becomes ``InvalidParameters`` (400, code 1), never a 500: wrong content
+  type, malformed JSON, a body that is not an object, a missing or mistyped field, an unknown
+  enum value, a non-numeric id, a page size outside 1–250, a bad bookmark.
+- Unknown body fields are ignored (the official SDK sends ``ad_account_id`` and others).
+- Lists answer ``{"items": [...], "bookmark": str | None}``; the bookmark is the id of the
+  last item of the page, so paging is stable while items are added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from flask import request
+
+from mock_pinterest.errors import InvalidParameters
+
+T = TypeVar("T")
+
+MAX_ID_DIGITS = 18
+PAGE_SIZE_DEFAULT = 25
+PAGE_SIZE_MAX = 250
+ORDERS = ("ASCENDING", "DESCENDING")
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object body."""
+    if not request.is_json:
+        raise InvalidParameters("Content-Type must be application/json.")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidParameters("The request body must be a JSON object.")
+    return body
+
+
+def form_body() -> Mapping[str, str]:
+    """The request's form-encoded body (OAuth endpoints)."""
+    if request.mimetype != "application/x-www-form-urlencoded":
+        raise InvalidParameters("Content-Type must be application/x-www-form-urlencoded.")
+    return request.form
+
+
+def text_field(body: Mapping[str, Any], key: str, *, required: bool = True) -> str | None:
+    """A string field; ``records`` given as a JSON array lands here and is a 400."""
+    value = body.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value):
+        raise InvalidParameters(f"'{key}' must be a non-empty string.")
+    return value
+
+
+def enum_field(
+    body: Mapping[str, Any], key: str, allowed: Sequence[str], *, default: str | None = None
+) -> str:
+    """A case-sensitive enum field, as Pinterest's are."""
+    value = body.get(key, default)
+    if value not in allowed:
+        raise InvalidParameters(f"'{key}' must be one of {', '.join(allowed)}.")
+    return str(value)
+
+
+def object_field(body: Mapping[str, Any], key: str) -> dict[str, object]:
+    value = body.get(key)
+    if not isinstance(value, dict):
+        raise InvalidParameters(f"'{key}' must be a JSON object.")
+    return value
+
+
+def numeric_id(value: str, name: str) -> str:
+    """A path or query id: digits only, at most 18 of them."""
+    if not value.isascii() or not value.isdigit() or len(value) > MAX_ID_DIGITS:
+        raise InvalidParameters(f"'{name}' must be a numeric id of at most 18 digits.")
+    return value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Page:
+    size: int
+    bookmark: str | None
+    descending: bool
+
+
+def page_params(*, allow_order: bool = True) -> Page:
+    """``page_size`` (1–250, default 25), ``bookmark`` and ``order`` from the query string."""
+    raw_size = request.args.get("page_size", str(PAGE_SIZE_DEFAULT))
+    if not raw_size.isascii() or not raw_size.isdigit():
+        raise InvalidParameters("'page_size' must be an integer from 1 to 250.")
+    size = int(raw_size)
+    if not 1 <= size <= PAGE_SIZE_MAX:
+        raise InvalidParameters("'page_size' must be an integer from 1 to 250.")
+    bookmark = request.args.get("bookmark") or None
+    if bookmark is not None:
+        numeric_id(bookmark, "bookmark")
+    order = request.args.get("order", "ASCENDING") if allow_order else "ASCENDING"
+    if order not in ORDERS:
+        raise InvalidParameters("'order' must be ASCENDING or DESCENDING.")
+    return Page(size=size, bookmark=bookmark, descending=order == "DESCENDING")
+
+
+def paginate(
+    items: Iterable[T], page: Page, *, id_of: Callable[[T], str], render: Callable[[T], object]
+) -> dict[str, object]:
+    """One page of ``items`` ordered by numeric id, after the bookmark."""
+    ordered = sorted(items, key=lambda item: int(id_of(item)), reverse=page.descending)
+    if page.bookmark is not None:
+        mark = int(page.bookmark)
+        sign = -1 if page.descending else 1
+        ordered = [item for item in ordered if sign * (int(id_of(item)) - mark) > 0]
+    chunk = ordered[: page.size]
+    more = len(ordered) > page.size
+    return {
+        "items": [render(item) for item in chunk],
+        "bookmark": id_of(chunk[-1]) if more else None,
+    }
