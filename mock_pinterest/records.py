@@ -6,8 +6,9 @@ Rules (FIDELITY.md "Customer lists"):
 - Hashed ids are lowercase hex digests: MD5 (32), SHA-1 (40) or SHA-256 (64). EMAIL lists also
   take plain lowercase emails; MAID and IDFA lists take hashes only; the partner id types
   (LR_ID, DLX_ID, HASHED_PINNER_ID) take any item without spaces.
-- Hot path: one ``split``, one ``set``, and one compiled regex over the whole string; per-item
-  Python work happens only when that regex says something is invalid. A PATCH of 1,900
+- Hot path (every item a hex digest, as the sync engine sends): one ``split``, one ``set``,
+  one ``bytes.translate`` and one ``map(len)``, all C loops; the per-item regex runs only
+  for lists holding plain emails or partner ids, or invalid items. A PATCH of 1,900
   records must stay well under a millisecond and a half.
 """
 
@@ -22,15 +23,6 @@ _EMAIL = r"[^,@\sA-Z]+@[^,@\sA-Z]+"
 _ANY = r"[^,\s]+"
 
 
-def _whole(item: str) -> re.Pattern[str]:
-    # Items separated by commas, any of them possibly empty.
-    return re.compile(rf"(?:{item})?(?:,(?:{item})?)*")
-
-
-def _single(item: str) -> re.Pattern[str]:
-    return re.compile(item)
-
-
 _ITEM_BY_LIST_TYPE: Mapping[str, str] = {
     "EMAIL": rf"(?:{_HASH}|{_EMAIL})",
     "IDFA": _HASH,
@@ -40,8 +32,19 @@ _ITEM_BY_LIST_TYPE: Mapping[str, str] = {
     "HASHED_PINNER_ID": _ANY,
 }
 LIST_TYPES = tuple(_ITEM_BY_LIST_TYPE)
-_WHOLE = {kind: _whole(item) for kind, item in _ITEM_BY_LIST_TYPE.items()}
-_SINGLE = {kind: _single(item) for kind, item in _ITEM_BY_LIST_TYPE.items()}
+_SINGLE = {kind: re.compile(item) for kind, item in _ITEM_BY_LIST_TYPE.items()}
+_HEX_AND_COMMA = b"0123456789abcdef,"
+_DIGEST_LENGTHS = frozenset({32, 40, 64})
+
+
+def _all_digests(records: str, distinct: set[str]) -> bool:
+    """True when every item is a lowercase hex digest, the common case, decided in C loops:
+    deleting hex digits and commas from the bytes leaves nothing, and only digest lengths."""
+    try:
+        raw = records.encode("ascii")
+    except UnicodeEncodeError:
+        return False
+    return not raw.translate(None, _HEX_AND_COMMA) and set(map(len, distinct)) <= _DIGEST_LENGTHS
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +63,7 @@ def parse_records(records: str, list_type: str) -> ParsedRecords:
     sent = len(items) - items.count("")
     distinct = set(items)
     distinct.discard("")
-    if _WHOLE[list_type].fullmatch(records):
+    if _all_digests(records, distinct):
         return ParsedRecords(distinct, sent, 0)
     single = _SINGLE[list_type]
     valid = {item for item in distinct if single.fullmatch(item)}
