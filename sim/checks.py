@@ -1,0 +1,360 @@
+"""The invariants every run is judged by, computed from what the mock saw — never the engine's word.
+
+Responsibility: turn a `RunData` into named `CheckResult`s (`run_checks`) and evaluate a
+scenario's `[expect]` table against it (`check_expectations`).
+
+Rules:
+- Evidence comes from the mock's request journal (`data.requests`), the mock's list members and
+  the recorder's samples; the engine's own claims are only ever the thing being checked.
+- Every check is a pure function of `RunData` registered in one table, `CHECKS`; a detail string
+  says what was measured even when the check passes, and names the worst offender when it fails.
+- Details never quote a token, secret, email or MAID: requests are named by `token_id` and
+  sim time, users by step and counts.
+
+Definitions (the precise meaning of each check):
+- `conservation`: at every sample, entered = synced + not_synced + pending + errored per step;
+  and the users table agrees with each step's last sample (row count = entered, outcome counts
+  = the four outcome counters).
+- `rate_limit`: per `token_id`, the most requests that reached the mock (journal `t`) in any
+  half-open window [s, s + 1 s) is at most `limits.requests_per_second`. The maximum over all
+  windows is attained by one starting at a request, so windows starting at each request are
+  counted exactly with a sorted search. Requests without a token (OAuth exchanges) are not
+  counted. A nanosecond of slack absorbs float rounding in sums of sim times.
+- `max_records`: no request carries more than `limits.max_records_per_request` records.
+- `flush_cadence`: a customer-list PATCH that opens a burst is sent on a flush tick, `sent_at` =
+  k·T for the flush interval T (ticks counted from sim time 0, when the Canvas launches). A
+  request opens a burst when its token sent nothing in the second before it: a send the rate
+  limiter held back always follows one within its 1 s window, so an opener was decided by the
+  flush timer alone. Exempt, because they legitimately run off the tick: the first PATCH to
+  each list (it waits for the list to be provisioned), a PATCH whose previous PATCH to the same
+  list was not answered 2xx (a retry on its backoff schedule), and PATCHes sent inside a fault
+  window (slow answers and storms hold sends back through the in-flight cap).
+- `deadline_respected`: no request is sent after the earliest deadline of the users it carries
+  (`min_deadline_at` ≥ `sent_at`).
+- `errored_at_deadline`: every errored user's `outcome_at` ≥ its `deadline_at`, except reason
+  `rejected`: Pinterest refused the record itself (400), which no retry can fix, so the engine
+  errors it at once by design.
+- `audience_members`: per step, the mock's list members equal the hashed ids the sim expects.
+- `no_raw_pii`: no request body held a raw email or MAID.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+from sim.recorder import RunData, final_counters, lag_percentiles
+from sim.scenario import Expectations, ExpectBounds
+
+OUTCOME_COUNTERS: Final = ("synced", "not_synced", "pending", "errored")
+"""The outcomes an entered user is in exactly one of."""
+
+_FLOAT_SLACK_S: Final = 1e-9
+_RATE_WINDOW_S: Final = 1.0
+_TICK_TOLERANCE_S: Final = 1e-6
+_DEADLINE_EXEMPT_REASONS: Final = frozenset({"rejected"})
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """Whether a check held, and what was measured (always filled, pass or fail)."""
+
+    ok: bool
+    detail: str
+
+
+def run_checks(data: RunData) -> dict[str, CheckResult]:
+    """Every invariant of DESIGN.md "Checks every run makes", by name, in a stable order."""
+    return {name: check(data) for name, check in CHECKS.items()}
+
+
+# --- conservation -------------------------------------------------------------------------
+
+
+def check_conservation(data: RunData) -> CheckResult:
+    """Entered = synced + not_synced + pending + errored, per sample and in the users table."""
+    problems = [*_sample_imbalances(data.timeseries), *_users_disagreements(data)]
+    if problems:
+        return CheckResult(False, "; ".join(problems))
+    samples = len(data.timeseries)
+    return CheckResult(True, f"balanced at all {samples} samples; users table agrees")
+
+
+def _sample_imbalances(timeseries: pd.DataFrame) -> list[str]:
+    outcomes = timeseries[list(OUTCOME_COUNTERS)].sum(axis=1)
+    broken = timeseries[timeseries["entered"] != outcomes]
+    if broken.empty:
+        return []
+    first = broken.iloc[0]
+    return [
+        f"{len(broken)} samples unbalanced, first at {first['t']:.3f} s on step "
+        f"{first['step']}: entered {first['entered']} ≠ outcomes {outcomes[broken.index[0]]}"
+    ]
+
+
+def _users_disagreements(data: RunData) -> list[str]:
+    final = final_counters(data.timeseries)
+    users = data.users
+    table = pd.crosstab(users["step"], users["outcome"]).reindex(
+        index=final.index, columns=list(OUTCOME_COUNTERS), fill_value=0
+    )
+    table["entered"] = users["step"].value_counts().reindex(final.index, fill_value=0)
+    counters = ["entered", *OUTCOME_COUNTERS]
+    rows, counted = table[counters].to_numpy(np.int64), final[counters].to_numpy(np.int64)
+    problems = [
+        f"step {step}: users table {counter} {rows[i, j]} ≠ counter {counted[i, j]}"
+        for i, step in enumerate(final.index)
+        for j, counter in enumerate(counters)
+        if rows[i, j] != counted[i, j]
+    ]
+    unknown = sorted(set(users["step"].astype(str)) - set(final.index))
+    if unknown:
+        problems.append(f"users table names unsampled steps {unknown}")
+    return problems
+
+
+# --- pacing and size ------------------------------------------------------------------------
+
+
+def check_rate_limit(data: RunData) -> CheckResult:
+    """Per token, at most the limit of requests in any 1 s window of arrival at the mock."""
+    limit = data.limits.requests_per_second
+    requests = data.requests[data.requests["token_id"].notna()]
+    worst_count, worst_token, worst_start = 0, "", 0.0
+    for token_id, group in requests.groupby("token_id", sort=True):
+        count, start = _busiest_second(group["t"].to_numpy(float))
+        if count > worst_count:
+            worst_count, worst_token, worst_start = count, str(token_id), start
+    if worst_count == 0:
+        return CheckResult(True, f"no token-bearing requests (limit {limit}/s)")
+    window = f"{worst_count} requests on {worst_token} in [{worst_start:.3f} s, +1 s)"
+    return CheckResult(worst_count <= limit, f"busiest second: {window}, limit {limit}")
+
+
+def _busiest_second(times: np.ndarray) -> tuple[int, float]:
+    """Most requests in any half-open 1 s window, and where that window starts."""
+    times = np.sort(times)
+    ends = np.searchsorted(times, times + _RATE_WINDOW_S - _FLOAT_SLACK_S, side="left")
+    counts = ends - np.arange(len(times))
+    worst = int(np.argmax(counts))
+    return int(counts[worst]), float(times[worst])
+
+
+def check_max_records(data: RunData) -> CheckResult:
+    """No request carries more records than Pinterest accepts."""
+    limit = data.limits.max_records_per_request
+    records = data.requests["records"]
+    biggest = int(records.max()) if len(records) else 0
+    over = data.requests[records > limit]
+    if over.empty:
+        return CheckResult(True, f"largest request {biggest} records, limit {limit}")
+    first = over.iloc[0]
+    return CheckResult(
+        False,
+        f"{len(over)} requests over {limit} records, largest {biggest}, "
+        f"first at {first['t']:.3f} s on {first['token_id']}",
+    )
+
+
+def check_flush_cadence(data: RunData) -> CheckResult:
+    """Burst-opening first-attempt PATCHes go out on the flush tick (see module docstring)."""
+    period = data.limits.flush_interval_s
+    openers = _burst_openers(data)
+    phase = np.mod(openers["sent_at"].to_numpy(float), period)
+    off = openers[np.minimum(phase, period - phase) > _TICK_TOLERANCE_S]
+    if off.empty:
+        return CheckResult(
+            True, f"{len(openers)} burst-opening PATCHes, all on the {period:g} s tick"
+        )
+    first = off.iloc[0]
+    return CheckResult(
+        False,
+        f"{len(off)} of {len(openers)} burst-opening PATCHes off the {period:g} s tick, "
+        f"first sent at {first['sent_at']:.3f} s on {first['token_id']}",
+    )
+
+
+def _burst_openers(data: RunData) -> pd.DataFrame:
+    ordered = data.requests.sort_values("sent_at", kind="stable")
+    gap = ordered.groupby("token_id", dropna=False)["sent_at"].diff()
+    opens_burst = gap.isna() | (gap > _RATE_WINDOW_S)
+    patches = ordered[(ordered["method"] == "PATCH") & ordered["customer_list_id"].notna()]
+    previous_status = patches.groupby("customer_list_id")["status"].shift()
+    first_attempt = previous_status.between(200, 299)
+    in_fault = _within_fault_windows(patches["sent_at"].to_numpy(float), data)
+    return patches[opens_burst.loc[patches.index] & first_attempt & ~in_fault]
+
+
+def _within_fault_windows(instants: np.ndarray, data: RunData) -> np.ndarray:
+    inside = np.zeros(len(instants), dtype=bool)
+    # Instant faults (revoke, delete) have no window: their aftermath is a non-2xx answer,
+    # which the retry exemption already covers.
+    for window in data.fault_windows:
+        if window.end_s is not None:
+            inside |= (instants >= window.start_s) & (instants < window.end_s)
+    return inside
+
+
+# --- deadlines ------------------------------------------------------------------------------
+
+
+def check_deadline_respected(data: RunData) -> CheckResult:
+    """No request is sent after the earliest deadline among the users it carries."""
+    requests = data.requests
+    late = requests[requests["min_deadline_at"] < requests["sent_at"]]
+    carrying = int(requests["min_deadline_at"].notna().sum())
+    if late.empty:
+        return CheckResult(True, f"all {carrying} user-carrying requests sent before deadlines")
+    overshoot = (late["sent_at"] - late["min_deadline_at"]).max()
+    return CheckResult(
+        False,
+        f"{len(late)} of {carrying} requests sent past a carried user's deadline, "
+        f"worst by {overshoot:.3f} s",
+    )
+
+
+def check_errored_at_deadline(data: RunData) -> CheckResult:
+    """Errored users error at or after their deadline; `rejected` records are exempt."""
+    users = data.users
+    errored = users[
+        (users["outcome"] == "errored") & ~users["reason"].isin(_DEADLINE_EXEMPT_REASONS)
+    ]
+    early = errored[errored["outcome_at"] < errored["deadline_at"]]
+    if early.empty:
+        return CheckResult(True, f"all {len(errored)} errored users (rejected exempt) at deadline")
+    reasons = ", ".join(f"{reason} {n}" for reason, n in _sorted_counts(early["reason"]))
+    earliest = (early["deadline_at"] - early["outcome_at"]).max()
+    return CheckResult(
+        False,
+        f"{len(early)} users errored before their deadline (by up to {earliest:.3f} s): {reasons}",
+    )
+
+
+def _sorted_counts(values: pd.Series) -> list[tuple[str, int]]:
+    counts = values.astype(str).value_counts()
+    return sorted((str(value), int(n)) for value, n in counts.items())
+
+
+# --- what reached Pinterest -----------------------------------------------------------------
+
+
+def check_audience_members(data: RunData) -> CheckResult:
+    """Each step's list in the mock holds exactly the users the sim counted synced there."""
+    problems, total = [], 0
+    for step in sorted(set(data.members) | set(data.expected_members)):
+        members = data.members.get(step, frozenset())
+        expected = data.expected_members.get(step, frozenset())
+        total += len(expected)
+        missing, extra = len(expected - members), len(members - expected)
+        if missing or extra:
+            problems.append(f"step {step}: {missing} missing, {extra} extra")
+    if problems:
+        return CheckResult(False, "; ".join(problems))
+    return CheckResult(True, f"{total} expected members present in {len(data.members)} lists")
+
+
+def check_no_raw_pii(data: RunData) -> CheckResult:
+    """No request body held a raw email or MAID."""
+    raw = data.requests[data.requests["raw_pii"].astype(bool)]
+    if raw.empty:
+        return CheckResult(True, f"no raw email or MAID in {len(data.requests)} requests")
+    first = raw.iloc[0]
+    return CheckResult(
+        False,
+        f"{len(raw)} requests carried raw PII, first at {first['t']:.3f} s "
+        f"{first['method']} {first['path']}",
+    )
+
+
+CHECKS: Final[Mapping[str, Callable[[RunData], CheckResult]]] = {
+    "conservation": check_conservation,
+    "rate_limit": check_rate_limit,
+    "max_records": check_max_records,
+    "flush_cadence": check_flush_cadence,
+    "deadline_respected": check_deadline_respected,
+    "errored_at_deadline": check_errored_at_deadline,
+    "audience_members": check_audience_members,
+    "no_raw_pii": check_no_raw_pii,
+}
+
+
+# --- expectations ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """How one `[expect]` key is judged: which measure, compared how, shown as what."""
+
+    measure: Callable[[RunData, str | None], float | None]
+    holds: Callable[[float, float], bool]
+    shown_as: str
+    unit: str = ""
+
+
+def check_expectations(data: RunData, expect: Expectations) -> dict[str, CheckResult]:
+    """The scenario's `[expect]` bounds, named as their TOML keys (`steps.<id>.<key>` per step)."""
+    results = _check_bounds(data, expect.totals, None, "")
+    for step, bounds in sorted(expect.steps.items()):
+        results |= _check_bounds(data, bounds, step, f"steps.{step}.")
+    return results
+
+
+def _check_bounds(
+    data: RunData, bounds: ExpectBounds, step: str | None, prefix: str
+) -> dict[str, CheckResult]:
+    results = {}
+    for key, bound in bounds.items():
+        rule = _RULES[key]
+        name = key.removesuffix("_s")
+        measured = rule.measure(data, step)
+        results[prefix + name] = _judge(name, rule, measured, float(bound))
+    return results
+
+
+def _judge(name: str, rule: _Rule, measured: float | None, bound: float) -> CheckResult:
+    metric = name.removesuffix("_min").removesuffix("_max")
+    expected = f"expected {rule.shown_as} {bound:g}{rule.unit}"
+    if measured is None:
+        return CheckResult(True, f"{metric}: nothing to measure ({_NOTHING[metric]}); {expected}")
+    ok = rule.holds(measured, bound)
+    return CheckResult(ok, f"{metric} = {measured:g}{rule.unit}, {expected}")
+
+
+def _final(counter: str) -> Callable[[RunData, str | None], float | None]:
+    def measure(data: RunData, step: str | None) -> float:
+        final = final_counters(data.timeseries)[counter]
+        return float(final.sum() if step is None else final.get(step, 0))
+
+    return measure
+
+
+def _lag_p99(data: RunData, step: str | None) -> float | None:
+    users = data.users if step is None else data.users[data.users["step"] == step]
+    return lag_percentiles(users)["p99"]
+
+
+def _last_pending_at(data: RunData, step: str | None) -> float | None:
+    samples = data.timeseries if step is None else data.timeseries[data.timeseries["step"] == step]
+    pending_at = samples.loc[samples["pending"] > 0, "t"]
+    return None if pending_at.empty else float(pending_at.max())
+
+
+_NOTHING: Final = {"lag_p99": "no synced users", "drain_by": "never pending"}
+
+_RULES: Final[Mapping[str, _Rule]] = {
+    "errored": _Rule(_final("errored"), operator.eq, "="),
+    "errored_min": _Rule(_final("errored"), operator.ge, "≥"),
+    "errored_max": _Rule(_final("errored"), operator.le, "≤"),
+    "synced_min": _Rule(_final("synced"), operator.ge, "≥"),
+    "not_synced_min": _Rule(_final("not_synced"), operator.ge, "≥"),
+    "not_synced_max": _Rule(_final("not_synced"), operator.le, "≤"),
+    "pending_max": _Rule(_final("pending"), operator.le, "≤"),
+    "lag_p99_max_s": _Rule(_lag_p99, operator.le, "≤", " s"),
+    # Drained by D: the last sample still showing someone pending is before D.
+    "drain_by_s": _Rule(_last_pending_at, operator.lt, "<", " s"),
+}
