@@ -143,7 +143,12 @@ def banner(origin: str, credentials: Credentials) -> str:
 
 
 def _bind(app: Flask, host: str, port: int, threads: int, socket_map: dict[int, Any]) -> Any:
-    server = create_server(app, map=socket_map, host=host, port=port, threads=threads)
+    try:
+        server = create_server(app, map=socket_map, host=host, port=port, threads=threads)
+    except OSError:
+        # waitress registered its trigger and socket in the map before bind() failed.
+        wasyncore.close_all(socket_map, ignore_all=True)
+        raise
     # One host and one port give one listening socket, hence a single-socket server.
     assert isinstance(server, BaseWSGIServer)
     return server
@@ -201,14 +206,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = add_arguments(argparse.ArgumentParser(prog="pinsim mock serve"))
     args = parser.parse_args(argv)
     try:
-        config: Mapping[str, object] = load_config(args.config, args.seed)
+        # A real server really waits out injected latency (in process the caller simulates it).
+        config: Mapping[str, object] = {
+            "sleep_latency": True,
+            **load_config(args.config, args.seed),
+        }
     except (OSError, tomllib.TOMLDecodeError) as error:
         print(f"pinsim mock serve: cannot read --config: {error}", file=sys.stderr)
         return 2
     app = create_app(config, clock=time.time)
     credentials = mint_credentials(app)
     try:
-        server = _bind(app, args.host, args.port, args.threads, {})
+        server = _bind(app, args.host, args.port, args.threads, socket_map={})
     except OSError as error:
         print(
             f"pinsim mock serve: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr
