@@ -27,6 +27,10 @@ from mock_pinterest.pytest_plugin import PinterestMock
 from tests.mock_pinterest.conftest import hashed_records
 
 AD_ACCOUNT = "549755885175"
+# The SDK's generated client calls an API urllib3 deprecates; it is the SDK's warning, not ours.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:HTTPResponse.getheaders?\\(\\) is deprecated:DeprecationWarning"
+)
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +172,7 @@ def test_sdk_audience_create_update_get_all_and_remove(sdk: SimpleNamespace, cli
 
     api = sdk.AudiencesApi(client)
     remove = sdk.AudienceUpdateRequest(operation_type=sdk.AudienceUpdateOperationType("REMOVE"))
-    api.audiences_update(AD_ACCOUNT, audience.id, remove)
+    api.audiences_update(AD_ACCOUNT, audience.id, audience_update_request=remove)
     with pytest.raises(sdk.NotFoundException):
         api.audiences_get(AD_ACCOUNT, audience.id)
 
