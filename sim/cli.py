@@ -1,0 +1,209 @@
+"""``pinsim``: the command line (``pinsim run``, ``check``, ``scenarios``, ``mock serve``).
+
+Rules:
+- ``main(argv)`` returns the exit status: 0 all good, 1 a check or expectation failed,
+  2 a user mistake (missing file, bad scenario, bad flag), which prints exactly one line
+  ``pinsim: error: <file>: <key>: <reason>`` and never a traceback.
+- Scenarios are all loaded and validated before anything runs, so a typo in the last file of
+  ``pinsim check scenarios/`` fails in a second, not after an hour of simulation.
+- Progress goes to stderr (a ``\\r`` bar on a terminal, one final line otherwise); results go
+  to stdout. The simulation pieces are imported only by the commands that run them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn, TextIO
+
+import numpy as np
+
+from sim.scenario import Scenario, ScenarioError, default, load
+from sim.units import format_duration
+
+if TYPE_CHECKING:
+    from sim.checks import CheckResult
+    from sim.runner import RunOutcome
+
+__all__ = ["ProgressBar", "main"]
+
+SCENARIO_DIR = Path("scenarios")
+_COUNTERS = ("entered", "proceeded", "synced", "not_synced", "pending", "errored", "exited")
+
+
+class UsageError(Exception):
+    """A mistake of the user's; shown as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``pinsim`` with ``argv`` (default: the process's arguments)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:2] == ["mock", "serve"]:
+        from mock_pinterest.serve import main as serve
+
+        return serve(args[2:])
+    try:
+        options = _parser().parse_args(args)
+        status: int = options.command(options)
+    except (UsageError, ScenarioError) as error:
+        print(f"pinsim: error: {error}", file=sys.stderr)
+        return 2
+    return status
+
+
+def _parser() -> _Parser:
+    parser = _Parser(prog="pinsim", description="Canvas-to-Pinterest audience sync simulator")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND", parser_class=_Parser)
+    run = commands.add_parser("run", help="run one scenario and write its report")
+    run.add_argument("scenario", nargs="?", help="scenario file (default: the built-in one)")
+    run.add_argument("--out", type=Path, help="output folder (default: out/<scenario name>)")
+    run.add_argument("--seed", type=int, help="override the scenario's seed")
+    run.set_defaults(command=_run)
+    check = commands.add_parser("check", help="run scenarios; fail on any broken check")
+    check.add_argument("paths", nargs="*", type=Path, help="files or folders (default: scenarios/)")
+    check.add_argument("--out", type=Path, default=Path("out/check"), help="output root")
+    check.add_argument("--skip-heavy", action="store_true", help="skip scenarios marked heavy")
+    check.set_defaults(command=_check)
+    listing = commands.add_parser("scenarios", help="list the shipped scenarios")
+    listing.add_argument("--dir", type=Path, default=SCENARIO_DIR, help="folder to list")
+    listing.set_defaults(command=_scenarios)
+    mock = commands.add_parser("mock", help="the Pinterest mock (pinsim mock serve --help)")
+    mock.add_argument("action", choices=["serve"])
+    return parser
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _run(options: argparse.Namespace) -> int:
+    scenario = default() if options.scenario is None else _load_file(Path(options.scenario))
+    from sim.runner import run
+
+    out = options.out or Path("out") / scenario.name
+    bar = ProgressBar(sys.stderr, label=scenario.name)
+    outcome = run(scenario, out_dir=out, seed=options.seed, progress=bar)
+    bar.finish(outcome.data.wall_seconds)
+    print(summary_table(outcome))
+    print(f"report: {outcome.report}")
+    return 0 if outcome.ok else 1
+
+
+def _check(options: argparse.Namespace) -> int:
+    files = scenario_files(options.paths or [SCENARIO_DIR])
+    scenarios = [_load_file(path) for path in files]
+    from sim.runner import run
+
+    failed = 0
+    for scenario in scenarios:
+        if options.skip_heavy and scenario.heavy:
+            print(f"SKIP {scenario.name} (heavy)")
+            continue
+        outcome = run(scenario, out_dir=options.out / scenario.name)
+        failed += not outcome.ok
+        print(f"{'PASS' if outcome.ok else 'FAIL'} {scenario.name} ({scenario.source})")
+        for name, result in {**outcome.checks, **_prefixed(outcome)}.items():
+            print(f"  {'ok  ' if result.ok else 'FAIL'} {name}: {result.detail}")
+    print(f"{len(scenarios) - failed} of {len(scenarios)} scenarios passed")
+    return 1 if failed else 0
+
+
+def _prefixed(outcome: RunOutcome) -> dict[str, CheckResult]:
+    return {f"expect.{name}": result for name, result in outcome.expectations.items()}
+
+
+def _scenarios(options: argparse.Namespace) -> int:
+    for path in scenario_files([options.dir]):
+        scenario = _load_file(path)
+        heavy = " [heavy]" if scenario.heavy else ""
+        print(f"{scenario.name:<28} {path!s:<44} {scenario.description}{heavy}")
+    return 0
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def scenario_files(paths: Sequence[Path]) -> list[Path]:
+    """The ``*.toml`` files named by ``paths`` (folders expanded, sorted)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(path.glob("*.toml")))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UsageError(f"{path}: no such file or folder")
+    return files
+
+
+def _load_file(path: Path) -> Scenario:
+    if not path.exists():
+        raise UsageError(f"{path}: no such file")
+    return load(path)
+
+
+def summary_table(outcome: RunOutcome) -> str:
+    """Per step the seven counters and lag p50/p99, then the checks."""
+    from sim.recorder import final_counters, lag_percentiles
+
+    data = outcome.data
+    final = final_counters(data.timeseries)
+    header = f"{'step':<24}" + "".join(f"{name:>11}" for name in _COUNTERS)
+    lines = [header + f"{'lag p50':>10}{'lag p99':>10}"]
+    for step in data.step_ids:
+        values = final.loc[step, list(_COUNTERS)].to_numpy(dtype=np.int64).tolist()
+        counts = "".join(f"{value:>11}" for value in values)
+        lag = lag_percentiles(data.users[data.users["step"] == step])
+        lines.append(f"{step:<24}{counts}{_seconds(lag['p50']):>10}{_seconds(lag['p99']):>10}")
+    results = {**outcome.checks, **_prefixed(outcome)}
+    failed = [name for name, result in results.items() if not result.ok]
+    verdict = "all ok" if not failed else "FAILED: " + ", ".join(failed)
+    lines.append(f"checks: {len(results) - len(failed)} of {len(results)} ok ({verdict})")
+    return "\n".join(lines)
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}s"
+
+
+class ProgressBar:
+    """``progress(sim_now, sim_end)`` as a ``\\r`` bar on a terminal; silent otherwise.
+
+    Redraws at most ten times a wall-clock second so a fast simulation is not slowed by it.
+    """
+
+    WIDTH = 30
+    INTERVAL_S = 0.1
+
+    def __init__(self, stream: TextIO, *, label: str, tty: bool | None = None) -> None:
+        self._stream, self._label = stream, label
+        self._tty = stream.isatty() if tty is None else tty
+        self._last_draw = float("-inf")
+        self._end = 0.0
+
+    def __call__(self, sim_now: float, sim_end: float) -> None:
+        self._end = sim_end
+        wall = time.monotonic()
+        if not self._tty or wall - self._last_draw < self.INTERVAL_S:
+            return
+        self._last_draw = wall
+        share = min(sim_now / sim_end, 1.0) if sim_end > 0 else 1.0
+        filled = round(share * self.WIDTH)
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        clock = f"{format_duration(int(sim_now))} / {format_duration(sim_end)}"
+        self._stream.write(f"\r{self._label} [{bar}] {share:4.0%} {clock}")
+        self._stream.flush()
+
+    def finish(self, wall_seconds: float) -> None:
+        """End the bar with one line saying how long the run took."""
+        prefix = "\r\033[K" if self._tty else ""
+        simulated = format_duration(self._end) if self._end else "the run"
+        self._stream.write(f"{prefix}{self._label}: simulated {simulated} in {wall_seconds:.1f}s\n")
+        self._stream.flush()

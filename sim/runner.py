@@ -1,0 +1,73 @@
+"""One scenario run end to end: simulate, judge, write the outputs.
+
+Rules:
+- ``run`` is the only composition of ``sim.driver.simulate`` → ``sim.checks.run_checks`` and
+  ``check_expectations`` → ``sim.report.write_outputs``; the CLI and notebooks both call it.
+- It never prints: progress goes through the optional callback, results come back as a
+  ``RunOutcome`` for the caller to show.
+- A failed check is a result, not an exception: ``RunOutcome.ok`` says whether everything held.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from sim.checks import CheckResult, check_expectations, run_checks
+from sim.driver import simulate
+from sim.recorder import RunData
+from sim.report import write_outputs
+from sim.scenario import Scenario
+
+__all__ = ["Progress", "RunOutcome", "run"]
+
+Progress = Callable[[float, float], None]
+"""Called by the driver as ``progress(sim_now, sim_end)``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOutcome:
+    """What a run produced and whether every check and expectation held."""
+
+    scenario: Scenario
+    data: RunData
+    checks: Mapping[str, CheckResult]
+    expectations: Mapping[str, CheckResult]
+    out_dir: Path
+    report: Path
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    @property
+    def failures(self) -> tuple[str, ...]:
+        """Names of the checks (then ``expect.<key>``) that did not hold."""
+        failed = [name for name, result in self.checks.items() if not result.ok]
+        failed += [f"expect.{name}" for name, result in self.expectations.items() if not result.ok]
+        return tuple(failed)
+
+
+def run(
+    scenario: Scenario,
+    *,
+    out_dir: str | Path,
+    seed: int | None = None,
+    progress: Progress | None = None,
+) -> RunOutcome:
+    """Simulate ``scenario`` (its own seed unless ``seed`` is given) and write to ``out_dir``."""
+    data = simulate(scenario, scenario.seed if seed is None else seed, progress=progress)
+    checks = run_checks(data)
+    expectations = check_expectations(data, scenario.expect)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    report = write_outputs(data, checks, expectations, out)
+    return RunOutcome(
+        scenario=scenario,
+        data=data,
+        checks=checks,
+        expectations=expectations,
+        out_dir=out,
+        report=report,
+    )
