@@ -27,6 +27,8 @@ import pytest
 if TYPE_CHECKING:
     from flask import Flask
 
+    from mock_pinterest.backend import Backend
+
 __all__ = ["FakeClock", "PinterestMock", "pinterest_mock", "pinterest_mock_config"]
 
 IN_PROCESS_BASE_URL = "http://mock"
@@ -64,7 +66,7 @@ class PinterestMock:
     """
 
     app: Flask
-    backend: Any
+    backend: Backend
     client: httpx.Client
     clock: FakeClock
     _stops: list[Callable[[], None]] = field(default_factory=list)
