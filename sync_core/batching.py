@@ -1,0 +1,152 @@
+"""Queued users of one customer list, and the batches cut from them.
+
+Rules:
+- One ``TargetQueue`` per customer list, fed by every step that writes to that list, in entry
+  order. Each queued user carries its 32-byte digests (1 or 2 records) in one shared
+  ``bytearray``, so cutting a batch is a slice and ``bytes.hex(",", 32)`` gives the wire's
+  comma-separated ``records`` string without a per-user Python step.
+- Operations are run-length encoded: a batch never crosses from ADD to REMOVE, so a user added
+  then removed goes out in entry order. The engine further waits for every outstanding batch
+  of one operation before cutting a batch of the other.
+- A batch's contents are decided when it is cut (when a rate-limit slot is granted): only users
+  that entered at or before the last flush tick, at most ``max_records`` records. After that
+  its members only ever shrink: users whose deadline a request could outlive are dropped from
+  the front (entry order is deadline order) before each send, and a 400 splits it in halves.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_right
+from collections import deque
+from itertools import accumulate
+
+__all__ = ["Batch", "TargetQueue"]
+
+DIGEST = 32
+
+
+class Batch:
+    """A request's users: ``users`` (entry order), records per user and their digests."""
+
+    __slots__ = ("attempts", "blob", "fresh", "nrec", "operation", "reason", "retry_at", "users")
+
+    def __init__(self, operation: str, users: array[int], nrec: bytes, blob: bytes) -> None:
+        self.operation = operation
+        self.users = users
+        self.nrec = nrec
+        self.blob = blob
+        self.attempts = 0  # failed sends, drives the backoff
+        self.fresh = True  # never answered: members have no attempt recorded yet
+        self.retry_at = 0.0
+        self.reason = 0
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def records(self) -> str:
+        return self.blob.hex(",", DIGEST)
+
+    def drop_front(self, count: int) -> None:
+        """Forget the first ``count`` users (their deadlines are too close to send them)."""
+        if count:
+            cut = sum(self.nrec[:count]) * DIGEST
+            self.users = self.users[count:]
+            self.nrec = self.nrec[count:]
+            self.blob = self.blob[cut:]
+
+    def split(self) -> tuple[Batch, Batch]:
+        """Two halves, to isolate bad records after a 400."""
+        half = len(self.users) // 2
+        cut = sum(self.nrec[:half]) * DIGEST
+        parts = (
+            Batch(self.operation, self.users[:half], self.nrec[:half], self.blob[:cut]),
+            Batch(self.operation, self.users[half:], self.nrec[half:], self.blob[cut:]),
+        )
+        for part in parts:
+            part.fresh = False
+        return parts
+
+
+class _Run:
+    """A stretch of consecutive queued users sharing one operation."""
+
+    __slots__ = ("count", "operation")
+
+    def __init__(self, operation: str, count: int) -> None:
+        self.operation = operation
+        self.count = count
+
+
+class TargetQueue:
+    """Users waiting for one customer list, in entry order."""
+
+    __slots__ = ("_blob", "_nrec", "_runs", "_users")
+
+    def __init__(self) -> None:
+        self._users = array("q")
+        self._nrec = bytearray()
+        self._blob = bytearray()
+        self._runs: deque[_Run] = deque()  # oldest first
+
+    def __len__(self) -> int:
+        return len(self._users)
+
+    def push(self, operation: str, users: array[int], nrec: bytes, blob: bytes) -> None:
+        if not users:
+            return
+        self._users.extend(users)
+        self._nrec.extend(nrec)
+        self._blob.extend(blob)
+        if self._runs and self._runs[-1].operation == operation:
+            self._runs[-1].count += len(users)
+        else:
+            self._runs.append(_Run(operation, len(users)))
+
+    def head(self) -> tuple[str, int] | None:
+        """The oldest queued user's operation and index, if any."""
+        if not self._users:
+            return None
+        return self._runs[0].operation, self._users[0]
+
+    def drop_expired(self, entered_at: array[float], entered_before: float) -> None:
+        """Forget users that entered at or before ``entered_before`` (deadline too close)."""
+        count = bisect_right(self._users, entered_before, key=entered_at.__getitem__)
+        self._take(count)
+
+    def cut(self, entered_at: array[float], released_at: float, max_records: int) -> Batch | None:
+        """A batch of the oldest users that entered by ``released_at``: one operation, at most
+        ``max_records`` records."""
+        if not self._users:
+            return None
+        run = self._runs[0]
+        limit = min(run.count, max_records, len(self._users))
+        released = bisect_right(self._users, released_at, 0, limit, key=entered_at.__getitem__)
+        if not released:
+            return None
+        cumulative = list(accumulate(self._nrec[:released]))
+        count = bisect_right(cumulative, max_records)
+        users, nrec, blob = self._take(count)
+        return Batch(run.operation, users, nrec, blob)
+
+    def _take(self, count: int) -> tuple[array[int], bytes, bytes]:
+        if not count:
+            return array("q"), b"", b""
+        users = self._users[:count]
+        nrec = bytes(self._nrec[:count])
+        size = sum(nrec) * DIGEST
+        blob = bytes(self._blob[:size])
+        del self._users[:count]
+        del self._nrec[:count]
+        del self._blob[:size]
+        self._consume_runs(count)
+        return users, nrec, blob
+
+    def _consume_runs(self, count: int) -> None:
+        while count:
+            run = self._runs[0]
+            if run.count > count:
+                run.count -= count
+                return
+            count -= run.count
+            self._runs.popleft()

@@ -1,0 +1,690 @@
+"""``SyncEngine``: the sans-IO audience sync engine the drivers run.
+
+Rules:
+- Every call takes ``now`` (seconds, never decreasing); the engine reads no clock, does no IO
+  and draws randomness only from the injected ``random.Random``.
+- Inputs: ``enter``/``enter_many`` (users), ``receive`` (outcomes of requests), ``reconnect``.
+  Output: ``next_action(now)`` hands out ``SendRequest`` until it answers ``WaitUntil(at)`` or
+  ``Idle``; ``timer()`` says when to call again.
+- Work units: one *target* per (connection, ad account, audience name) — its provisioning, its
+  queue and its batches. Steps writing the same audience share one target, so a name is
+  provisioned once and adds and removes keep entry order.
+- Match fields: a step has ONE customer list (its audience's ``rule.customer_list_id``).
+  A user's records are the hashes of every selected field they have (email and/or MAID, as
+  Pinterest's list accepts any combination); they travel together in one request, so a user is
+  synced exactly when that request is accepted. The list is created with ``list_type`` EMAIL
+  when the step matches on email, else MAID.
+- Deadlines: ``entered_at + retry_window_s``. A pending user errors at exactly that instant. No
+  request carries a user whose deadline falls within ``request_timeout_s`` of the send, so no
+  answer can arrive for a user after they errored.
+- What each answer means is ``outcomes.classify``; this module only applies verdicts.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+import random
+from array import array
+from bisect import bisect_right
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from sync_core import wire
+from sync_core.batching import Batch, TargetQueue
+from sync_core.errors import PeerError, UsageError
+from sync_core.events import (
+    EngineAction,
+    Idle,
+    Outcome,
+    ResponseReceived,
+    SendRequest,
+    TransportFailed,
+    WaitUntil,
+)
+from sync_core.identity import email_digest, maid_digest
+from sync_core.launch import validate
+from sync_core.metrics import StepCounters, StepTally, UserOutcome, UserState
+from sync_core.model import Connection, Step, SyncConfig
+from sync_core.outcomes import Disposition, Reason, Verdict, classify
+from sync_core.provisioning import Provisioner, Stage
+from sync_core.ratelimit import TokenLimiter
+from sync_core.retry import Backoff
+from sync_core.token import TokenState, TokenStatus
+from sync_core.users import UserTable
+
+__all__ = ["SyncEngine"]
+
+_SNAPSHOT_VERSION = 1
+_NOT_SYNCED = UserState.NOT_SYNCED
+
+
+class _Target:
+    """Everything about one audience on one connection."""
+
+    __slots__ = (
+        "account",
+        "blocked_until",
+        "due_at",
+        "outstanding",
+        "outstanding_op",
+        "prov_attempts",
+        "prov_in_flight",
+        "provisioner",
+        "queue",
+        "reason",
+        "waiting",
+    )
+
+    def __init__(self, provisioner: Provisioner) -> None:
+        self.provisioner = provisioner
+        self.account = provisioner.ad_account_id
+        self.queue = TargetQueue()
+        self.waiting: list[Batch] = []  # answered, awaiting their retry
+        self.outstanding = 0  # batches cut and not yet finished (in flight or waiting)
+        self.outstanding_op = ""
+        self.blocked_until = 0.0
+        self.due_at = 0.0  # next provisioning attempt
+        self.prov_in_flight = False
+        self.prov_attempts = 0
+        self.reason = Reason.NONE  # what last stopped the whole target, if anything
+
+
+class _Conn:
+    __slots__ = ("limiter", "refresh_in_flight", "targets", "token")
+
+    def __init__(self, connection: Connection, config: SyncConfig) -> None:
+        self.token = TokenState(connection)
+        self.limiter = TokenLimiter(
+            limit=config.requests_per_second, max_in_flight=config.max_in_flight
+        )
+        self.targets: deque[_Target] = deque()  # round-robin order
+        self.refresh_in_flight = False
+
+
+@dataclass(frozen=True, slots=True)
+class _StepRt:
+    step: Step
+    index: int
+    conn: _Conn
+    target: _Target
+    tally: StepTally
+    use_email: bool
+    use_maid: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Flight:
+    kind: str  # "batch" | "provision" | "refresh"
+    conn: _Conn
+    sent_with: str
+    target: _Target | None = None
+    batch: Batch | None = None
+
+
+class SyncEngine:
+    """The engine; see the module docstring and docs/CONTRACTS.md §2."""
+
+    def __init__(self, config: SyncConfig | None = None, *, rng: random.Random) -> None:
+        self.config = config or SyncConfig()
+        self._rng = rng
+        self._backoff = Backoff(base_s=self.config.backoff_base_s, max_s=self.config.backoff_max_s)
+        self._now = -math.inf
+        self._users = UserTable()
+        self._conns: dict[str, _Conn] = {}
+        self._targets: dict[tuple[str, str, str], _Target] = {}
+        self._steps: dict[str, _StepRt] = {}
+        self._step_list: list[_StepRt] = []
+        self._flights: dict[int, _Flight] = {}
+        self._next_id = 1
+
+    # -- setup -------------------------------------------------------------------------------
+
+    def connect(self, connection: Connection, now: float) -> None:
+        """Register a workspace connection (its tokens, scopes and ad accounts)."""
+        self._advance(now)
+        if connection.id in self._conns:
+            raise UsageError(f"connection {connection.id!r} exists; use reconnect()")
+        self._conns[connection.id] = _Conn(connection, self.config)
+
+    def launch(self, steps: Sequence[Step], now: float) -> None:
+        """Validate every step, then start provisioning their audiences. All or nothing."""
+        self._advance(now)
+        tokens = {cid: conn.token for cid, conn in self._conns.items()}
+        ids = [step.id for step in steps]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1 or i in self._steps})
+        if duplicates:
+            raise UsageError(f"step ids launched twice: {', '.join(map(repr, duplicates))}")
+        for step in steps:
+            validate(step, tokens)
+        for step in steps:
+            self._add_step(step)
+
+    def _add_step(self, step: Step) -> None:
+        conn = self._conns[step.connection_id]
+        key = (step.connection_id, step.ad_account_id, step.audience.name)
+        target = self._targets.get(key)
+        if target is None:
+            list_type = "EMAIL" if "email" in step.match_fields else "MAID"
+            target = _Target(
+                Provisioner(
+                    ad_account_id=step.ad_account_id,
+                    name=step.audience.name,
+                    is_new=step.audience.is_new,
+                    list_type=list_type,
+                )
+            )
+            self._targets[key] = target
+            conn.targets.append(target)
+        elif step.audience.is_new:
+            target.provisioner.is_new = True
+        runtime = _StepRt(
+            step=step,
+            index=len(self._step_list),
+            conn=conn,
+            target=target,
+            tally=StepTally(last_step=step.last_step),
+            use_email="email" in step.match_fields,
+            use_maid="maid" in step.match_fields,
+        )
+        self._steps[step.id] = runtime
+        self._step_list.append(runtime)
+
+    def reconnect(
+        self,
+        connection_id: str,
+        *,
+        access_token: str,
+        refresh_token: str | None = None,
+        now: float,
+    ) -> None:
+        """New tokens for a connection (after an admin reconnects it); it is valid again."""
+        self._advance(now)
+        conn = self._conns.get(connection_id)
+        if conn is None:
+            raise UsageError(f"unknown connection {connection_id!r}")
+        conn.token.reconnect(access_token, refresh_token)
+
+    # -- users -------------------------------------------------------------------------------
+
+    def enter(
+        self, step_id: str, user_id: str, email: str | None, maid: str | None, now: float
+    ) -> None:
+        """One user reaches a step."""
+        self.enter_many(step_id, (user_id,), (email,), (maid,), now)
+
+    def enter_many(
+        self,
+        step_id: str,
+        user_ids: Sequence[str],
+        emails: Sequence[str | None],
+        maids: Sequence[str | None],
+        now: float,
+    ) -> None:
+        """Users reach a step together; same semantics as calling ``enter`` for each."""
+        runtime = self._steps.get(step_id)
+        if runtime is None:
+            raise UsageError(f"unknown step {step_id!r}")
+        if not len(user_ids) == len(emails) == len(maids):
+            raise UsageError("enter_many needs user_ids, emails and maids of equal length")
+        self._advance(now)
+        states, nrec, digests = _digest_all(runtime.use_email, runtime.use_maid, emails, maids)
+        first = self._users.add(list(user_ids), runtime.index, now, states)
+        queued = array("q", [first + k for k, state in enumerate(states) if not state])
+        runtime.tally.entered += len(user_ids)
+        runtime.tally.not_synced += len(user_ids) - len(queued)
+        runtime.target.queue.push(runtime.step.action.value, queued, nrec, digests)
+
+    # -- the action loop ---------------------------------------------------------------------
+
+    def next_action(self, now: float) -> EngineAction:
+        """The next request to send, or when to call again (``WaitUntil``), or ``Idle``."""
+        self._advance(now)
+        for conn in self._conns.values():
+            request = self._next_request(conn, now)
+            if request is not None:
+                return request
+        at = self.timer()
+        return Idle() if at is None else WaitUntil(at)
+
+    def receive(self, outcome: Outcome, now: float) -> None:
+        """The fate of a request handed out by ``next_action``."""
+        flight = self._flights.get(outcome.request_id)
+        if flight is None:
+            raise UsageError(f"unknown or already answered request {outcome.request_id}")
+        self._advance(now)
+        del self._flights[outcome.request_id]
+        flight.conn.limiter.record_done()
+        status, body, disposition, reset_s = self._interpret(flight.conn, outcome, now)
+        handlers = {"batch": self._on_batch, "provision": self._on_provision}
+        handler = handlers.get(flight.kind, self._on_refresh)
+        handler(flight, status, body, disposition, reset_s, now)
+
+    def timer(self) -> float | None:
+        """When ``next_action`` next has something to do (None: only after new input)."""
+        candidates = [self._next_deadline()]
+        candidates.extend(self._conn_due(conn) for conn in self._conns.values())
+        future = [at for at in candidates if at is not None and at > self._now]
+        return min(future, default=None)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def counters(self, step_id: str) -> StepCounters:
+        runtime = self._steps.get(step_id)
+        if runtime is None:
+            raise UsageError(f"unknown step {step_id!r}")
+        return runtime.tally.freeze()
+
+    def outcomes(self) -> Iterator[UserOutcome]:
+        users, steps = self._users, self._step_list
+        for index in range(len(users)):
+            yield users.outcome(index, steps[users.step[index]].step.id)
+
+    def connection_status(self, connection_id: str) -> TokenStatus:
+        return self._conns[connection_id].token.status
+
+    def provisioned_list_id(self, step_id: str) -> str | None:
+        """The customer list a step writes to, once provisioning found or created it."""
+        return self._steps[step_id].target.provisioner.list_id
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """The whole state as bytes (not the rng). Only restore blobs you wrote yourself:
+        the format is pickle."""
+        state = {k: v for k, v in self.__dict__.items() if k != "_rng"}
+        return pickle.dumps((_SNAPSHOT_VERSION, state), protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def restore(cls, blob: bytes, rng: random.Random) -> SyncEngine:
+        """An engine from ``snapshot`` bytes. Requests that were in flight are treated as lost
+        (their fate unknown) and retried; ``request_id``s stay unique."""
+        version, state = pickle.loads(blob)
+        if version != _SNAPSHOT_VERSION:
+            raise UsageError(f"snapshot version {version} is not {_SNAPSHOT_VERSION}")
+        engine = cls.__new__(cls)
+        engine.__dict__.update(state)
+        engine._rng = rng
+        engine._forget_flights()
+        return engine
+
+    def _forget_flights(self) -> None:
+        for flight in self._flights.values():
+            flight.conn.limiter.record_done()
+            if flight.batch is not None and flight.target is not None:
+                flight.batch.retry_at = self._now
+                flight.target.waiting.append(flight.batch)
+            elif flight.target is not None:
+                flight.target.prov_in_flight = False
+                flight.target.provisioner.on_unknown_fate()
+            else:
+                flight.conn.refresh_in_flight = False
+        self._flights.clear()
+
+    # -- time and deadlines ------------------------------------------------------------------
+
+    def _advance(self, now: float) -> None:
+        if now < self._now:
+            raise UsageError(f"time went backwards: {now} after {self._now}")
+        self._now = now
+        self._expire(now)
+
+    def _next_deadline(self) -> float | None:
+        index = self._users.first_pending()
+        return None if index < 0 else self._users.entered_at[index] + self.config.retry_window_s
+
+    def _expire(self, now: float) -> None:
+        users, window = self._users, self.config.retry_window_s
+        while (index := users.first_pending()) >= 0:
+            deadline_at = users.entered_at[index] + window
+            if deadline_at > now:
+                break
+            runtime = self._step_list[users.step[index]]
+            users.reason[index] = self._expiry_reason(index, runtime)
+            users.resolve(index, UserState.ERRORED, deadline_at, runtime.tally)
+        entered_before = now + self.config.request_timeout_s - window
+        for target in self._targets.values():
+            target.queue.drop_expired(users.entered_at, entered_before)
+
+    def _expiry_reason(self, index: int, runtime: _StepRt) -> Reason:
+        if runtime.conn.token.status is not TokenStatus.VALID:
+            return Reason.AUTH_INVALID
+        own = Reason(self._users.reason[index])
+        return own or runtime.target.reason or Reason.RATE_LIMITED
+
+    def _release_tick(self, entered_at: float) -> float:
+        """The flush tick (a multiple of flush_interval_s) at which a user may be sent."""
+        interval = self.config.flush_interval_s
+        return math.ceil(entered_at / interval) * interval
+
+    # -- choosing what to send ---------------------------------------------------------------
+
+    def _next_request(self, conn: _Conn, now: float) -> SendRequest | None:
+        if not conn.limiter.can_send(now):
+            return None
+        token = conn.token
+        if token.status is TokenStatus.REFRESHING:
+            if conn.refresh_in_flight or token.refresh_at > now:
+                return None
+            conn.refresh_in_flight = True
+            secrets = token.connection
+            refresh = wire.refresh_token(
+                secrets.client_id, secrets.client_secret, secrets.refresh_token or ""
+            )
+            return self._send(_Flight("refresh", conn, token.access_token), refresh, now)
+        if token.status is TokenStatus.INVALID:
+            return None
+        for _ in range(len(conn.targets)):
+            target = conn.targets[0]
+            conn.targets.rotate(-1)  # round-robin: the next call starts at the next audience
+            send = self._target_request(conn, target, now)
+            if send is not None:
+                return send
+        return None
+
+    def _target_request(self, conn: _Conn, target: _Target, now: float) -> SendRequest | None:
+        if target.blocked_until > now:
+            return None
+        token = conn.token.access_token
+        if not target.provisioner.ready:
+            if target.prov_in_flight or target.due_at > now:
+                return None
+            target.prov_in_flight = True
+            request = target.provisioner.request(token, self.config.page_size)
+            return self._send(_Flight("provision", conn, token, target), request, now)
+        batch = self._due_retry(target, now) or self._cut(target, now)
+        if batch is None:
+            return None
+        list_id = target.provisioner.list_id or ""
+        request = wire.update_customer_list(
+            token, target.account, list_id, batch.records(), batch.operation
+        )
+        return self._send(_Flight("batch", conn, token, target, batch), request, now)
+
+    def _due_retry(self, target: _Target, now: float) -> Batch | None:
+        entered_before = now + self.config.request_timeout_s - self.config.retry_window_s
+        entered_at = self._users.entered_at
+        while target.waiting:
+            batch = min(target.waiting, key=lambda b: b.retry_at)
+            if batch.retry_at > now:
+                return None
+            target.waiting.remove(batch)
+            batch.drop_front(_count_at_or_before(batch.users, entered_at, entered_before))
+            if batch.users:
+                return batch
+            target.outstanding -= 1  # every member's deadline passed or is too close
+        return None
+
+    def _cut(self, target: _Target, now: float) -> Batch | None:
+        head = target.queue.head()
+        if head is None:
+            return None
+        if target.outstanding and target.outstanding_op != head[0]:
+            return None  # the other operation's batches finish first: entry order holds
+        batch = target.queue.cut(
+            self._users.entered_at,
+            self._released_before(now),
+            self.config.max_records_per_request,
+        )
+        if batch is not None:
+            target.outstanding += 1
+            target.outstanding_op = batch.operation
+        return batch
+
+    def _released_before(self, now: float) -> float:
+        """The latest entry instant whose flush tick has come (ticks are exact multiples)."""
+        interval = self.config.flush_interval_s
+        tick = math.floor(now / interval) * interval
+        # floor/ceil of the same float division agree with _release_tick at tick boundaries.
+        return tick if self._release_tick(tick) <= now else tick - interval
+
+    def _send(self, flight: _Flight, request: wire.WireRequest, now: float) -> SendRequest:
+        request_id = self._next_id
+        self._next_id += 1
+        flight.conn.limiter.record_send(now)
+        self._flights[request_id] = flight
+        method, path, headers, body = request
+        return SendRequest(
+            request_id=request_id,
+            method=method,
+            path=path,
+            headers=headers,
+            body=body,
+            timeout_s=self.config.request_timeout_s,
+        )
+
+    # -- when is there something to do -------------------------------------------------------
+
+    def _conn_due(self, conn: _Conn) -> float | None:
+        limiter, token = conn.limiter, conn.token
+        if limiter.in_flight >= limiter.max_in_flight or token.status is TokenStatus.INVALID:
+            return None  # an answer or a reconnect comes first
+        if token.status is TokenStatus.REFRESHING:
+            due = None if conn.refresh_in_flight else token.refresh_at
+        else:
+            due = min(filter(None, map(self._target_due, conn.targets)), default=None)
+        return None if due is None else max(due, limiter.next_free_at())
+
+    def _target_due(self, target: _Target) -> float | None:
+        if not target.provisioner.ready:
+            due = None if target.prov_in_flight else target.due_at
+        else:
+            due = min((batch.retry_at for batch in target.waiting), default=None)
+            head = target.queue.head()
+            if head is not None and not (target.outstanding and target.outstanding_op != head[0]):
+                tick = self._release_tick(self._users.entered_at[head[1]])
+                due = tick if due is None else min(due, tick)
+        return None if due is None else max(due, target.blocked_until, 1e-300)
+
+    # -- applying answers --------------------------------------------------------------------
+
+    def _interpret(
+        self, conn: _Conn, outcome: Outcome, now: float
+    ) -> tuple[int, bytes, Disposition, float]:
+        if isinstance(outcome, TransportFailed):
+            return 0, b"", classify(None, failure=outcome.kind), self.config.default_reset_s
+        assert isinstance(outcome, ResponseReceived)
+        limits = wire.parse_rate_limit(outcome.headers)
+        if limits.remaining == 0 and limits.reset_s is not None:
+            conn.limiter.block_until(now + limits.reset_s)
+        reset_s = limits.reset_s or self.config.default_reset_s
+        code = None if outcome.status < 300 else wire.error_code(outcome.body)
+        disposition = classify(outcome.status, code)
+        if disposition.verdict is Verdict.WAIT_RESET:
+            conn.limiter.block_until(now + reset_s)
+        return outcome.status, outcome.body, disposition, reset_s
+
+    def _apply_token_verdict(self, flight: _Flight, verdict: Verdict, now: float) -> None:
+        if verdict in (Verdict.REFRESH, Verdict.INVALIDATE):
+            flight.conn.token.on_unauthorized(
+                sent_with=flight.sent_with, refreshable=verdict is Verdict.REFRESH, now=now
+            )
+
+    def _retry_at(self, verdict: Verdict, attempts: int, reset_s: float, now: float) -> float:
+        delays = {
+            Verdict.WAIT_RESET: reset_s,
+            Verdict.SLOW_RETRY: self.config.slow_retry_s,
+        }
+        if verdict is Verdict.BACKOFF:
+            return now + self._backoff.delay_s(attempts, self._rng)
+        return now + delays.get(verdict, 0.0)
+
+    def _on_batch(
+        self,
+        flight: _Flight,
+        status: int,
+        body: bytes,
+        disposition: Disposition,
+        reset_s: float,
+        now: float,
+    ) -> None:
+        target, batch = flight.target, flight.batch
+        assert target is not None and batch is not None
+        runtime_of = self._step_list
+        if disposition.verdict is Verdict.SUCCESS:
+            flight.conn.token.on_success(flight.sent_with)
+            target.reason = Reason.NONE
+            target.outstanding -= 1
+            _mark_synced(self._users, batch, runtime_of, status, now)
+            return
+        for index in batch.users:
+            self._users.note_attempt(index, status, disposition.reason)
+        batch.fresh = False
+        self._apply_token_verdict(flight, disposition.verdict, now)
+        if disposition.verdict is Verdict.SPLIT:
+            self._split(target, batch, now)
+            return
+        if disposition.verdict is Verdict.BACKOFF:
+            batch.attempts += 1
+        batch.retry_at = self._retry_at(disposition.verdict, batch.attempts, reset_s, now)
+        if disposition.verdict is Verdict.SLOW_RETRY:
+            target.blocked_until = max(target.blocked_until, batch.retry_at)
+            target.reason = disposition.reason
+        target.waiting.append(batch)
+
+    def _split(self, target: _Target, batch: Batch, now: float) -> None:
+        if len(batch) == 1:
+            index = batch.users[0]
+            runtime = self._step_list[self._users.step[index]]
+            self._users.resolve(index, UserState.ERRORED, now, runtime.tally)
+            target.outstanding -= 1
+            return
+        for part in batch.split():
+            part.retry_at = now
+            target.waiting.append(part)
+        target.outstanding += 1
+
+    def _on_provision(
+        self,
+        flight: _Flight,
+        status: int,
+        body: bytes,
+        disposition: Disposition,
+        reset_s: float,
+        now: float,
+    ) -> None:
+        target = flight.target
+        assert target is not None
+        target.prov_in_flight = False
+        provisioner = target.provisioner
+        if disposition.verdict is Verdict.SUCCESS:
+            try:
+                provisioner.on_success(body)
+            except PeerError:
+                disposition = Disposition(Verdict.BACKOFF, Reason.SERVER_ERROR)
+            else:
+                flight.conn.token.on_success(flight.sent_with)
+                target.prov_attempts = 0
+                target.reason = Reason.NONE
+                if provisioner.stage is Stage.NOT_FOUND:
+                    target.reason = Reason.AUDIENCE_DELETED
+                    target.due_at = now + self.config.slow_retry_s
+                return
+        self._apply_token_verdict(flight, disposition.verdict, now)
+        if disposition.verdict is not Verdict.WAIT_RESET:
+            provisioner.on_unknown_fate()
+        if disposition.verdict is Verdict.BACKOFF:
+            target.prov_attempts += 1
+        verdict = (
+            Verdict.SLOW_RETRY if disposition.verdict is Verdict.SPLIT else disposition.verdict
+        )
+        target.due_at = self._retry_at(verdict, target.prov_attempts, reset_s, now)
+        target.reason = disposition.reason
+
+    def _on_refresh(
+        self,
+        flight: _Flight,
+        status: int,
+        body: bytes,
+        disposition: Disposition,
+        reset_s: float,
+        now: float,
+    ) -> None:
+        conn = flight.conn
+        conn.refresh_in_flight = False
+        token = conn.token
+        if token.status is not TokenStatus.REFRESHING:
+            return  # reconnected meanwhile: that answer is moot
+        verdict = disposition.verdict
+        if verdict is Verdict.SUCCESS:
+            try:
+                pair = wire.parse_token(body)
+            except PeerError:
+                verdict = Verdict.BACKOFF
+            else:
+                token.on_refreshed(pair.access_token, pair.refresh_token)
+                return
+        if verdict in (Verdict.BACKOFF, Verdict.WAIT_RESET):
+            token.refresh_attempts += 1
+            token.refresh_at = self._retry_at(verdict, token.refresh_attempts, reset_s, now)
+        else:
+            token.on_refresh_refused()
+
+
+def _digest_all(
+    use_email: bool,
+    use_maid: bool,
+    emails: Sequence[str | None],
+    maids: Sequence[str | None],
+) -> tuple[bytearray, bytes, bytes]:
+    """Per user: state (pending, or not synced when no field is usable), record count and
+    digests, for the fields the step matches on."""
+    n = len(emails)
+    no_values: Sequence[str | None] = (None,) * n
+    email_values = emails if use_email else no_values
+    maid_values = maids if use_maid else no_values
+    states = bytearray(n)
+    nrec = bytearray()
+    parts: list[bytes] = []
+    for k, (email, maid) in enumerate(zip(email_values, maid_values, strict=True)):
+        e = email_digest(email) if email else None
+        m = maid_digest(maid) if maid else None
+        if e is None and m is None:
+            states[k] = _NOT_SYNCED
+        elif m is None:
+            nrec.append(1)
+            parts.append(e)  # type: ignore[arg-type]
+        elif e is None:
+            nrec.append(1)
+            parts.append(m)
+        else:
+            nrec.append(2)
+            parts.append(e + m)
+    return states, bytes(nrec), b"".join(parts)
+
+
+def _mark_synced(
+    users: UserTable, batch: Batch, steps: list[_StepRt], status: int, now: float
+) -> None:
+    members = batch.users
+    first, count = members[0], len(members)
+    state = users.state
+    contiguous = members[-1] - first + 1 == count
+    if batch.fresh and contiguous and state.count(0, first, first + count) == count:
+        # The common case (a first answer to a block of users who entered together) is done
+        # with slice assignments instead of a Python step per user.
+        end = first + count
+        state[first:end] = bytes([UserState.SYNCED]) * count
+        users.outcome_at[first:end] = array("d", [now]) * count
+        users.attempts[first:end] = array("H", [1]) * count
+        users.last_status[first:end] = array("h", [status]) * count
+        _count_synced(users, steps, first, end)
+        return
+    for index in members:
+        users.note_attempt(index, status, Reason.NONE)
+        users.resolve(index, UserState.SYNCED, now, steps[users.step[index]].tally)
+
+
+def _count_synced(users: UserTable, steps: list[_StepRt], first: int, end: int) -> None:
+    block = users.step[first:end]
+    if block.count(block[0]) == len(block):
+        steps[block[0]].tally.synced += len(block)
+        return
+    for step_index in block:
+        steps[step_index].tally.synced += 1
+
+
+def _count_at_or_before(members: array[int], entered_at: array[float], instant: float) -> int:
+    """How many of ``members`` (in entry order) entered at or before ``instant``."""
+    return bisect_right(members, instant, key=entered_at.__getitem__)

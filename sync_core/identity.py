@@ -1,0 +1,58 @@
+"""Normalise and hash user identifiers before they leave the engine.
+
+Rules:
+- Emails and MAIDs are trimmed and lowercased (MAIDs keep their hyphens), then SHA-256 hashed.
+- A value that already is a 64-hex SHA-256 digest passes through, lowercased: the caller hashed
+  it upstream and hashing twice would match nobody.
+- Empty and malformed values give ``None``: the user has no usable value for that field.
+- ``*_digest`` return the raw 32-byte digest, the compact form the engine queues; ``hash_*``
+  return the hex text that goes on the wire. Raw values are never stored or logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+__all__ = ["email_digest", "hash_email", "hash_maid", "maid_digest"]
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+# Deliberately permissive (Pinterest matches what it can): one @, a non-empty local part, a
+# dotted domain, and nothing that would break the comma-separated wire format or is blank.
+_EMAIL = re.compile(r"[^@\s,]+@[^@\s,.]+(?:\.[^@\s,.]+)+")
+# Advertising ids (IDFA / GAID) are UUIDs; some SDKs send them without hyphens.
+_MAID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
+_sha256 = hashlib.sha256
+
+
+def _digest(raw: str | None, pattern: re.Pattern[str]) -> bytes | None:
+    if not raw:
+        return None
+    value = raw.strip().lower()
+    if len(value) == 64 and _HEX64.fullmatch(value):
+        return bytes.fromhex(value)
+    if not pattern.fullmatch(value):
+        return None
+    return _sha256(value.encode()).digest()
+
+
+def email_digest(raw: str | None) -> bytes | None:
+    """The 32-byte SHA-256 of a normalised email, or None if it is empty or malformed."""
+    return _digest(raw, _EMAIL)
+
+
+def maid_digest(raw: str | None) -> bytes | None:
+    """The 32-byte SHA-256 of a normalised mobile advertising id, or None if unusable."""
+    return _digest(raw, _MAID)
+
+
+def hash_email(raw: str | None) -> str | None:
+    """The lowercase hex SHA-256 of a normalised email, or None if it is empty or malformed."""
+    digest = email_digest(raw)
+    return None if digest is None else digest.hex()
+
+
+def hash_maid(raw: str | None) -> str | None:
+    """The lowercase hex SHA-256 of a normalised MAID, or None if it is empty or malformed."""
+    digest = maid_digest(raw)
+    return None if digest is None else digest.hex()

@@ -1,0 +1,77 @@
+"""Step analytics and per-user outcome records, in Braze's names.
+
+Rules:
+- Seven counters per step: ``entered proceeded synced not_synced pending errored exited``.
+  ``pending`` is derived, so ``entered == synced + not_synced + pending + errored`` holds by
+  construction at every instant.
+- Counters change only when the fact happens: entered/proceeded/exited at entry, synced when
+  the 2xx arrives, errored at the deadline (or when a lone record is rejected).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+__all__ = ["StepCounters", "StepTally", "UserOutcome", "UserState"]
+
+
+class UserState(enum.IntEnum):
+    """A user's outcome; one byte per user in the engine's columns."""
+
+    PENDING = 0
+    SYNCED = 1
+    NOT_SYNCED = 2
+    ERRORED = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepCounters:
+    entered: int
+    proceeded: int
+    synced: int
+    not_synced: int
+    pending: int
+    errored: int
+    exited: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserOutcome:
+    user_id: str
+    step_id: str
+    entered_at: float
+    outcome: str
+    outcome_at: float | None
+    attempts: int
+    last_status: int | None
+    reason: str | None
+
+
+class StepTally:
+    """The mutable counts behind one step's ``StepCounters``."""
+
+    __slots__ = ("entered", "errored", "last_step", "not_synced", "synced")
+
+    def __init__(self, *, last_step: bool) -> None:
+        self.last_step = last_step
+        self.entered = 0
+        self.synced = 0
+        self.not_synced = 0
+        self.errored = 0
+
+    def freeze(self) -> StepCounters:
+        moved_on = self.entered  # users proceed (or exit, on a last step) at entry
+        return StepCounters(
+            entered=self.entered,
+            proceeded=0 if self.last_step else moved_on,
+            synced=self.synced,
+            not_synced=self.not_synced,
+            pending=self.entered - self.synced - self.not_synced - self.errored,
+            errored=self.errored,
+            exited=moved_on if self.last_step else 0,
+        )

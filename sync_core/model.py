@@ -1,0 +1,117 @@
+"""The engine's inputs: configuration, the workspace connection and Canvas steps.
+
+Rules:
+- Plain frozen dataclasses; they describe, they do not act. Validation of a Canvas happens at
+  launch (``launch.py``), so a half-filled step can be built and then rejected with a message
+  naming what is missing.
+- Names mirror the Canvas UI and Pinterest: an action is ``add`` or ``remove``; match fields
+  are ``email`` and ``maid``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+__all__ = [
+    "MATCH_FIELDS",
+    "REQUIRED_SCOPES",
+    "Action",
+    "AudienceRef",
+    "Connection",
+    "Step",
+    "SyncConfig",
+]
+
+MATCH_FIELDS = ("email", "maid")
+REQUIRED_SCOPES = frozenset({"ads:read", "ads:write"})
+
+
+class Action(enum.Enum):
+    """What a step does to its audience; the value is Pinterest's ``operation_type``."""
+
+    ADD = "ADD"
+    REMOVE = "REMOVE"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyncConfig:
+    """Engine settings; the defaults are the vendor documentation's figures."""
+
+    flush_interval_s: float = 5.0
+    requests_per_second: int = 7
+    max_records_per_request: int = 1900
+    retry_window_s: float = 13 * 3600.0
+    max_in_flight: int = 4
+    request_timeout_s: float = 30.0
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 300.0
+    # 403 / 404 are unlikely to heal by themselves; probing slowly still notices a re-share.
+    slow_retry_s: float = 600.0
+    # When a 429 carries no x-ratelimit-reset: the limiter's window is one second.
+    default_reset_s: float = 1.0
+    page_size: int = 250
+
+    def __post_init__(self) -> None:
+        positive = {
+            "flush_interval_s": self.flush_interval_s,
+            "requests_per_second": self.requests_per_second,
+            "max_records_per_request": self.max_records_per_request,
+            "retry_window_s": self.retry_window_s,
+            "max_in_flight": self.max_in_flight,
+            "request_timeout_s": self.request_timeout_s,
+            "backoff_base_s": self.backoff_base_s,
+            "slow_retry_s": self.slow_retry_s,
+            "default_reset_s": self.default_reset_s,
+        }
+        bad = sorted(name for name, value in positive.items() if not value > 0)
+        if bad:
+            # Local import keeps model.py free of a dependency cycle with errors' users.
+            from sync_core.errors import UsageError
+
+            raise UsageError(f"SyncConfig fields must be positive: {', '.join(bad)}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Connection:
+    """A workspace's Pinterest login: its tokens, granted scopes and ad accounts."""
+
+    id: str
+    access_token: str
+    refresh_token: str | None = None
+    client_id: str = ""
+    client_secret: str = ""
+    scopes: frozenset[str] = REQUIRED_SCOPES
+    ad_account_ids: frozenset[str] = frozenset()
+
+    def __repr__(self) -> str:  # never print tokens or secrets
+        return f"Connection(id={self.id!r}, ad_account_ids={sorted(self.ad_account_ids)!r})"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AudienceRef:
+    """Either a ``new`` audience (created at launch) or an ``existing`` one, by name."""
+
+    new: str | None = None
+    existing: str | None = None
+
+    @property
+    def name(self) -> str:
+        return (self.new or self.existing or "").strip()
+
+    @property
+    def is_new(self) -> bool:
+        return bool(self.new and self.new.strip())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Step:
+    """One Canvas Audience Sync step."""
+
+    id: str
+    connection_id: str
+    ad_account_id: str
+    audience: AudienceRef
+    action: Action = Action.ADD
+    match_fields: tuple[str, ...] = ("email",)
+    last_step: bool = False

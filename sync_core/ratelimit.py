@@ -1,0 +1,47 @@
+"""Pacing for one token: a sliding window with exact wake-up times, plus server hints.
+
+Rules:
+- At most ``limit`` sends in any 1 s window: the limiter keeps the last ``limit`` send
+  instants and allows the next send at ``oldest + 1.0`` — compared exactly, no epsilon, no
+  spinning: ``next_free_at`` is the instant to wake up at.
+- Pinterest's word wins over our own count: a 429, or ``x-ratelimit-remaining: 0``, blocks the
+  token until the announced reset.
+- ``max_in_flight`` bounds concurrency, so latency overlaps instead of cutting throughput.
+- One limiter per token, shared by every step on that connection; fairness between the
+  audiences is the engine's round-robin, not this module's concern.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+__all__ = ["TokenLimiter"]
+
+
+class TokenLimiter:
+    __slots__ = ("_sends", "blocked_until", "in_flight", "limit", "max_in_flight")
+
+    def __init__(self, *, limit: int, max_in_flight: int) -> None:
+        self.limit = limit
+        self.max_in_flight = max_in_flight
+        self._sends: deque[float] = deque(maxlen=limit)
+        self.blocked_until = 0.0
+        self.in_flight = 0
+
+    def next_free_at(self) -> float:
+        """The earliest instant a send would respect the window and any server block."""
+        window_free = self._sends[0] + 1.0 if len(self._sends) == self.limit else 0.0
+        return max(window_free, self.blocked_until)
+
+    def can_send(self, now: float) -> bool:
+        return self.in_flight < self.max_in_flight and self.next_free_at() <= now
+
+    def record_send(self, now: float) -> None:
+        self._sends.append(now)
+        self.in_flight += 1
+
+    def record_done(self) -> None:
+        self.in_flight -= 1
+
+    def block_until(self, at: float) -> None:
+        self.blocked_until = max(self.blocked_until, at)
