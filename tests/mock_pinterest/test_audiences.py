@@ -12,7 +12,9 @@ def mock() -> Harness:
     return Harness({"seed": 5, "epoch_s": 1_767_225_600})
 
 
-def _create(mock: Harness, headers: dict[str, str], account: str, list_id: str) -> dict[str, object]:
+def _create(
+    mock: Harness, headers: dict[str, str], account: str, list_id: str
+) -> dict[str, object]:
     answer = mock.http.post(
         f"/v5/ad_accounts/{account}/audiences",
         headers=headers,
@@ -73,7 +75,9 @@ def test_audiences_update_renames_and_remove_hides_it(mock: Harness) -> None:
     headers, account = mock.auth(), mock.account()
     audience = _create(mock, headers, account, mock.new_list(headers, account, hashed(1)))
     url = f"/v5/ad_accounts/{account}/audiences/{audience['id']}"
-    renamed = mock.http.patch(url, headers=headers, json={"name": "New", "operation_type": "UPDATE"})
+    renamed = mock.http.patch(
+        url, headers=headers, json={"name": "New", "operation_type": "UPDATE"}
+    )
     assert renamed.json()["name"] == "New"
     removed = mock.http.patch(url, headers=headers, json={"operation_type": "REMOVE"})
     assert removed.status_code == 200

@@ -8,15 +8,24 @@ from mock_pinterest.errors import InvalidParameters
 from mock_pinterest.faults import FaultBook, RequestFacts
 
 PATCH = RequestFacts(
-    method="PATCH", path="/v5/ad_accounts/1/customer_lists/2", category="ads_write", token_id="tok-1"
+    method="PATCH",
+    path="/v5/ad_accounts/1/customer_lists/2",
+    category="ads_write",
+    token_id="tok-1",
 )
 GET = RequestFacts(method="GET", path="/v5/ad_accounts", category="ads_read", token_id="tok-2")
 
 
 def test_faults_window_is_half_open_on_the_mock_clock() -> None:
     book = FaultBook(random.Random(0))
-    book.add({"match": {"path": "/v5/ad_accounts/*/customer_lists/*"}, "status": 500,
-              "from": 10, "until": 20})
+    book.add(
+        {
+            "match": {"path": "/v5/ad_accounts/*/customer_lists/*"},
+            "status": 500,
+            "from": 10,
+            "until": 20,
+        }
+    )
     assert [book.apply(PATCH, t).status for t in (9.9, 10, 19.9, 20)] == [None, 500, 500, None]
     assert book.apply(GET, 15).status is None
 
@@ -48,8 +57,16 @@ def test_faults_latencies_add_and_first_status_wins() -> None:
 
 @pytest.mark.parametrize(
     "rule",
-    [{}, {"status": 200}, {"status": "500"}, {"latency_s": -1}, {"status": 500, "count": 0},
-     {"status": 500, "probability": 2}, {"status": 500, "match": {"verb": "GET"}}, []],
+    [
+        {},
+        {"status": 200},
+        {"status": "500"},
+        {"latency_s": -1},
+        {"status": 500, "count": 0},
+        {"status": 500, "probability": 2},
+        {"status": 500, "match": {"verb": "GET"}},
+        [],
+    ],
 )
 def test_faults_reject_invalid_rules(rule: object) -> None:
     with pytest.raises(InvalidParameters):
