@@ -157,6 +157,7 @@ def world(pinterest_mock: PinterestMock, conforming_client: httpx.Client) -> Wor
 
 def _assert_error(response: httpx.Response, status: int, code: int | None = None) -> None:
     assert response.status_code == status, response.text
+    assert response.headers.get("x-pinterest-rid"), "every answer carries a request id"
     body = error_body(response)
     if code is not None:
         assert body["code"] == code, body
