@@ -2,7 +2,8 @@
 
 Rules:
 - A duration is a string: a non-negative number followed by a unit, ``"250ms"``, ``"5s"``,
-  ``"2m"``, ``"13h"``, ``"1d"`` (``"min"`` is accepted for minutes). A bare ``"0"`` is zero.
+  ``"2m"``, ``"13h"``, ``"1d"`` (``"min"`` is accepted for minutes), or several of them
+  summed, largest first as ``format_duration`` writes them (``"1h30m"``). ``"0"`` is zero.
 - A rate is a string ``"<number>/<unit>"``: ``"50/s"``, ``"3000/min"``, ``"1000/h"``, ``"5/d"``.
 - Numbers given without a unit are refused: a ``5`` in a scenario could mean seconds or hours,
   and guessing wrong silently would falsify a whole run.
@@ -26,8 +27,10 @@ _SECONDS_PER_UNIT: dict[str, float] = {
 }
 _RATE_UNITS: dict[str, float] = {"s": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
-_NUMBER = r"(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+_DIGITS = r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+"
+_NUMBER = rf"(?P<number>{_DIGITS})"
 _DURATION = re.compile(rf"{_NUMBER}\s*(?P<unit>[a-z]+)")
+_DURATIONS = re.compile(rf"(?:(?:{_DIGITS})\s*[a-z]+\s*)+")
 _RATE = re.compile(rf"{_NUMBER}\s*/\s*(?P<unit>[a-z]+)")
 
 
@@ -43,10 +46,12 @@ def parse_duration(text: object) -> float:
     _refuse_negative(text, stripped)
     if stripped == "0":
         return 0.0
-    match = _DURATION.fullmatch(stripped)
-    if match is None:
+    if _DURATIONS.fullmatch(stripped) is None:
         raise UnitError(f"bad duration {text!r}: expected a number and a unit (ms, s, m, h, d)")
-    return float(match["number"]) * _unit_seconds(text, match, _SECONDS_PER_UNIT, "ms, s, m, h, d")
+    return sum(
+        float(match["number"]) * _unit_seconds(text, match, _SECONDS_PER_UNIT, "ms, s, m, h, d")
+        for match in _DURATION.finditer(stripped)
+    )
 
 
 def parse_rate(text: object) -> float:
