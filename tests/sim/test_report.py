@@ -1,0 +1,110 @@
+"""sim.report: the run outputs DESIGN.md lists, deterministic and self-contained."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sim.checks import CheckResult, run_checks
+from sim.recorder import RunData
+from sim.report import write_outputs
+from tests.sim.rundata_samples import sample_run
+
+EXPECTED_FILES = {
+    "summary.json",
+    "timeseries.csv",
+    "users.parquet",
+    "requests.csv",
+    "report.html",
+    "counters.png",
+    "backlog.png",
+    "request_rate.png",
+    "records.png",
+    "lag_cdf.png",
+}
+
+
+@pytest.fixture(scope="module")
+def data() -> RunData:
+    return sample_run(storm=(20.0, 40.0))
+
+
+@pytest.fixture(scope="module")
+def out(data: RunData, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    expect = {"errored": CheckResult(False, "errored = 3, expected = 0")}
+    return write_outputs(data, run_checks(data), expect, tmp_path_factory.mktemp("run"))
+
+
+def test_write_outputs_writes_exactly_the_listed_files(out: Path) -> None:
+    assert {path.name for path in out.iterdir()} == EXPECTED_FILES
+
+
+def test_write_outputs_summary_has_counters_lag_requests_and_verdicts(
+    out: Path, data: RunData
+) -> None:
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["scenario"] == "sample"
+    assert set(summary["steps"]) == {"vip-add", "lapsed-add"}
+    vip = summary["steps"]["vip-add"]
+    final = data.timeseries[data.timeseries["step"] == "vip-add"].iloc[-1]
+    assert vip["synced"] == final["synced"]
+    assert set(vip) == {
+        *(["entered", "proceeded", "synced", "not_synced", "pending", "errored", "exited"]),
+        "lag_s",
+    }
+    assert set(summary["lag_s"]) == {"p50", "p90", "p99", "max"}
+    assert summary["requests"]["total"] == len(data.requests)
+    assert summary["requests"]["by_status"]["429"] == int((data.requests["status"] == 429).sum())
+    assert summary["checks"]["conservation"]["ok"] is True
+    assert summary["expect"] == {"errored": {"ok": False, "detail": "errored = 3, expected = 0"}}
+
+
+def test_write_outputs_lag_is_null_when_nobody_synced(tmp_path: Path, data: RunData) -> None:
+    nobody = dataclasses.replace(data, users=data.users.assign(outcome="pending"))
+    write_outputs(nobody, {}, {}, tmp_path)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["lag_s"] == {"p50": None, "p90": None, "p99": None, "max": None}
+    assert not (tmp_path / "lag_cdf.png").exists()
+
+
+def test_write_outputs_tables_round_trip(out: Path, data: RunData) -> None:
+    users = pd.read_parquet(out / "users.parquet")
+    assert list(users.columns) == list(data.users.columns)
+    assert len(users) == len(data.users)
+    requests = pd.read_csv(out / "requests.csv")
+    assert requests["records"].sum() == data.requests["records"].sum()
+    timeseries = pd.read_csv(out / "timeseries.csv")
+    assert timeseries["entered"].tolist() == data.timeseries["entered"].tolist()
+
+
+def test_write_outputs_is_byte_identical_apart_from_wall_clock(
+    tmp_path: Path, data: RunData
+) -> None:
+    checks = run_checks(data)
+    first = write_outputs(data, checks, {}, tmp_path / "a")
+    second = write_outputs(dataclasses.replace(data, wall_seconds=99.0), checks, {}, tmp_path / "b")
+    differing = {
+        path.name
+        for path in first.iterdir()
+        if path.read_bytes() != (second / path.name).read_bytes()
+    }
+    assert differing == {"summary.json", "report.html"}
+    one = json.loads((first / "summary.json").read_text())
+    other = json.loads((second / "summary.json").read_text())
+    assert one | {"wall_seconds": 0} == other | {"wall_seconds": 0}
+
+
+def test_write_outputs_report_is_self_contained_and_escaped(tmp_path: Path, data: RunData) -> None:
+    hostile = dataclasses.replace(data, scenario="<script>x</script>")
+    checks = {"conservation": CheckResult(False, "a < b")}
+    page = (write_outputs(hostile, checks, {}, tmp_path) / "report.html").read_text()
+    assert "<script>" not in page
+    assert "&lt;script&gt;" in page
+    assert "a &lt; b" in page
+    assert "✘ 1 failed" in page
+    assert page.count("data:image/png;base64,") == 5
+    assert 'src="http' not in page and "counters.png" not in page
