@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
+import yaml  # type: ignore[import-untyped]  # no stubs declared for PyYAML
 from jsonschema_path import SchemaPath
 from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
@@ -45,7 +45,7 @@ def load_spec(path: Path = SPEC_PATH) -> OpenAPI:
     return OpenAPI(SchemaPath.from_dict(document), config=Config(spec_validator_cls=None))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: openapi-core writes the resolved path parameters back
 class _SpecRequest:
     """An httpx request seen through openapi-core's ``Request`` protocol."""
 
@@ -76,7 +76,7 @@ class _SpecRequest:
 
     @property
     def content_type(self) -> str:
-        return self.request.headers.get("content-type", "application/octet-stream").lower()
+        return str(self.request.headers.get("content-type", "application/octet-stream")).lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +93,7 @@ class _SpecResponse:
     def content_type(self) -> str:
         # openapi-core matches media types exactly; an empty body has no type to match.
         default = "" if not self.response.content else "application/octet-stream"
-        return self.response.headers.get("content-type", default).lower()
+        return str(self.response.headers.get("content-type", default)).lower()
 
     @property
     def headers(self) -> Headers:

@@ -10,6 +10,7 @@ tree under the parent of the working directory, so:
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -33,49 +34,37 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 
+_GENERATED = "openapi_generated.pinterest_client"
+# Name the tests use → module of the SDK (or of its generated client) defining it.
+SDK_NAMES = {
+    "AdAccountsApi": f"{_GENERATED}.api.ad_accounts_api",
+    "AudiencesApi": f"{_GENERATED}.api.audiences_api",
+    "UserAccountApi": f"{_GENERATED}.api.user_account_api",
+    "ApiException": f"{_GENERATED}.exceptions",
+    "NotFoundException": f"{_GENERATED}.exceptions",
+    "UnauthorizedException": f"{_GENERATED}.exceptions",
+    "AudienceUpdateOperationType": f"{_GENERATED}.model.audience_update_operation_type",
+    "AudienceUpdateRequest": f"{_GENERATED}.model.audience_update_request",
+    "Audience": "pinterest.ads.audiences",
+    "CustomerList": "pinterest.ads.customer_lists",
+    "PinterestSDKClient": "pinterest.client",
+    "get_new_access_token": "pinterest.utils.refresh_access_token",
+}
+
+
 @pytest.fixture(scope="module")
 def sdk(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
-    """The SDK's modules, imported in isolation from this machine's files."""
+    """The SDK's classes and functions, imported in isolation from this machine's files."""
     environ = dict(os.environ)
     workdir = tmp_path_factory.mktemp("sdk-import") / "cwd"  # its parent holds nothing else
     workdir.mkdir()
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(workdir)
         pytest.importorskip("pinterest")
-        from openapi_generated.pinterest_client.api.ad_accounts_api import AdAccountsApi
-        from openapi_generated.pinterest_client.api.audiences_api import AudiencesApi
-        from openapi_generated.pinterest_client.api.user_account_api import UserAccountApi
-        from openapi_generated.pinterest_client.exceptions import (
-            ApiException,
-            NotFoundException,
-            UnauthorizedException,
-        )
-        from openapi_generated.pinterest_client.model.audience_update_operation_type import (
-            AudienceUpdateOperationType,
-        )
-        from openapi_generated.pinterest_client.model.audience_update_request import (
-            AudienceUpdateRequest,
-        )
-        from pinterest.ads.audiences import Audience
-        from pinterest.ads.customer_lists import CustomerList
-        from pinterest.client import PinterestSDKClient
-        from pinterest.utils.refresh_access_token import get_new_access_token
+        names = {name: getattr(importlib.import_module(m), name) for name, m in SDK_NAMES.items()}
     os.environ.clear()
     os.environ.update(environ)
-    return SimpleNamespace(
-        AdAccountsApi=AdAccountsApi,
-        ApiException=ApiException,
-        Audience=Audience,
-        AudienceUpdateOperationType=AudienceUpdateOperationType,
-        AudienceUpdateRequest=AudienceUpdateRequest,
-        AudiencesApi=AudiencesApi,
-        CustomerList=CustomerList,
-        NotFoundException=NotFoundException,
-        PinterestSDKClient=PinterestSDKClient,
-        UnauthorizedException=UnauthorizedException,
-        UserAccountApi=UserAccountApi,
-        get_new_access_token=get_new_access_token,
-    )
+    return SimpleNamespace(**names)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
