@@ -1,0 +1,195 @@
+"""sim.scenario: loading, defaults, validation errors (file, key, reason) and override."""
+
+from pathlib import Path
+
+import pytest
+
+from sim.scenario import (
+    FaultKind,
+    ScenarioError,
+    StepAction,
+    TrafficKind,
+    default,
+    load,
+    override,
+    parse,
+)
+
+STEP = '[[step]]\nid = "vip"\n'
+
+
+def _error(text: str) -> ScenarioError:
+    with pytest.raises(ScenarioError) as caught:
+        parse(text, "bad.toml")
+    return caught.value
+
+
+def test_parse_minimal_file_gets_defaults() -> None:
+    scenario = parse(STEP, "tiny.toml")
+    step = scenario.steps[0]
+    assert scenario.name == "tiny"
+    assert scenario.duration_s == 3600.0
+    assert scenario.sync.retry_window_s == 13 * 3600
+    assert scenario.sync.max_records_per_request == 1900
+    assert scenario.pinterest.ads_write_per_second == 7
+    assert [c.id for c in scenario.connections] == ["workspace"]
+    assert (step.connection, step.action, step.match_fields) == (
+        "workspace",
+        StepAction.ADD,
+        ("email", "maid"),
+    )
+    assert step.audience.new == "vip"
+
+
+def test_parse_reads_units_and_kind_specific_keys() -> None:
+    scenario = parse(
+        STEP
+        + """
+[scenario]
+duration = "16h"
+[[traffic]]
+step = "vip"
+kind = "ramp"
+rate = "60/min"
+rate_end = "2/s"
+end = "1h"
+missing = { email = 0.2 }
+[[fault]]
+at = "2h"
+until = "3h"
+kind = "server_errors"
+share = 0.2
+[[fault]]
+at = "4h"
+kind = "revoke_token"
+""",
+        "x.toml",
+    )
+    ramp = scenario.traffic[0]
+    assert (ramp.kind, ramp.rate_per_s, ramp.rate_end_per_s, ramp.end_s) == (
+        TrafficKind.RAMP,
+        1.0,
+        2.0,
+        3600.0,
+    )
+    assert ramp.missing.email == 0.2
+    errors, revoke = scenario.faults
+    assert (errors.kind, errors.at_s, errors.until_s, errors.status) == (
+        FaultKind.SERVER_ERRORS,
+        7200.0,
+        10800.0,
+        (500, 503),
+    )
+    assert revoke.connection == "workspace"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "reason"),
+    [
+        ('[sync]\nretry_windw = "13h"', "sync.retry_windw", "did you mean 'retry_window'"),
+        ('[scenario]\nseed = "x"', "scenario.seed", "expected an integer"),
+        ("[scenario]\nseed = -1", "scenario.seed", "negative"),
+        ('[sync]\nflush_interval = "5x"', "sync.flush_interval", "bad unit"),
+        ("[sync]\nflush_interval = 5", "sync.flush_interval", "duration string"),
+        ("[pinterest]\nmatch_rate = 1.5", "pinterest.match_rate", "between 0 and 1"),
+        (
+            STEP + '[[traffic]]\nstep = "vip"\nkind = "poisson"\nrate = "1/s"\n'
+            '[[traffic]]\nstep = "vip"\nkind = "poisson"\nrate = "1/s"\n'
+            '[[traffic]]\nstep = "vip"\nkind = "poisson"\nrate = "fast"\n',
+            "traffic[2].rate",
+            "bad rate",
+        ),
+        (
+            STEP + '[[traffic]]\nstep = "nope"\nkind = "poisson"\nrate = "1/s"',
+            "traffic[0].step",
+            "no [[step]] with id 'nope'",
+        ),
+        (
+            STEP + '[[traffic]]\nstep = "vip"\nkind = "blast"\nrate = "1/s"\ncount = 5',
+            "traffic[0].rate",
+            "does not apply to kind 'blast'",
+        ),
+        (
+            STEP + '[[traffic]]\nstep = "vip"\nkind = "ramp"\nrate = "1/s"',
+            "traffic[0].rate_end",
+            "missing",
+        ),
+        (STEP + '[[traffic]]\nstep = "vip"\nkind = "wave"', "traffic[0].kind", "unknown"),
+        ('[[fault]]\nat = "1h"\nkind = "meteor"', "fault[0].kind", "unknown"),
+        (
+            '[[fault]]\nat = "20m"\nuntil = "10m"\nkind = "server_errors"',
+            "fault[0].until",
+            "after at",
+        ),
+        (
+            '[[fault]]\nat = "20m"\nuntil = "30m"\nkind = "revoke_token"',
+            "fault[0].until",
+            "does not apply",
+        ),
+        ('[[fault]]\nat = "20m"\nkind = "delete_audience"', "fault[0].step", "missing"),
+        ('[[fault]]\nat = "20m"\nkind = "latency"', "fault[0].extra", "either median"),
+        ('[[fault]]\nat = "2d"\nkind = "revoke_token"', "fault[0].at", "end of the run"),
+        (STEP + STEP, "step[1].id", "duplicate"),
+        (
+            '[[step]]\nid = "a"\naudience = { new = "x", existing = "y" }',
+            "step[0].audience",
+            "exactly one",
+        ),
+        ('[[step]]\nid = "a"\nmatch_fields = ["phone"]', "step[0].match_fields", "phone"),
+        ('[[step]]\nid = "a"\nconnection = "other"', "step[0].connection", "no [[connection]]"),
+        ("[expect.steps.ghost]\nerrored = 0", "expect.steps.ghost", "no [[step]]"),
+        ('[expect]\nlag_p99 = "1s"', "expect.lag_p99", "did you mean 'lag_p99_max'"),
+        ("[bogus]\nx = 1", "bogus", "unknown key"),
+    ],
+)
+def test_parse_rejects_bad_file_with_key_and_reason(text: str, key: str, reason: str) -> None:
+    error = _error(text)
+    assert error.file == "bad.toml"
+    assert error.key == key
+    assert reason in error.reason
+    assert str(error).startswith(f"bad.toml: {key}: ")
+
+
+def test_parse_reports_toml_syntax_error_with_line() -> None:
+    error = _error("[scenario]\nname = \n")
+    assert "line 2" in error.reason
+
+
+def test_load_names_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        load(tmp_path / "absent.toml")
+    assert caught.value.file.endswith("absent.toml")
+
+
+def test_load_reads_file(tmp_path: Path) -> None:
+    path = tmp_path / "one.toml"
+    path.write_text('[scenario]\nname = "one"\nseed = 3\n' + STEP)
+    scenario = load(path)
+    assert (scenario.name, scenario.seed, scenario.source) == ("one", 3, str(path))
+
+
+def test_default_is_valid_small_day() -> None:
+    scenario = default()
+    assert scenario.duration_s == 86400.0
+    assert scenario.steps and scenario.traffic
+    assert scenario.expect.totals.errored == 0
+
+
+def test_override_replaces_dotted_key_and_revalidates() -> None:
+    scenario = default()
+    faster = override(scenario, "traffic.0.rate", "5000/s")
+    assert faster.traffic[0].rate_per_s == 5000.0
+    assert scenario.traffic[0].rate_per_s != 5000.0  # the original is untouched
+    assert override(scenario, "sync.retry_window", "1h").sync.retry_window_s == 3600.0
+    with pytest.raises(ScenarioError, match="traffic\\[0\\].rate"):
+        override(scenario, "traffic.0.rate", "fast")
+    with pytest.raises(ScenarioError, match="no element 9"):
+        override(scenario, "traffic.9.rate", "1/s")
+
+
+def test_expectations_collect_totals_and_steps() -> None:
+    scenario = parse(
+        STEP + '[expect]\nerrored = 0\nlag_p99_max = "1m"\n[expect.steps.vip]\nsynced_min = 10\n'
+    )
+    assert dict(scenario.expect.totals.items()) == {"errored": 0, "lag_p99_max_s": 60.0}
+    assert dict(scenario.expect.steps["vip"].items()) == {"synced_min": 10}
