@@ -181,7 +181,7 @@ def test_override_replaces_dotted_key_and_revalidates() -> None:
     assert faster.traffic[0].rate_per_s == 5000.0
     assert scenario.traffic[0].rate_per_s != 5000.0  # the original is untouched
     assert override(scenario, "sync.retry_window", "1h").sync.retry_window_s == 3600.0
-    with pytest.raises(ScenarioError, match="traffic\\[0\\].rate"):
+    with pytest.raises(ScenarioError, match=r"traffic\[0\]\.rate"):
         override(scenario, "traffic.0.rate", "fast")
     with pytest.raises(ScenarioError, match="no element 9"):
         override(scenario, "traffic.9.rate", "1/s")

@@ -1,0 +1,123 @@
+"""sim.cli: the pinsim commands, their exit statuses and their one-line user errors."""
+
+import io
+from pathlib import Path
+
+import pytest
+
+import mock_pinterest.serve
+from sim.cli import ProgressBar, main
+
+REPO = Path(__file__).parents[2]
+TINY = """
+[scenario]
+name = "tiny"
+description = "a minute of traffic"
+duration = "2m"
+[[step]]
+id = "vip"
+[[traffic]]
+step = "vip"
+kind = "constant"
+rate = "1/s"
+end = "1m"
+[expect]
+errored = 0
+"""
+
+
+def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("pinsim: error: ")
+    return lines[0]
+
+
+def test_cli_scenarios_lists_shipped_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scenarios", "--dir", str(REPO / "scenarios")]) == 0
+    out = capsys.readouterr().out
+    assert "steady_day" in out and "A normal day" in out
+    assert "black_friday_blast" in out and "[heavy]" in out
+
+
+def test_cli_run_missing_file_is_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "absent.toml"]) == 2
+    assert "absent.toml: no such file" in _one_error_line(capsys)
+
+
+def test_cli_run_bad_scenario_names_file_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[sync]\nretry_window = "13 hours"\n')
+    assert main(["run", str(path)]) == 2
+    assert f"{path}: sync.retry_window: " in _one_error_line(capsys)
+
+
+def test_cli_bad_flag_is_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--seed", "many"]) == 2
+    assert "--seed" in _one_error_line(capsys)
+
+
+def test_cli_check_validates_every_file_before_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a_good.toml").write_text(TINY)
+    (tmp_path / "b_bad.toml").write_text('[[fault]]\nat = "1m"\nkind = "meteor"\n')
+    assert main(["check", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert "b_bad.toml: fault[0].kind: " in _one_error_line(capsys)
+    assert not (tmp_path / "out").exists()  # nothing ran
+
+
+def test_cli_mock_serve_dispatches(monkeypatch: pytest.MonkeyPatch) -> None:
+    received: list[list[str]] = []
+    monkeypatch.setattr(mock_pinterest.serve, "main", lambda argv: received.append(argv) or 0)
+    assert main(["mock", "serve", "--port", "0"]) == 0
+    assert received == [["--port", "0"]]
+
+
+def test_progress_bar_draws_on_a_terminal() -> None:
+    stream = io.StringIO()
+    bar = ProgressBar(stream, label="day", tty=True)
+    bar(43200.0, 86400.0)
+    bar.finish(1.5)
+    text = stream.getvalue()
+    assert "\r" in text and "50%" in text and "12h / 1d" in text
+    assert text.endswith("day: simulated 1d in 1.5s\n")
+
+
+def test_progress_bar_quiet_off_a_terminal() -> None:
+    stream = io.StringIO()
+    bar = ProgressBar(stream, label="day", tty=False)
+    bar(43200.0, 86400.0)
+    assert stream.getvalue() == ""
+    bar.finish(2.0)
+    assert stream.getvalue() == "day: simulated 1d in 2.0s\n"
+
+
+def test_cli_run_prints_summary_and_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 0
+    captured = capsys.readouterr()
+    assert "vip" in captured.out and "synced" in captured.out and "lag p99" in captured.out
+    assert "report: " in captured.out
+    assert "tiny: simulated 2m" in captured.err
+
+
+def test_cli_check_passes_and_fails_by_expectation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "good.toml").write_text(TINY)
+    (tmp_path / "strict.toml").write_text(
+        TINY.replace('name = "tiny"', 'name = "strict"') + "synced_min = 1000000\n"
+    )
+    assert main(["check", str(tmp_path), "--out", str(tmp_path / "out")]) == 1
+    out = capsys.readouterr().out
+    assert "PASS tiny" in out and "FAIL strict" in out
+    assert "FAIL expect.synced_min" in out
+    assert "1 of 2 scenarios passed" in out
