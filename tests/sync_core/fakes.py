@@ -145,8 +145,9 @@ class FakePinterest:
             )
         )
         if fault is not None and fault.lost is not None:
-            return TransportFailed(request.request_id, "timeout" if fault.lost == "timeout"
-                                   else "connection")
+            return TransportFailed(
+                request.request_id, "timeout" if fault.lost == "timeout" else "connection"
+            )
         payload = json.dumps(body).encode() if body is not None else b""
         return ResponseReceived(request.request_id, status, headers, payload)
 
@@ -235,6 +236,56 @@ def _records_of(request: SendRequest) -> tuple[tuple[str, ...], str | None]:
 Arrivals = list[tuple[float, Callable[[SyncEngine, float], None]]]
 
 
+class Driver:
+    """Runs the engine against the fake in simulated time with a fixed latency. ``events`` are
+    (time, callback(engine, now)) inputs such as entries or reconnects. Lost answers are
+    reported as failed once the request's timeout has passed."""
+
+    def __init__(
+        self,
+        engine: SyncEngine,
+        fake: FakePinterest,
+        *,
+        latency_s: float = 0.05,
+        events: Arrivals | None = None,
+    ) -> None:
+        self.engine, self.fake, self.latency_s = engine, fake, latency_s
+        self.inputs = sorted(events or [], key=lambda e: e[0])
+        self.answers: list[tuple[float, int, ResponseReceived | TransportFailed]] = []
+        self.seq = itertools.count()
+        self.now = 0.0
+
+    def run(self, until: float) -> float:
+        """Advance until ``until`` or until nothing is left to do; returns the last instant."""
+        while True:
+            self._step(self.now)
+            upcoming = [self._wake]
+            if self.answers:
+                upcoming.append(self.answers[0][0])
+            if self.inputs:
+                upcoming.append(self.inputs[0][0])
+            nxt = min(upcoming)
+            if nxt == float("inf") or nxt > until:
+                return self.now
+            self.now = nxt
+
+    def _step(self, now: float) -> None:
+        engine = self.engine
+        while self.inputs and self.inputs[0][0] <= now:
+            self.inputs.pop(0)[1](engine, now)
+        while self.answers and self.answers[0][0] <= now:
+            engine.receive(heapq.heappop(self.answers)[2], now)
+        action = engine.next_action(now)
+        while isinstance(action, SendRequest):
+            outcome = self.fake.handle(action, now)
+            delay = action.timeout_s if isinstance(outcome, TransportFailed) else self.latency_s
+            heapq.heappush(self.answers, (now + delay, next(self.seq), outcome))
+            action = engine.next_action(now)
+        assert isinstance(action, (WaitUntil, Idle))
+        self._wake = action.at if isinstance(action, WaitUntil) else float("inf")
+        assert self._wake > now, "WaitUntil must be in the future"
+
+
 def drive(
     engine: SyncEngine,
     fake: FakePinterest,
@@ -243,33 +294,5 @@ def drive(
     latency_s: float = 0.05,
     events: Arrivals | None = None,
 ) -> float:
-    """Run in simulated time until ``until`` or until nothing is left to do; returns the last
-    instant. ``events`` are (time, callback(engine, now)) inputs such as entries or reconnects.
-    Lost answers are reported as failed after the request's timeout."""
-    inputs = sorted(events or [], key=lambda e: e[0])
-    answers: list[tuple[float, int, ResponseReceived | TransportFailed]] = []
-    seq = itertools.count()
-    now, wake = 0.0, 0.0
-    while True:
-        while inputs and inputs[0][0] <= now:
-            inputs.pop(0)[1](engine, now)
-        while answers and answers[0][0] <= now:
-            engine.receive(heapq.heappop(answers)[2], now)
-        action = engine.next_action(now)
-        while isinstance(action, SendRequest):
-            outcome = fake.handle(action, now)
-            delay = action.timeout_s if isinstance(outcome, TransportFailed) else latency_s
-            heapq.heappush(answers, (now + delay, next(seq), outcome))
-            action = engine.next_action(now)
-        wake = action.at if isinstance(action, WaitUntil) else float("inf")
-        assert isinstance(action, (WaitUntil, Idle))
-        assert wake > now, "WaitUntil must be in the future"
-        upcoming = [wake]
-        if answers:
-            upcoming.append(answers[0][0])
-        if inputs:
-            upcoming.append(inputs[0][0])
-        nxt = min(upcoming)
-        if nxt == float("inf") or nxt > until:
-            return now
-        now = nxt
+    """One-shot ``Driver(...).run(until)``."""
+    return Driver(engine, fake, latency_s=latency_s, events=events).run(until)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 from bisect import bisect_left
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from sync_core import (
     UsageError,
     WaitUntil,
 )
-from tests.sync_core.fakes import CLIENT_ID, CLIENT_SECRET, Fault, FakePinterest, drive
+from tests.sync_core.fakes import CLIENT_ID, CLIENT_SECRET, Driver, FakePinterest, Fault, drive
 
 H = 3600.0
 
@@ -93,9 +94,7 @@ def outcomes_by_user(engine: SyncEngine) -> dict[str, tuple[str, float | None, s
 def max_in_any_second(times: list[float]) -> int:
     """Independent check: the most requests in any half-open window [t, t + 1)."""
     ordered = sorted(times)
-    return max(
-        (bisect_left(ordered, t + 1.0) - i for i, t in enumerate(ordered)), default=0
-    )
+    return max((bisect_left(ordered, t + 1.0) - i for i, t in enumerate(ordered)), default=0)
 
 
 # -- happy path, batching, pacing ------------------------------------------------------------
@@ -281,3 +280,234 @@ def test_engine_errors_users_of_a_missing_existing_audience_at_their_deadline() 
     drive(engine, fake, until=2 * H, events=[(10.0, enter_users("s1", 1))])
     assert outcomes_by_user(engine)["u0"] == ("errored", 3610.0, "audience_deleted")
     assert fake.requests("POST") == [] and fake.requests("PATCH") == []
+
+
+# -- every row of the classification table ---------------------------------------------------
+
+
+def patch_times(fake: FakePinterest) -> list[float]:
+    return [p.t for p in fake.requests("PATCH")]
+
+
+def test_engine_waits_for_the_rate_limit_reset_after_a_429() -> None:
+    fake = FakePinterest()
+    fake.faults.append(
+        Fault(method="PATCH", status=429, count=1, headers={"x-ratelimit-reset": "3"})
+    )
+    engine = make_engine(fake)
+    drive(engine, fake, until=60, events=[(0.0, enter_users("s1", 1))])
+    first, retry = patch_times(fake)
+    assert retry == pytest.approx(first + 0.05 + 3.0)
+    assert outcomes_by_user(engine)["u0"][0] == "synced"
+    assert next(engine.outcomes()).attempts == 2
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault(method="PATCH", status=500, count=3),
+        Fault(method="PATCH", status=503, count=3),
+        Fault(method="PATCH", lost="timeout", count=3),
+        Fault(method="PATCH", lost="connection", count=3),
+    ],
+)
+def test_engine_backs_off_with_seeded_jitter_on_server_and_transport_errors(fault: Fault) -> None:
+    def run(seed: int) -> list[float]:
+        fake = FakePinterest()
+        fake.faults.append(
+            Fault(**{k: getattr(fault, k) for k in ("method", "status", "lost")}, count=3)
+        )
+        engine = make_engine(fake, seed=seed)
+        drive(engine, fake, until=600, events=[(0.0, enter_users("s1", 1))])
+        assert engine.counters("s1").synced == 1
+        return patch_times(fake)
+
+    times = run(seed=1)
+    answer_delay = 30.0 if fault.lost else 0.05
+    gaps = [b - (a + answer_delay) for a, b in itertools.pairwise(times)]
+    for attempt, gap in enumerate(gaps, start=1):
+        ceiling = 1.0 * 2 ** (attempt - 1)
+        assert ceiling / 2 <= gap <= ceiling
+    assert run(seed=1) == times and run(seed=2) != times
+
+
+def test_engine_refreshes_the_token_once_on_401_and_retries_with_the_new_one() -> None:
+    fake = FakePinterest()
+    engine = make_engine(fake)
+    fake.access_tokens.clear()  # the access token expired; the refresh token still works
+    drive(engine, fake, until=60, events=[(0.0, enter_users("s1", 1))])
+    refreshes = fake.requests("POST", "/oauth/token")
+    assert len(refreshes) == 1 and refreshes[0].status == 200
+    assert fake.log[-1].token == "tok-2" and fake.log[-1].status == 200
+    assert engine.counters("s1").synced == 1
+    assert engine.connection_status("ws") is TokenStatus.VALID
+
+
+def test_engine_invalidates_after_a_second_401_and_resumes_on_reconnect() -> None:
+    fake = FakePinterest()
+    engine = make_engine(fake)
+    fake.faults.append(Fault(method="GET", status=401, count=2))
+
+    def reconnect(engine: SyncEngine, now: float) -> None:
+        access, refresh = fake.issue()
+        engine.reconnect("ws", access_token=access, refresh_token=refresh, now=now)
+
+    driver = Driver(engine, fake, events=[(0.0, enter_users("s1", 2)), (7200.0, reconnect)])
+    driver.run(until=3600)
+    assert engine.connection_status("ws") is TokenStatus.INVALID
+    assert engine.counters("s1").pending == 2
+    assert len(fake.requests("POST", "/oauth/token")) == 1
+    requests_while_invalid = len(fake.log)
+    driver.run(until=8000)
+    assert engine.counters("s1").synced == 2
+    assert requests_while_invalid < len(fake.log)
+
+
+def test_engine_errors_users_auth_invalid_at_deadline_when_refresh_is_refused() -> None:
+    fake = FakePinterest()
+    engine = make_engine(fake, retry_window_s=100.0)
+    fake.revoke()
+    drive(engine, fake, until=500, events=[(2.5, enter_users("s1", 1))])
+    assert engine.connection_status("ws") is TokenStatus.INVALID
+    assert outcomes_by_user(engine)["u0"] == ("errored", 102.5, "auth_invalid")
+
+
+def test_engine_invalidates_without_refresh_on_missing_scope() -> None:
+    fake = FakePinterest()
+    engine = make_engine(fake)
+    action = engine.next_action(0.0)
+    assert isinstance(action, SendRequest)
+    body = b'{"code": 3, "message": "Your token does not have sufficient permissions."}'
+    engine.receive(ResponseReceived(action.request_id, 401, {}, body), 0.1)
+    assert engine.connection_status("ws") is TokenStatus.INVALID
+    assert not isinstance(engine.next_action(0.2), SendRequest)
+
+
+@pytest.mark.parametrize(("status", "reason"), [(403, "forbidden"), (404, "audience_deleted")])
+def test_engine_retries_403_and_404_slowly_until_the_deadline(status: int, reason: str) -> None:
+    fake = FakePinterest()
+    fake.faults.append(Fault(method="PATCH", status=status))
+    engine = make_engine(fake, retry_window_s=3000.0, slow_retry_s=600.0)
+    drive(engine, fake, until=5000, events=[(1.0, enter_users("s1", 1))])
+    times = patch_times(fake)
+    assert [round(b - a, 2) for a, b in itertools.pairwise(times)] == [600.05] * 4
+    assert outcomes_by_user(engine)["u0"] == ("errored", 3001.0, reason)
+
+
+def test_engine_heals_after_a_deleted_audience_stops_failing() -> None:
+    fake = FakePinterest()
+    fake.faults.append(Fault(method="PATCH", status=404, count=1))
+    engine = make_engine(fake, slow_retry_s=600.0)
+    drive(engine, fake, until=2000, events=[(1.0, enter_users("s1", 3))])
+    assert engine.counters("s1").synced == 3
+
+
+def test_engine_splits_a_rejected_batch_to_isolate_the_bad_record() -> None:
+    fake = FakePinterest()
+    fake.bad_records.add(sha("u5@example.com"))
+    engine = make_engine(fake)
+    drive(engine, fake, until=60, events=[(0.0, enter_users("s1", 8))])
+    outcomes = outcomes_by_user(engine)
+    assert outcomes["u5"][0::2] == ("errored", "rejected")
+    assert sorted(fake.members_of("VIP")) == sorted(
+        sha(f"u{k}@example.com") for k in range(8) if k != 5
+    )
+    counters = engine.counters("s1")
+    assert (counters.synced, counters.errored) == (7, 1)
+
+
+# -- deadline --------------------------------------------------------------------------------
+
+
+def test_engine_errors_a_user_at_exactly_entry_plus_13h_under_a_429_storm() -> None:
+    fake = FakePinterest()
+    fake.faults.append(Fault(method="PATCH", status=429, headers={"x-ratelimit-reset": "60"}))
+    engine = make_engine(fake)
+    entered_at = 7.3
+    drive(
+        engine, fake, until=entered_at + 13 * H - 0.001, events=[(entered_at, enter_users("s1", 1))]
+    )
+    assert engine.counters("s1").pending == 1
+    assert isinstance(engine.next_action(entered_at + 13 * H - 0.001), WaitUntil)
+    assert engine.timer() == entered_at + 13 * H
+    engine.next_action(entered_at + 13 * H)
+    assert outcomes_by_user(engine)["u0"] == ("errored", entered_at + 13 * H, "rate_limited")
+    counters = engine.counters("s1")
+    assert (counters.pending, counters.errored) == (0, 1)
+    deadline = entered_at + 13 * H
+    assert all(p.t + 30.0 < deadline for p in fake.requests("PATCH"))
+
+
+def test_engine_keeps_entered_equal_to_the_sum_of_outcomes() -> None:
+    fake = FakePinterest()
+    fake.faults.append(Fault(method="PATCH", status=500, until=50.0))
+    engine = make_engine(fake, retry_window_s=40.0)
+    events = [(float(t), enter_users("s1", 30, prefix=f"t{t}-")) for t in range(0, 100, 7)]
+    driver = Driver(engine, fake, events=events)
+    for until in (10, 45, 80, 200):
+        driver.run(until)
+        c = engine.counters("s1")
+        assert c.entered == c.synced + c.not_synced + c.pending + c.errored
+    assert engine.counters("s1").errored > 0 and engine.counters("s1").synced > 0
+
+
+# -- API contract ----------------------------------------------------------------------------
+
+
+def test_engine_hands_out_at_most_max_in_flight_requests() -> None:
+    fake = FakePinterest()
+    fake.add_audience("Lapsed")
+    engine = make_engine(fake, [step(new=None, existing="Lapsed")], max_in_flight=3)
+    engine.enter_many("s1", ["a"], ["a@example.com"], [None], 0.0)
+    first = engine.next_action(0.0)
+    assert isinstance(first, SendRequest)
+    engine.receive(fake.handle(first, 0.0), 0.0)  # provisioning done
+    engine.enter_many(
+        "s1",
+        [f"u{k}" for k in range(5000)],
+        [f"u{k}@x.io" for k in range(5000)],
+        [None] * 5000,
+        0.0,
+    )
+    sent = []
+    while isinstance(action := engine.next_action(0.0), SendRequest):
+        sent.append(action)
+    assert len(sent) == 3
+
+
+def test_engine_rejects_misuse_with_usage_errors() -> None:
+    fake = FakePinterest()
+    engine = make_engine(fake)
+    engine.next_action(10.0)
+    with pytest.raises(UsageError, match="backwards"):
+        engine.next_action(5.0)
+    with pytest.raises(UsageError, match="unknown step"):
+        engine.enter("nope", "u", "u@example.com", None, 10.0)
+    with pytest.raises(UsageError, match="equal length"):
+        engine.enter_many("s1", ["a", "b"], ["a@example.com"], [None], 10.0)
+    with pytest.raises(UsageError, match="unknown or already answered"):
+        engine.receive(ResponseReceived(999, 200, {}, b"{}"), 10.0)
+    assert engine.counters("s1").entered == 0
+
+
+def test_engine_treats_a_malformed_2xx_body_as_a_server_fault() -> None:
+    fake = FakePinterest()
+    engine = make_engine(fake)
+    action = engine.next_action(0.0)
+    assert isinstance(action, SendRequest)
+    engine.receive(ResponseReceived(action.request_id, 200, {}, b"<html>"), 0.1)
+    retry = engine.next_action(0.1)
+    assert isinstance(retry, WaitUntil) and 0.6 <= retry.at <= 1.1
+
+
+def test_engine_snapshot_restore_resumes_and_retries_lost_requests() -> None:
+    fake = FakePinterest()
+    engine = make_engine(fake)
+    drive(engine, fake, until=1.0, events=[(0.5, enter_users("s1", 10))])
+    sent = engine.next_action(5.0)
+    assert isinstance(sent, SendRequest)
+    restored = SyncEngine.restore(engine.snapshot(), random.Random(1))
+    drive_from = restored.next_action(5.0)
+    assert isinstance(drive_from, SendRequest) and drive_from.request_id > sent.request_id
+    restored.receive(fake.handle(drive_from, 5.0), 5.05)
+    assert restored.counters("s1").synced == 10
