@@ -32,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from sync_core import wire
-from sync_core.batching import Batch, TargetQueue
+from sync_core.batching import DIGEST, Batch, TargetQueue
 from sync_core.errors import PeerError, UsageError
 from sync_core.events import (
     EngineAction,
@@ -43,7 +43,7 @@ from sync_core.events import (
     TransportFailed,
     WaitUntil,
 )
-from sync_core.identity import email_digest, maid_digest
+from sync_core.identity import email_digests, maid_digests
 from sync_core.launch import validate
 from sync_core.metrics import StepCounters, StepTally, UserOutcome, UserState
 from sync_core.model import Connection, Step, SyncConfig
@@ -231,7 +231,10 @@ class SyncEngine:
         self._advance(now)
         states, nrec, digests = _digest_all(runtime.use_email, runtime.use_maid, emails, maids)
         first = self._users.add(list(user_ids), runtime.index, now, states)
-        queued = array("q", [first + k for k, state in enumerate(states) if not state])
+        if states.count(0) == len(states):
+            queued = array("q", range(first, first + len(states)))
+        else:
+            queued = array("q", [first + k for k, state in enumerate(states) if not state])
         runtime.tally.entered += len(user_ids)
         runtime.tally.not_synced += len(user_ids) - len(queued)
         runtime.target.queue.push(runtime.step.action.value, queued, nrec, digests)
@@ -628,30 +631,27 @@ def _digest_all(
     emails: Sequence[str | None],
     maids: Sequence[str | None],
 ) -> tuple[bytearray, bytes, bytes]:
-    """Per user: state (pending, or not synced when no field is usable), record count and
-    digests, for the fields the step matches on."""
+    """Per user: state (pending, or not synced when no field is usable); and for the pending
+    ones, in order, their record counts and concatenated digests."""
     n = len(emails)
-    no_values: Sequence[str | None] = (None,) * n
-    email_values = emails if use_email else no_values
-    maid_values = maids if use_maid else no_values
-    states = bytearray(n)
-    nrec = bytearray()
-    parts: list[bytes] = []
-    for k, (email, maid) in enumerate(zip(email_values, maid_values, strict=True)):
-        e = email_digest(email) if email else None
-        m = maid_digest(maid) if maid else None
-        if e is None and m is None:
-            states[k] = _NOT_SYNCED
-        elif m is None:
-            nrec.append(1)
-            parts.append(e)  # type: ignore[arg-type]
-        elif e is None:
-            nrec.append(1)
-            parts.append(m)
-        else:
-            nrec.append(2)
-            parts.append(e + m)
-    return states, bytes(nrec), b"".join(parts)
+    no_values: list[bytes | None] = [None] * n
+    email_ds = email_digests(emails) if use_email else no_values
+    maid_ds = maid_digests(maids) if use_maid else no_values
+    found: list[bytes]
+    if use_email != use_maid:  # one field: one record per pending user
+        found = [d for d in (email_ds if use_email else maid_ds) if d is not None]
+        nrec = b"\x01" * len(found)
+    else:
+        pairs = [(e or b"") + (m or b"") for e, m in zip(email_ds, maid_ds, strict=True)]
+        found = [pair for pair in pairs if pair]
+        nrec = bytes(len(pair) // DIGEST for pair in found)
+    if len(found) == n:
+        return bytearray(n), nrec, b"".join(found)
+    states = bytearray(
+        _NOT_SYNCED if e is None and m is None else 0
+        for e, m in zip(email_ds, maid_ds, strict=True)
+    )
+    return states, nrec, b"".join(found)
 
 
 def _mark_synced(

@@ -13,8 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 
-__all__ = ["email_digest", "hash_email", "hash_maid", "maid_digest"]
+__all__ = [
+    "email_digest",
+    "email_digests",
+    "hash_email",
+    "hash_maid",
+    "maid_digest",
+    "maid_digests",
+]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 # Deliberately permissive (Pinterest matches what it can): one @, a non-empty local part, a
@@ -34,6 +42,34 @@ def _digest(raw: str | None, pattern: re.Pattern[str]) -> bytes | None:
     if not pattern.fullmatch(value):
         return None
     return _sha256(value.encode()).digest()
+
+
+def _digests(raws: Iterable[str | None], pattern: re.Pattern[str]) -> list[bytes | None]:
+    # The bulk path of ``_digest``, inlined: entry throughput is bound by this loop.
+    out: list[bytes | None] = []
+    append, matches, is_hex, sha256 = out.append, pattern.fullmatch, _HEX64.fullmatch, _sha256
+    for raw in raws:
+        if not raw:
+            append(None)
+            continue
+        value = raw.strip().lower()
+        if matches(value):  # a digest never matches an email or a MAID: check it second
+            append(sha256(value.encode()).digest())
+        elif len(value) == 64 and is_hex(value):
+            append(bytes.fromhex(value))
+        else:
+            append(None)
+    return out
+
+
+def email_digests(raws: Iterable[str | None]) -> list[bytes | None]:
+    """``email_digest`` of each value, in order."""
+    return _digests(raws, _EMAIL)
+
+
+def maid_digests(raws: Iterable[str | None]) -> list[bytes | None]:
+    """``maid_digest`` of each value, in order."""
+    return _digests(raws, _MAID)
 
 
 def email_digest(raw: str | None) -> bytes | None:
