@@ -58,6 +58,7 @@ __all__ = ["SyncEngine"]
 
 _SNAPSHOT_VERSION = 1
 _NOT_SYNCED = UserState.NOT_SYNCED
+_PROBING = frozenset({Reason.FORBIDDEN, Reason.AUDIENCE_DELETED})
 
 
 class _Target:
@@ -423,8 +424,8 @@ class SyncEngine:
         head = target.queue.head()
         if head is None:
             return None
-        if target.outstanding and target.outstanding_op != head[0]:
-            return None  # the other operation's batches finish first: entry order holds
+        if not self._may_cut(target, head[0]):
+            return None
         batch = target.queue.cut(
             self._users.entered_at,
             self._released_before(now),
@@ -434,6 +435,13 @@ class SyncEngine:
             target.outstanding += 1
             target.outstanding_op = batch.operation
         return batch
+
+    @staticmethod
+    def _may_cut(target: _Target, operation: str) -> bool:
+        if target.outstanding and target.outstanding_op != operation:
+            return False  # the other operation's batches finish first: entry order holds
+        # While the audience fails (403/404), only the slow retries probe it.
+        return target.reason not in _PROBING
 
     def _released_before(self, now: float) -> float:
         """The latest entry instant whose flush tick has come (ticks are exact multiples)."""
@@ -475,7 +483,7 @@ class SyncEngine:
         else:
             due = min((batch.retry_at for batch in target.waiting), default=None)
             head = target.queue.head()
-            if head is not None and not (target.outstanding and target.outstanding_op != head[0]):
+            if head is not None and self._may_cut(target, head[0]):
                 tick = self._release_tick(self._users.entered_at[head[1]])
                 due = tick if due is None else min(due, tick)
         return None if due is None else max(due, target.blocked_until, 1e-300)
