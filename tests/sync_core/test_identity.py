@@ -1,0 +1,53 @@
+"""Normalising and hashing identifiers."""
+
+import hashlib
+
+import pytest
+
+from sync_core.identity import email_digests, hash_email, hash_maid, maid_digests
+
+GOLDEN_EMAIL = "321ba197033e81286fedb719d60d4ed5cecaed170733cb4a92013811afc0e3b6"
+GOLDEN_MAID = "31b806b4deec8c4cb1ffb18b9ab4ee1fa82a2b30e1f47902f04d03f5db023376"
+
+
+def test_hash_email_matches_the_golden_vector_after_trim_and_lowercase() -> None:
+    assert hash_email(" Foo@Example.COM ") == GOLDEN_EMAIL
+    assert hash_email("foo@example.com") == GOLDEN_EMAIL
+
+
+def test_hash_maid_matches_the_golden_vector_and_keeps_hyphens() -> None:
+    maid = "6D92078A-8246-4BA4-AE5B-76104861E7DC"
+    assert hash_maid(maid) == GOLDEN_MAID
+    assert hash_maid(f"  {maid.lower()}\t") == GOLDEN_MAID
+    assert hash_maid(maid.replace("-", "")) != GOLDEN_MAID  # hyphens are part of the value
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [None, "", "   ", "no-at-sign", "a@b", "a@@b.com", "a b@c.com", "a,b@c.com", "@example.com"],
+)
+def test_hash_email_rejects_empty_and_malformed_values(raw: str | None) -> None:
+    assert hash_email(raw) is None
+
+
+@pytest.mark.parametrize("raw", [None, "", "not-a-maid", "6d92078a-8246-4ba4-ae5b", "x" * 36])
+def test_hash_maid_rejects_empty_and_malformed_values(raw: str | None) -> None:
+    assert hash_maid(raw) is None
+
+
+def test_hash_passes_an_existing_sha256_through_lowercased() -> None:
+    assert hash_email(f" {GOLDEN_EMAIL.upper()} ") == GOLDEN_EMAIL
+    assert hash_maid(GOLDEN_MAID.upper()) == GOLDEN_MAID
+
+
+def test_digests_bulk_agree_with_the_single_value_functions() -> None:
+    emails = [" A@b.co ", None, "bad", GOLDEN_EMAIL]
+    assert [d.hex() if d else None for d in email_digests(emails)] == [
+        hashlib.sha256(b"a@b.co").hexdigest(),
+        None,
+        None,
+        GOLDEN_EMAIL,
+    ]
+    assert [
+        d.hex() if d else None for d in maid_digests(["6D92078A-8246-4BA4-AE5B-76104861E7DC"])
+    ] == [GOLDEN_MAID]
