@@ -35,6 +35,9 @@ class MockConfig:
     # Customer lists.
     max_records_per_request: int = 1900
     invalid_records: InvalidRecordPolicy = "report"
+    # Undocumented: whether a list may be created with no records. A Canvas provisions its
+    # audience at launch, before anyone entered, so an empty create is allowed by default.
+    empty_list_create: bool = True
     # Matching and audience sizes.
     match_rate: float = 0.6
     min_visible_size: int = 100

@@ -46,8 +46,10 @@ def render_customer_list(backend: Backend, customer_list: CustomerList) -> dict[
     }
 
 
-def _records(body: dict[str, object], list_type: str) -> ParsedRecords:
-    records = text_field(body, "records")
+def _records(
+    body: dict[str, object], list_type: str, *, allow_empty: bool = False
+) -> ParsedRecords:
+    records = text_field(body, "records", allow_empty=allow_empty)
     assert records is not None
     parsed = parse_records(records, list_type)
     call_state().records = parsed.sent
@@ -63,9 +65,8 @@ def customer_lists_create(ad_account_id: str) -> ResponseReturnValue:
     name = text_field(body, "name")
     assert name is not None
     list_type = enum_field(body, "list_type", LIST_TYPES, default="EMAIL")
-    customer_list = backend.create_customer_list(
-        account, name, list_type, _records(body, list_type)
-    )
+    records = _records(body, list_type, allow_empty=backend.config.empty_list_create)
+    customer_list = backend.create_customer_list(account, name, list_type, records)
     call_state().customer_list_id = customer_list.id
     return jsonify(render_customer_list(backend, customer_list))
 

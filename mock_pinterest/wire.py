@@ -44,12 +44,14 @@ def form_body() -> Mapping[str, str]:
     return request.form
 
 
-def text_field(body: Mapping[str, Any], key: str, *, required: bool = True) -> str | None:
+def text_field(
+    body: Mapping[str, Any], key: str, *, required: bool = True, allow_empty: bool = False
+) -> str | None:
     """A string field; ``records`` given as a JSON array lands here and is a 400."""
     value = body.get(key)
     if value is None and not required:
         return None
-    if not isinstance(value, str) or (required and not value):
+    if not isinstance(value, str) or (required and not value and not allow_empty):
         raise InvalidParameters(f"'{key}' must be a non-empty string.")
     return value
 

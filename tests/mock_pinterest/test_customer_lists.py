@@ -147,3 +147,13 @@ def test_customer_lists_invalid_records_reported_or_rejected(mock: Harness) -> N
     strict = Harness({"invalid_records": "reject"})
     rejected = strict.http.post(_url(strict.account()), headers=strict.auth(), json=body)
     assert rejected.status_code == 400
+
+
+def test_customer_lists_create_empty_allowed_unless_configured(mock: Harness) -> None:
+    body = {"name": "Launched before anyone entered", "records": ""}
+    answer = mock.http.post(_url(mock.account()), headers=mock.auth(), json=body)
+    assert answer.status_code == 200
+    assert answer.json()["num_uploaded_user_records"] == 0
+    strict = Harness({"empty_list_create": False})
+    rejected = strict.http.post(_url(strict.account()), headers=strict.auth(), json=body)
+    assert rejected.status_code == 400 and rejected.json()["code"] == 1
