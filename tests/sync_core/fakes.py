@@ -127,6 +127,7 @@ class FakePinterest:
         fault = next((f for f in self.faults if f.matches(request, now)), None)
         if fault is not None and fault.count is not None:
             fault.count -= 1
+        body: object
         if fault is not None and fault.lost is None:
             status, body, headers = fault.status, {"code": 0, "message": "fault"}, fault.headers
         else:
@@ -185,7 +186,9 @@ class FakePinterest:
         access, refresh = self.issue()
         return 200, {"access_token": access, "refresh_token": refresh, "token_type": "bearer"}, {}
 
-    def _page(self, items: list[dict[str, object]], query: dict[str, list[str]]):
+    def _page(
+        self, items: list[dict[str, object]], query: dict[str, list[str]]
+    ) -> tuple[int, object]:
         start = int(query.get("bookmark", ["0"])[0])
         size = min(int(query["page_size"][0]), self.page_size_cap)
         end = start + size
