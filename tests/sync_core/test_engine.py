@@ -511,3 +511,18 @@ def test_engine_snapshot_restore_resumes_and_retries_lost_requests() -> None:
     assert isinstance(drive_from, SendRequest) and drive_from.request_id > sent.request_id
     restored.receive(fake.handle(drive_from, 5.0), 5.05)
     assert restored.counters("s1").synced == 10
+
+
+def test_engine_pauses_the_token_when_pinterest_reports_no_remaining_requests() -> None:
+    fake = FakePinterest()
+    fake.add_audience("Lapsed")
+    exhausted = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "4"}
+    engine = make_engine(fake, [step(new=None, existing="Lapsed")])
+    action = engine.next_action(0.0)
+    assert isinstance(action, SendRequest)
+    answer = fake.handle(action, 0.0)
+    assert isinstance(answer, ResponseReceived)
+    engine.enter_many("s1", ["u"], ["u@example.com"], [None], 0.0)
+    engine.receive(ResponseReceived(answer.request_id, 200, exhausted, answer.body), 0.1)
+    assert engine.next_action(0.1) == WaitUntil(4.1)
+    assert isinstance(engine.next_action(4.1), SendRequest)
