@@ -1,0 +1,513 @@
+"""The SimPy driver: the real ``sync_core`` engine against the real mock, in simulated time.
+
+Rules:
+- The core decides, the driver does. One SimPy process (``_main``) feeds traffic, fires
+  faults, takes the engine's actions and samples counters; one process per request in flight
+  (``_exchange``) carries it over the simulated network to the mock and back. The engine is
+  told every fact at the simulated instant it happens, and asked again at ``engine.timer()``.
+- Traffic is fed in bulk, one tick at a time (a whole number of ticks per flush interval, at
+  most 1 s each): the users of ``[t - tick, t)`` enter at ``t`` with their true entry instants,
+  so they are eligible at the same flush as if they had entered one by one, their deadlines
+  and lags are exact, and there is no SimPy event per user.
+- Latency is data: the mock never sleeps; each message leg draws a one-way delay and the
+  mock's injected ``x-mock-latency-s`` is added to the answer's leg. A request whose round
+  trip exceeds its timeout fails with ``timeout`` (the mock may still have applied it).
+- Windowed faults become the mock's fault rules at the start (their windows are on the mock
+  clock); instant faults (revoke, reconnect, delete an audience) fire at their instant through
+  the admin API or, for a reconnect, the OAuth flow a workspace admin would go through.
+- Everything random is seeded from the run's seed: the same scenario and seed give the same
+  run, whatever the wall clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import time
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import simpy
+
+from mock_pinterest import MockConfig
+from sim.latency import LatencyModel, LogNormal
+from sim.ledger import BodyAudit, Ledger
+from sim.pinterest import EPOCH_S, Grant, SimulatedPinterest
+from sim.recorder import (
+    COUNTERS,
+    JOURNAL_COLUMNS,
+    USERS_COLUMNS,
+    FaultWindow,
+    Limits,
+    Recorder,
+    RunData,
+)
+from sim.scenario import FaultKind, FaultSpec, Scenario, StepAction, StepSpec
+from sim.traffic import TrafficSource
+from sync_core import (
+    Action,
+    AudienceRef,
+    Connection,
+    ResponseReceived,
+    SendRequest,
+    Step,
+    StepCounters,
+    SyncConfig,
+    SyncEngine,
+    TransportFailed,
+    UserOutcome,
+)
+
+__all__ = ["Progress", "simulate"]
+
+Progress = Callable[[float, float], None]
+"""``progress(sim_now, sim_end)``, called as simulated time passes."""
+
+_SAMPLES_PER_RUN = 1440  # counter samples over a run: one a minute on a 24 h scenario
+_PROGRESS_EVERY_S = 0.25  # wall seconds between progress callbacks
+_DEFAULT_SERVER_ERRORS = (500, 503)
+_SEED_RECORDS = 3  # members an existing audience holds before the run
+
+
+def simulate(scenario: Scenario, seed: int, *, progress: Progress | None = None) -> RunData:
+    """Run ``scenario`` with ``seed`` to its end and return everything it produced."""
+    started = time.perf_counter()
+    run = _Run(scenario, seed, progress)
+    try:
+        run.env.run(until=run.env.process(run.main()))
+        return run.result(wall_seconds=time.perf_counter() - started)
+    finally:
+        run.pinterest.close()
+
+
+@dataclass(slots=True)
+class _SentRequest:
+    """The driver's own note of one request that reached the mock."""
+
+    sent_at: float
+    audit: BodyAudit
+
+
+class _Run:
+    """One simulation run: the environment, the engine, the mock and their books."""
+
+    def __init__(self, scenario: Scenario, seed: int, progress: Progress | None) -> None:
+        self.scenario, self.seed, self.progress = scenario, seed, progress
+        self.env = simpy.Environment()
+        self.end_s = scenario.duration_s
+        self.pinterest = SimulatedPinterest(_mock_config(scenario, seed), lambda: self.env.now)
+        self.engine = SyncEngine(_sync_config(scenario), rng=random.Random(f"engine-{seed}"))
+        self.latency = LatencyModel(
+            LogNormal(scenario.pinterest.latency.median_s, scenario.pinterest.latency.p99_s),
+            random.Random(f"latency-{seed}"),
+        )
+        self.traffic = TrafficSource(scenario, seed=seed)
+        self.ledger = Ledger(
+            scenario.sync.retry_window_s, {s.id: s.match_fields for s in scenario.steps}
+        )
+        self.recorder = Recorder([s.id for s in scenario.steps])
+        self.sent: dict[str, _SentRequest] = {}
+        self.tick_s = scenario.sync.flush_interval_s / math.ceil(scenario.sync.flush_interval_s)
+        self.sample_s = max(scenario.sync.flush_interval_s, self.end_s / _SAMPLES_PER_RUN)
+        self.instant_faults = sorted(
+            (f for f in scenario.faults if f.kind in _INSTANT_FAULTS), key=lambda f: f.at_s
+        )
+        self.wakeup: simpy.Event = self.env.event()
+        self.fed_until = 0.0
+        self.next_sample = 0.0
+        self.last_progress = -math.inf
+        self.initial_members: dict[str, frozenset[str]] = {}
+
+    # -- the main process ------------------------------------------------------------------
+
+    def main(self) -> Generator[simpy.Event, Any, None]:
+        self._set_up()
+        while True:
+            now = self.env.now
+            self._feed_traffic(now)
+            self._fire_faults(now)
+            self._pump(now)
+            self._sample(now)
+            self._report_progress(now)
+            if now >= self.end_s:
+                return
+            self.wakeup = self.env.event()
+            yield self.env.timeout(self._next_wake(now) - now) | self.wakeup
+
+    def _next_wake(self, now: float) -> float:
+        candidates = [self.end_s, self.next_sample, self._next_tick(now)]
+        if (timer := self.engine.timer()) is not None:
+            candidates.append(timer)
+        if self.instant_faults:
+            candidates.append(self.instant_faults[0].at_s)
+        return max(now, min(candidates))
+
+    def _next_tick(self, now: float) -> float:
+        ahead = [
+            max(spec.start_s, now) for spec in self.scenario.traffic if spec.end_s > self.fed_until
+        ]
+        if not ahead:
+            return math.inf
+        start = min(ahead)
+        return (math.floor(start / self.tick_s) + 1) * self.tick_s
+
+    # -- set-up ----------------------------------------------------------------------------
+
+    def _set_up(self) -> None:
+        scenario, now = self.scenario, self.env.now
+        for fault in scenario.faults:
+            self._install_window(fault)
+        for conn in scenario.connections:
+            accounts = {s.ad_account for s in scenario.steps if s.connection == conn.id}
+            self.pinterest.create_user(conn.id, sorted(accounts))
+            grant = self.pinterest.connect(conn.id)
+            self.engine.connect(_connection(conn.id, grant, frozenset(accounts)), now)
+            self._create_existing_audiences(conn.id, grant)
+        self.engine.launch([_step(spec) for spec in scenario.steps], now)
+
+    def _create_existing_audiences(self, connection: str, grant: Grant) -> None:
+        made: set[tuple[str, str]] = set()
+        for spec in self.scenario.steps:
+            key = (spec.ad_account, spec.audience.name)
+            if spec.connection != connection or spec.audience.existing is None or key in made:
+                continue
+            made.add(key)
+            seeds = [_seed_record(spec.audience.name, k) for k in range(_SEED_RECORDS)]
+            self.pinterest.create_existing_audience(grant, *key, seeds)
+            self.initial_members[_audience_key(*key)] = self.pinterest.audience_members(*key)
+
+    # -- traffic ---------------------------------------------------------------------------
+
+    def _feed_traffic(self, now: float) -> None:
+        """Enter every user who arrived in ``[fed_until, now)`` (whole ticks only)."""
+        upto = math.floor(now / self.tick_s + 1e-9) * self.tick_s
+        if upto <= self.fed_until:
+            return
+        for arrivals in self.traffic.tick(self.fed_until, upto):
+            profiles = arrivals.profiles
+            self.ledger.enter(
+                arrivals.step,
+                profiles.user_ids,
+                profiles.emails,
+                profiles.maids,
+                arrivals.entered_at,
+            )
+            self.engine.enter_many(
+                arrivals.step,
+                profiles.user_ids,
+                profiles.emails,
+                profiles.maids,
+                now,
+                entered_at=arrivals.entered_at.tolist(),
+            )
+        self.fed_until = upto
+
+    # -- faults ----------------------------------------------------------------------------
+
+    def _install_window(self, fault: FaultSpec) -> None:
+        until = self.end_s if fault.until_s is None else fault.until_s
+        for rule in _WINDOW_RULES.get(fault.kind, _no_rules)(fault, until):
+            self.pinterest.add_fault(rule)
+        if fault.kind is FaultKind.LATENCY and fault.median_s is not None:
+            p99 = fault.p99_s if fault.p99_s is not None else fault.median_s * 5
+            self.latency.add_window(fault.at_s, until, LogNormal(fault.median_s, p99))
+
+    def _fire_faults(self, now: float) -> None:
+        while self.instant_faults and self.instant_faults[0].at_s <= now:
+            fault = self.instant_faults.pop(0)
+            _INSTANT_FAULTS[fault.kind](self, fault, now)
+
+    def _revoke(self, fault: FaultSpec, now: float) -> None:
+        self.pinterest.revoke_user(self._connection_of(fault))
+
+    def _reconnect(self, fault: FaultSpec, now: float) -> None:
+        connection = self._connection_of(fault)
+        grant = self.pinterest.connect(connection)
+        self.engine.reconnect(
+            connection,
+            access_token=grant.access_token,
+            refresh_token=grant.refresh_token,
+            now=now,
+        )
+
+    def _delete_audience(self, fault: FaultSpec, now: float) -> None:
+        spec = self.scenario.step(str(fault.step))
+        audience_id = self.pinterest.audience_id(spec.ad_account, spec.audience.name)
+        if audience_id is not None:
+            self.pinterest.delete_audience(audience_id)
+
+    def _connection_of(self, fault: FaultSpec) -> str:
+        return fault.connection or self.scenario.connections[0].id
+
+    # -- requests --------------------------------------------------------------------------
+
+    def _pump(self, now: float) -> None:
+        while isinstance(action := self.engine.next_action(now), SendRequest):
+            self.env.process(self._exchange(action))
+
+    def _exchange(self, request: SendRequest) -> Generator[simpy.Event, Any, None]:
+        sent_at = self.env.now
+        up = self.latency.draw(sent_at)
+        if up >= request.timeout_s:
+            yield self.env.timeout(request.timeout_s)
+            self._deliver(TransportFailed(request.request_id, "timeout"))
+            return
+        yield self.env.timeout(up)
+        answer = self.pinterest.send(request.method, request.path, request.headers, request.body)
+        self.sent[answer.headers["x-pinterest-rid"]] = _SentRequest(
+            sent_at, self.ledger.audit(request.body)
+        )
+        back = float(answer.headers.get("x-mock-latency-s", 0.0)) + self.latency.draw(sent_at)
+        if up + back >= request.timeout_s:
+            yield self.env.timeout(request.timeout_s - up)
+            self._deliver(TransportFailed(request.request_id, "timeout"))
+            return
+        yield self.env.timeout(back)
+        self._deliver(
+            ResponseReceived(
+                request.request_id, answer.status_code, dict(answer.headers), answer.content
+            )
+        )
+
+    def _deliver(self, outcome: ResponseReceived | TransportFailed) -> None:
+        self.engine.receive(outcome, self.env.now)
+        if not self.wakeup.triggered:
+            self.wakeup.succeed()
+
+    # -- observation -----------------------------------------------------------------------
+
+    def _sample(self, now: float) -> None:
+        if now < self.next_sample and now < self.end_s:
+            return
+        counters = {s.id: _counter_values(self.engine.counters(s.id)) for s in self.scenario.steps}
+        self.recorder.sample(now, counters, {})
+        self.next_sample = min(self.end_s, (math.floor(now / self.sample_s) + 1) * self.sample_s)
+
+    def _report_progress(self, now: float) -> None:
+        if self.progress is None:
+            return
+        wall = time.perf_counter()
+        if wall - self.last_progress >= _PROGRESS_EVERY_S or now >= self.end_s:
+            self.last_progress = wall
+            self.progress(now, self.end_s)
+
+    # -- the result ------------------------------------------------------------------------
+
+    def result(self, *, wall_seconds: float) -> RunData:
+        scenario = self.scenario
+        users = self._users()
+        audiences = {s.id: _audience_key(s.ad_account, s.audience.name) for s in scenario.steps}
+        removes = [s.id for s in scenario.steps if s.action is StepAction.REMOVE]
+        expected = self.ledger.expected_members(users, audiences, removes, self.initial_members)
+        members = {
+            s.id: self.pinterest.audience_members(s.ad_account, s.audience.name)
+            for s in scenario.steps
+        }
+        return RunData(
+            scenario=scenario.name,
+            seed=self.seed,
+            sim_seconds=self.end_s,
+            wall_seconds=wall_seconds,
+            timeseries=_with_oldest_pending(self.recorder.timeseries(), users),
+            users=users,
+            requests=self._requests(),
+            members=members,
+            expected_members={step: expected[key] for step, key in audiences.items()},
+            fault_windows=tuple(_fault_window(f, self.end_s) for f in scenario.faults),
+            limits=Limits(
+                requests_per_second=scenario.pinterest.ads_write_per_second,
+                max_records_per_request=scenario.pinterest.max_records_per_request,
+                flush_interval_s=scenario.sync.flush_interval_s,
+                retry_window_s=scenario.sync.retry_window_s,
+            ),
+        )
+
+    def _users(self) -> pd.DataFrame:
+        frame = pd.DataFrame(_outcome_columns(self.engine.outcomes()))
+        frame["deadline_at"] = frame["entered_at"] + self.scenario.sync.retry_window_s
+        return frame[list(USERS_COLUMNS)]
+
+    def _requests(self) -> pd.DataFrame:
+        journal = pd.DataFrame([record.to_json() for record in self.pinterest.journal()])
+        if journal.empty:
+            journal = pd.DataFrame(columns=list(JOURNAL_COLUMNS))
+        notes = [self.sent.get(rid) for rid in journal["request_id"]]
+        journal["sent_at"] = [math.nan if n is None else n.sent_at for n in notes]
+        journal["min_deadline_at"] = [
+            math.nan if n is None else n.audit.min_deadline_at for n in notes
+        ]
+        journal["raw_pii"] = [False if n is None else n.audit.raw_pii for n in notes]
+        return journal
+
+
+# -- translation tables: scenario → mock, engine and fault actions --------------------------
+
+
+def _mock_config(scenario: Scenario, seed: int) -> MockConfig:
+    settings = scenario.pinterest
+    return MockConfig(
+        seed=seed,
+        ads_write_per_second=settings.ads_write_per_second,
+        ads_write_per_minute=settings.ads_write_per_minute,
+        max_records_per_request=settings.max_records_per_request,
+        match_rate=settings.match_rate,
+        retry_after=settings.retry_after,
+        auto_approve=True,
+        epoch_s=EPOCH_S,
+    )
+
+
+def _sync_config(scenario: Scenario) -> SyncConfig:
+    sync = scenario.sync
+    return SyncConfig(
+        flush_interval_s=sync.flush_interval_s,
+        requests_per_second=sync.requests_per_second,
+        max_records_per_request=sync.max_records_per_request,
+        retry_window_s=sync.retry_window_s,
+        max_in_flight=sync.max_in_flight,
+        request_timeout_s=sync.request_timeout_s,
+    )
+
+
+def _connection(connection_id: str, grant: Grant, accounts: frozenset[str]) -> Connection:
+    return Connection(
+        id=connection_id,
+        access_token=grant.access_token,
+        refresh_token=grant.refresh_token,
+        client_id=grant.client_id,
+        client_secret=grant.client_secret,
+        scopes=grant.scopes,
+        ad_account_ids=accounts,
+    )
+
+
+def _step(spec: StepSpec) -> Step:
+    return Step(
+        id=spec.id,
+        connection_id=spec.connection,
+        ad_account_id=spec.ad_account,
+        audience=AudienceRef(new=spec.audience.new, existing=spec.audience.existing),
+        action=Action.REMOVE if spec.action is StepAction.REMOVE else Action.ADD,
+        match_fields=tuple(spec.match_fields),
+        last_step=spec.last_step,
+    )
+
+
+def _audience_key(ad_account: str, name: str) -> str:
+    return f"{ad_account}/{name}"
+
+
+def _seed_record(name: str, k: int) -> str:
+    return hashlib.sha256(f"seed-{k}@{name}.example".encode()).hexdigest()
+
+
+def _no_rules(fault: FaultSpec, until: float) -> list[dict[str, object]]:
+    return []
+
+
+def _storm_rules(fault: FaultSpec, until: float) -> list[dict[str, object]]:
+    rule: dict[str, object] = {
+        "match": {"category": "ads_write"},
+        "status": 429,
+        "from": fault.at_s,
+        "until": until,
+    }
+    if fault.share < 1.0:
+        rule["probability"] = fault.share
+    return [rule]
+
+
+def _server_error_rules(fault: FaultSpec, until: float) -> list[dict[str, object]]:
+    statuses = fault.status or _DEFAULT_SERVER_ERRORS
+    # Rules are tried in order: the k-th of n fires on share/(n - k·share) of what reaches it,
+    # so each status answers share/n of all requests.
+    rules: list[dict[str, object]] = []
+    for k, status in enumerate(statuses):
+        left = 1.0 - k * fault.share / len(statuses)
+        rules.append(
+            {
+                "match": {"path": "/v5/ad_accounts/*"},
+                "status": status,
+                "from": fault.at_s,
+                "until": until,
+                "probability": min(1.0, fault.share / len(statuses) / left),
+            }
+        )
+    return rules
+
+
+def _latency_rules(fault: FaultSpec, until: float) -> list[dict[str, object]]:
+    if fault.extra_s is None:
+        return []
+    return [{"latency_s": fault.extra_s, "from": fault.at_s, "until": until}]
+
+
+_WINDOW_RULES: dict[FaultKind, Callable[[FaultSpec, float], list[dict[str, object]]]] = {
+    FaultKind.RATE_LIMIT_STORM: _storm_rules,
+    FaultKind.SERVER_ERRORS: _server_error_rules,
+    FaultKind.LATENCY: _latency_rules,
+}
+
+_INSTANT_FAULTS: dict[FaultKind, Callable[[_Run, FaultSpec, float], None]] = {
+    FaultKind.REVOKE_TOKEN: _Run._revoke,
+    FaultKind.RECONNECT: _Run._reconnect,
+    FaultKind.DELETE_AUDIENCE: _Run._delete_audience,
+}
+
+
+def _fault_window(fault: FaultSpec, end_s: float) -> FaultWindow:
+    if fault.kind in _INSTANT_FAULTS:
+        return FaultWindow(kind=fault.kind.value, start_s=fault.at_s)
+    until = end_s if fault.until_s is None else fault.until_s
+    return FaultWindow(kind=fault.kind.value, start_s=fault.at_s, end_s=until)
+
+
+def _outcome_columns(outcomes: Iterator[UserOutcome]) -> dict[str, list[Any]]:
+    names = ("user_id", "step", "entered_at", "outcome", "outcome_at", "attempts")
+    columns: dict[str, list[Any]] = {name: [] for name in (*names, "last_status", "reason")}
+    for o in outcomes:
+        columns["user_id"].append(o.user_id)
+        columns["step"].append(o.step_id)
+        columns["entered_at"].append(o.entered_at)
+        columns["outcome"].append(str(o.outcome))
+        columns["outcome_at"].append(math.nan if o.outcome_at is None else o.outcome_at)
+        columns["attempts"].append(o.attempts)
+        columns["last_status"].append(o.last_status)
+        columns["reason"].append(o.reason)
+    return columns
+
+
+def _with_oldest_pending(timeseries: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
+    """Fill ``oldest_pending_age_s``: at each sample, the age of the earliest-entered user who
+    had entered and was not yet resolved (synced, errored or not synced) by then."""
+    out = timeseries.copy()
+    for step, rows in out.groupby("step", sort=False):
+        mine = users[users["step"] == step].sort_values("entered_at", kind="stable")
+        entered = mine["entered_at"].to_numpy(float)
+        resolved = _resolved_at(mine)
+        # first user (in entry order) still unresolved at t: first i with prefix-max > t
+        running = np.maximum.accumulate(resolved) if len(resolved) else resolved
+        t = rows["t"].to_numpy(float)
+        first = np.searchsorted(running, t, side="right")
+        ages = np.zeros(len(t))
+        has = first < len(entered)
+        idx = first[has]
+        ages[has] = np.where(entered[idx] <= t[has], t[has] - entered[idx], 0.0)
+        out.loc[rows.index, "oldest_pending_age_s"] = ages
+    return out
+
+
+def _resolved_at(users: pd.DataFrame) -> npt.NDArray[np.float64]:
+    resolved = users["outcome_at"].to_numpy(float).copy()
+    resolved[(users["outcome"] == "pending").to_numpy()] = math.inf
+    return resolved
+
+
+def _counter_values(counters: StepCounters) -> dict[str, int]:
+    """The recorder's counter names are the engine's ``StepCounters`` fields."""
+    return {name: getattr(counters, name) for name in COUNTERS}
