@@ -261,9 +261,12 @@ class SyncEngine:
         del self._flights[outcome.request_id]
         flight.conn.limiter.record_done()
         status, body, disposition, reset_s = self._interpret(flight.conn, outcome, now)
-        handlers = {"batch": self._on_batch, "provision": self._on_provision}
-        handler = handlers.get(flight.kind, self._on_refresh)
-        handler(flight, status, body, disposition, reset_s, now)
+        handlers = {
+            "batch": self._on_batch,
+            "provision": self._on_provision,
+            "refresh": self._on_refresh,
+        }
+        handlers[flight.kind](flight, status, body, disposition, reset_s, now)
 
     def timer(self) -> float | None:
         """When ``next_action`` next has something to do (None: only after new input)."""
@@ -474,7 +477,8 @@ class SyncEngine:
         if token.status is TokenStatus.REFRESHING:
             due = None if conn.refresh_in_flight else token.refresh_at
         else:
-            due = min(filter(None, map(self._target_due, conn.targets)), default=None)
+            dues = [at for at in map(self._target_due, conn.targets) if at is not None]
+            due = min(dues, default=None)
         return None if due is None else max(due, limiter.next_free_at())
 
     def _target_due(self, target: _Target) -> float | None:
@@ -486,7 +490,7 @@ class SyncEngine:
             if head is not None and self._may_cut(target, head[0]):
                 tick = self._release_tick(self._users.entered_at[head[1]])
                 due = tick if due is None else min(due, tick)
-        return None if due is None else max(due, target.blocked_until, 1e-300)
+        return None if due is None else max(due, target.blocked_until)
 
     # -- applying answers --------------------------------------------------------------------
 
