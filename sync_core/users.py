@@ -48,13 +48,16 @@ class UserTable:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def add(self, ids: list[str], step: int, now: float, states: bytearray) -> int:
-        """Append users entering ``step`` at ``now``; returns the first new index."""
+    def add(
+        self, ids: list[str], step: int, entered_at: array[float], now: float, states: bytearray
+    ) -> int:
+        """Append users entering ``step`` (in ``entered_at`` order), recorded at ``now``;
+        returns the first new index."""
         first = len(self.ids)
         n = len(ids)
         self.ids.extend(ids)
         self.step.extend(array("H", [step]) * n)
-        self.entered_at.extend(array("d", [now]) * n)
+        self.entered_at.extend(entered_at)
         self.state.extend(states)
         self.outcome_at.extend(array("d", [now]) * n)
         self.attempts.extend(array("H", [0]) * n)

@@ -526,3 +526,33 @@ def test_engine_pauses_the_token_when_pinterest_reports_no_remaining_requests() 
     engine.receive(ResponseReceived(answer.request_id, 200, exhausted, answer.body), 0.1)
     assert engine.next_action(0.1) == WaitUntil(4.1)
     assert isinstance(engine.next_action(4.1), SendRequest)
+
+
+def test_engine_enter_many_uses_each_users_entry_instant_for_deadlines() -> None:
+    fake = FakePinterest()
+    fake.revoke()  # nothing can sync: every user errors at their own deadline
+    engine = make_engine(fake, retry_window_s=100.0)
+    engine.enter_many(
+        "s1",
+        ["late", "early"],
+        ["l@example.com", "e@example.com"],
+        [None, None],
+        1.0,
+        entered_at=[0.75, 0.25],
+    )
+    assert engine.counters("s1").entered == 2
+    driver = Driver(engine, fake)
+    driver.now = 1.0
+    driver.run(until=500)
+    outcomes = {o.user_id: (o.entered_at, o.outcome_at) for o in engine.outcomes()}
+    assert outcomes == {"early": (0.25, 100.25), "late": (0.75, 100.75)}
+
+
+def test_engine_enter_many_rejects_entry_instants_outside_the_call_window() -> None:
+    fake = FakePinterest()
+    engine = make_engine(fake)
+    engine.next_action(5.0)
+    for bad in ([4.0], [6.5]):
+        with pytest.raises(UsageError, match="entered_at"):
+            engine.enter_many("s1", ["u"], ["u@example.com"], [None], 6.0, entered_at=bad)
+    assert engine.counters("s1").entered == 0

@@ -1,5 +1,7 @@
 """The columnar user table."""
 
+from array import array
+
 from sync_core.metrics import StepTally, UserState
 from sync_core.outcomes import Reason
 from sync_core.users import UserTable
@@ -7,7 +9,7 @@ from sync_core.users import UserTable
 
 def test_user_table_finds_the_oldest_pending_user() -> None:
     table, tally = UserTable(), StepTally(last_step=False)
-    table.add(["a", "b", "c"], 0, 1.0, bytearray([0, 2, 0]))
+    table.add(["a", "b", "c"], 0, array("d", [1.0] * 3), 1.0, bytearray([0, 2, 0]))
     assert table.first_pending() == 0
     table.resolve(0, UserState.SYNCED, 2.0, tally)
     assert table.first_pending() == 2
@@ -18,7 +20,7 @@ def test_user_table_finds_the_oldest_pending_user() -> None:
 
 def test_user_table_resolves_a_user_only_once() -> None:
     table, tally = UserTable(), StepTally(last_step=False)
-    table.add(["a"], 0, 1.0, bytearray(1))
+    table.add(["a"], 0, array("d", [1.0]), 1.0, bytearray(1))
     table.resolve(0, UserState.ERRORED, 2.0, tally)
     table.resolve(0, UserState.SYNCED, 3.0, tally)
     outcome = table.outcome(0, "s")
@@ -27,7 +29,7 @@ def test_user_table_resolves_a_user_only_once() -> None:
 
 def test_user_table_outcome_record_carries_attempts_status_and_reason() -> None:
     table, tally = UserTable(), StepTally(last_step=False)
-    table.add(["a"], 0, 1.0, bytearray(1))
+    table.add(["a"], 0, array("d", [1.0]), 1.0, bytearray(1))
     table.note_attempt(0, 429, Reason.RATE_LIMITED)
     assert table.outcome(0, "s").reason is None  # a reason is reported once errored
     table.resolve(0, UserState.ERRORED, 9.0, tally)
