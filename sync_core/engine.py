@@ -235,7 +235,9 @@ class SyncEngine:
         if not len(user_ids) == len(emails) == len(maids):
             raise UsageError("enter_many needs user_ids, emails and maids of equal length")
         times = self._entry_times(len(user_ids), entered_at, now)
-        ids, emails, maids = _in_entry_order(times, list(user_ids), emails, maids)
+        ids = list(user_ids)
+        if entered_at is not None:
+            ids, emails, maids = _in_entry_order(times, ids, emails, maids)
         self._advance(now)
         states, nrec, digests = _digest_all(runtime.use_email, runtime.use_maid, emails, maids)
         first = self._users.add(ids, runtime.index, times, now, states)
