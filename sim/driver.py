@@ -25,6 +25,7 @@ import hashlib
 import math
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -48,7 +49,7 @@ from sim.recorder import (
     RunData,
 )
 from sim.scenario import FaultKind, FaultSpec, Scenario, StepAction, StepSpec
-from sim.traffic import TrafficSource
+from sim.traffic import Arrivals, Profiles, TrafficSource
 from sync_core import (
     Action,
     AudienceRef,
@@ -85,6 +86,22 @@ def simulate(scenario: Scenario, seed: int, *, progress: Progress | None = None)
         run.pinterest.close()
 
 
+@dataclass(frozen=True, slots=True)
+class _FeedChunk:
+    """Users who entered during one tick, to be fed to the engine when it ends (``at``)."""
+
+    at: float
+    arrivals: Arrivals
+
+
+def _slice(arrivals: Arrivals, lo: int, hi: int) -> Arrivals:
+    if lo == 0 and hi == len(arrivals.entered_at):
+        return arrivals
+    p = arrivals.profiles
+    profiles = Profiles(user_ids=p.user_ids[lo:hi], emails=p.emails[lo:hi], maids=p.maids[lo:hi])
+    return Arrivals(arrivals.step, arrivals.entered_at[lo:hi], profiles)
+
+
 @dataclass(slots=True)
 class _SentRequest:
     """The driver's own note of one request that reached the mock."""
@@ -118,7 +135,8 @@ class _Run:
             (f for f in scenario.faults if f.kind in _INSTANT_FAULTS), key=lambda f: f.at_s
         )
         self.wakeup: simpy.Event = self.env.event()
-        self.fed_until = 0.0
+        self.feed: deque[_FeedChunk] = deque()
+        self.drawn_until = 0.0
         self.next_sample = 0.0
         self.last_progress = -math.inf
         self.initial_members: dict[str, frozenset[str]] = {}
@@ -140,21 +158,16 @@ class _Run:
             yield self.env.timeout(self._next_wake(now) - now) | self.wakeup
 
     def _next_wake(self, now: float) -> float:
-        candidates = [self.end_s, self.next_sample, self._next_tick(now)]
+        candidates = [self.end_s, self.next_sample]
+        if self.feed:
+            candidates.append(self.feed[0].at)
+        if self.drawn_until < self.end_s:
+            candidates.append(self.drawn_until)
         if (timer := self.engine.timer()) is not None:
             candidates.append(timer)
         if self.instant_faults:
             candidates.append(self.instant_faults[0].at_s)
         return max(now, min(candidates))
-
-    def _next_tick(self, now: float) -> float:
-        ahead = [
-            max(spec.start_s, now) for spec in self.scenario.traffic if spec.end_s > self.fed_until
-        ]
-        if not ahead:
-            return math.inf
-        start = min(ahead)
-        return (math.floor(start / self.tick_s) + 1) * self.tick_s
 
     # -- set-up ----------------------------------------------------------------------------
 
@@ -184,28 +197,42 @@ class _Run:
     # -- traffic ---------------------------------------------------------------------------
 
     def _feed_traffic(self, now: float) -> None:
-        """Enter every user who arrived in ``[fed_until, now)`` (whole ticks only)."""
-        upto = math.floor(now / self.tick_s + 1e-9) * self.tick_s
-        if upto <= self.fed_until:
-            return
-        for arrivals in self.traffic.tick(self.fed_until, upto):
-            profiles = arrivals.profiles
+        """Enter every user whose tick has ended by ``now``, drawing a flush interval ahead."""
+        while self.drawn_until <= now and self.drawn_until < self.end_s:
+            self._draw_ahead()
+        while self.feed and self.feed[0].at <= now:
+            chunk = self.feed.popleft()
+            profiles = chunk.arrivals.profiles
             self.ledger.enter(
-                arrivals.step,
+                chunk.arrivals.step,
                 profiles.user_ids,
                 profiles.emails,
                 profiles.maids,
-                arrivals.entered_at,
+                chunk.arrivals.entered_at,
             )
             self.engine.enter_many(
-                arrivals.step,
+                chunk.arrivals.step,
                 profiles.user_ids,
                 profiles.emails,
                 profiles.maids,
                 now,
-                entered_at=arrivals.entered_at.tolist(),
+                entered_at=chunk.arrivals.entered_at.tolist(),
             )
-        self.fed_until = upto
+
+    def _draw_ahead(self) -> None:
+        """Draw ``[drawn_until, +flush)`` at once and cut it into ticks that have users, so
+        quiet ticks cost nothing and every user enters at the end of their own tick."""
+        t0 = self.drawn_until
+        t1 = min(t0 + self.scenario.sync.flush_interval_s, self.end_s)
+        chunks: list[_FeedChunk] = []
+        for arrivals in self.traffic.tick(t0, t1):
+            ticks = np.floor((arrivals.entered_at - t0) / self.tick_s + 1e-9).astype(np.int64)
+            bounds = np.flatnonzero(np.diff(ticks)) + 1
+            for lo, hi in zip([0, *bounds], [*bounds, len(ticks)], strict=True):
+                at = min(t0 + (int(ticks[lo]) + 1) * self.tick_s, t1)
+                chunks.append(_FeedChunk(at, _slice(arrivals, int(lo), int(hi))))
+        self.feed.extend(sorted(chunks, key=lambda chunk: chunk.at))  # stable: file order kept
+        self.drawn_until = t1
 
     # -- faults ----------------------------------------------------------------------------
 

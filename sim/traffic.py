@@ -164,6 +164,8 @@ class TrafficSource:
         batches = []
         for index, spec in enumerate(self._rows):
             instants = arrival_instants(spec, self._rngs[index], t0, t1)
+            if not len(instants):
+                continue  # most ticks of a quiet row: skip the profile machinery entirely
             if spec.replay is None:
                 profiles = self._new_users(index, spec, len(instants))
             else:
