@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/pinsim mock serve
+	$(BIN)/pinsim run
 
 test: lint typecheck pytest
 
