@@ -548,11 +548,13 @@ def test_engine_enter_many_uses_each_users_entry_instant_for_deadlines() -> None
     assert outcomes == {"early": (0.25, 100.25), "late": (0.75, 100.75)}
 
 
-def test_engine_enter_many_rejects_entry_instants_outside_the_call_window() -> None:
+def test_engine_enter_many_rejects_entry_instants_out_of_entry_order() -> None:
     fake = FakePinterest()
     engine = make_engine(fake)
-    engine.next_action(5.0)
+    engine.enter_many("s1", ["first"], ["f@example.com"], [None], 5.0, entered_at=[4.5])
+    engine.next_action(5.5)
+    engine.enter_many("s1", ["late-fed"], ["l@example.com"], [None], 6.0, entered_at=[4.8])
     for bad in ([4.0], [6.5]):
         with pytest.raises(UsageError, match="entered_at"):
             engine.enter_many("s1", ["u"], ["u@example.com"], [None], 6.0, entered_at=bad)
-    assert engine.counters("s1").entered == 0
+    assert engine.counters("s1").entered == 2
