@@ -1,15 +1,19 @@
 """Every entered user's state, kept in columns (one array per field, indexed by user).
 
 Rules:
-- A user is an index into the columns; indices are given in entry order, and since time never
-  runs backwards, deadlines (entry + retry window) are in index order too. That makes
-  "the next deadline" the first pending index, found with ``bytearray.find``.
+- A user is an index into the columns, given in arrival order. Deadlines (entry + retry
+  window) follow entry instants, which a driver may report slightly out of order across calls
+  (one step's tick fed after another's). So users are kept in *runs*: index ranges whose entry
+  instants never decrease; a heap keyed by each run's oldest pending entry gives the next
+  deadline, and ``bytearray.find`` skips the settled users of a run. A call in order extends
+  the last run, so the usual case is one run.
 - Compact on purpose (~100 bytes per user besides the id string): the engine holds millions.
 - Hashed identifiers do not live here but in the queue or batch that will send them.
 """
 
 from __future__ import annotations
 
+import heapq
 from array import array
 from collections.abc import Iterator
 
@@ -23,7 +27,9 @@ _PENDING = bytes([UserState.PENDING])
 
 class UserTable:
     __slots__ = (
-        "_cursor",
+        "_heap",
+        "_runs",
+        "_tail",
         "attempts",
         "entered_at",
         "ids",
@@ -43,7 +49,9 @@ class UserTable:
         self.attempts = array("H")
         self.last_status = array("h")  # 0: no answer yet (or only transport failures)
         self.reason = bytearray()
-        self._cursor = 0
+        self._runs: list[list[int]] = []  # [first unchecked index, end) per run
+        self._heap: list[tuple[float, int]] = []  # (entry instant of the run's head, run)
+        self._tail = -1  # the run the next in-order arrivals extend, if it is still live
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -63,13 +71,41 @@ class UserTable:
         self.attempts.extend(array("H", [0]) * n)
         self.last_status.extend(array("h", [0]) * n)
         self.reason.extend(bytes(n))
+        if n:
+            self._add_run(first, first + n)
         return first
 
     def first_pending(self) -> int:
-        """Index of the oldest pending user (so the earliest deadline), or -1."""
-        found = self.state.find(_PENDING, self._cursor)
-        self._cursor = len(self.state) if found < 0 else found
-        return found
+        """Index of the pending user who entered first (so the earliest deadline), or -1."""
+        heap, runs, state = self._heap, self._runs, self.state
+        while heap:
+            run_id = heap[0][1]
+            run = runs[run_id]
+            found = state.find(_PENDING, run[0], run[1])
+            if found < 0:
+                heapq.heappop(heap)
+                if run_id == self._tail:
+                    self._tail = -1
+                continue
+            if found != run[0]:  # the head settled: re-key the run by its new head
+                run[0] = found
+                heapq.heapreplace(heap, (self.entered_at[found], run_id))
+                continue
+            return found
+        return -1
+
+    def _add_run(self, first: int, end: int) -> None:
+        tail = self._runs[self._tail] if self._tail >= 0 else None
+        if (
+            tail is not None
+            and tail[1] == first
+            and self.entered_at[first - 1] <= self.entered_at[first]
+        ):
+            tail[1] = end
+            return
+        self._tail = len(self._runs)
+        self._runs.append([first, end])
+        heapq.heappush(self._heap, (self.entered_at[first], self._tail))
 
     def resolve(self, index: int, state: UserState, now: float, tally: StepTally) -> None:
         """Settle one pending user (a no-op if it already has an outcome)."""

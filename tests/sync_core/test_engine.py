@@ -548,13 +548,16 @@ def test_engine_enter_many_uses_each_users_entry_instant_for_deadlines() -> None
     assert outcomes == {"early": (0.25, 100.25), "late": (0.75, 100.75)}
 
 
-def test_engine_enter_many_rejects_entry_instants_out_of_entry_order() -> None:
+def test_engine_enter_many_errors_users_fed_out_of_order_at_their_own_deadlines() -> None:
     fake = FakePinterest()
-    engine = make_engine(fake)
-    engine.enter_many("s1", ["first"], ["f@example.com"], [None], 5.0, entered_at=[4.5])
-    engine.next_action(5.5)
-    engine.enter_many("s1", ["late-fed"], ["l@example.com"], [None], 6.0, entered_at=[4.8])
-    for bad in ([4.0], [6.5]):
-        with pytest.raises(UsageError, match="entered_at"):
-            engine.enter_many("s1", ["u"], ["u@example.com"], [None], 6.0, entered_at=bad)
-    assert engine.counters("s1").entered == 2
+    fake.revoke()
+    engine = make_engine(fake, retry_window_s=100.0)
+    engine.enter_many("s1", ["b"], ["b@example.com"], [None], 1.0, entered_at=[0.9])
+    engine.enter_many("s1", ["a"], ["a@example.com"], [None], 1.0, entered_at=[0.4])
+    with pytest.raises(UsageError, match="after now"):
+        engine.enter_many("s1", ["u"], ["u@example.com"], [None], 1.0, entered_at=[1.5])
+    driver = Driver(engine, fake)
+    driver.now = 1.0
+    driver.run(until=500)
+    outcomes = {o.user_id: o.outcome_at for o in engine.outcomes()}
+    assert outcomes == {"a": 100.4, "b": 100.9}

@@ -35,3 +35,15 @@ def test_user_table_outcome_record_carries_attempts_status_and_reason() -> None:
     table.resolve(0, UserState.ERRORED, 9.0, tally)
     outcome = table.outcome(0, "s")
     assert (outcome.attempts, outcome.last_status, outcome.reason) == (1, 429, "rate_limited")
+
+
+def test_user_table_orders_deadlines_across_out_of_order_arrivals() -> None:
+    table, tally = UserTable(), StepTally(last_step=False)
+    table.add(["late1", "late2"], 0, array("d", [5.0, 6.0]), 6.0, bytearray(2))
+    table.add(["early"], 0, array("d", [4.0]), 6.0, bytearray(1))
+    table.add(["later"], 0, array("d", [7.0]), 7.0, bytearray(1))
+    order = []
+    while (index := table.first_pending()) >= 0:
+        order.append(table.ids[index])
+        table.resolve(index, UserState.ERRORED, 9.0, tally)
+    assert order == ["early", "late1", "late2", "later"]
