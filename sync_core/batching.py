@@ -12,6 +12,9 @@ Rules:
   that entered at or before the last flush tick, at most ``max_records`` records. After that
   its members only ever shrink: users whose deadline a request could outlive are dropped from
   the front (entry order is deadline order) before each send, and a 400 splits it in halves.
+- Release and expiry cuts are bisections on entry instants. When steps sharing a list are fed
+  slightly out of order, a cut can be off by that skew (well under ``request_timeout_s``);
+  a user is never errored early by it: errors come only from the deadline heap (``users``).
 """
 
 from __future__ import annotations
