@@ -29,7 +29,7 @@ from array import array
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sync_core import wire
 from sync_core.batching import DIGEST, Batch, TargetQueue
@@ -122,6 +122,8 @@ class _Flight:
     sent_with: str
     target: _Target | None = None
     batch: Batch | None = None
+    # Whether this send filled the token's own 1 s window (set by ``_send``).
+    filled_window: bool = False
 
 
 class SyncEngine:
@@ -280,7 +282,7 @@ class SyncEngine:
         self._advance(now)
         del self._flights[outcome.request_id]
         flight.conn.limiter.record_done()
-        status, body, disposition, reset_s = self._interpret(flight.conn, outcome, now)
+        status, body, disposition, reset_s = self._interpret(flight, outcome, now)
         handlers = {
             "batch": self._on_batch,
             "provision": self._on_provision,
@@ -476,7 +478,8 @@ class SyncEngine:
     def _send(self, flight: _Flight, request: wire.WireRequest, now: float) -> SendRequest:
         request_id = self._next_id
         self._next_id += 1
-        flight.conn.limiter.record_send(now)
+        filled = flight.conn.limiter.record_send(now)
+        flight = replace(flight, filled_window=filled)
         self._flights[request_id] = flight
         method, path, headers, body = request
         return SendRequest(
@@ -515,14 +518,19 @@ class SyncEngine:
     # -- applying answers --------------------------------------------------------------------
 
     def _interpret(
-        self, conn: _Conn, outcome: Outcome, now: float
+        self, flight: _Flight, outcome: Outcome, now: float
     ) -> tuple[int, bytes, Disposition, float]:
+        conn = flight.conn
         if isinstance(outcome, TransportFailed):
             return 0, b"", classify(None, failure=outcome.kind), self.config.default_reset_s
         assert isinstance(outcome, ResponseReceived)
         limits = wire.parse_rate_limit(outcome.headers)
-        if limits.remaining == 0 and limits.reset_s is not None:
-            conn.limiter.block_until(now + limits.reset_s)
+        exhausted = limits.remaining == 0 and limits.reset_s is not None
+        if exhausted and not flight.filled_window:
+            # Pinterest counts more than we sent (another client on the token, or a longer
+            # window): its word wins. When our own window was full too, the header only says
+            # what the limiter already enforces, and its whole-second reset would cost pace.
+            conn.limiter.block_until(now + (limits.reset_s or 0.0))
         reset_s = limits.reset_s or self.config.default_reset_s
         code = None if outcome.status < 300 else wire.error_code(outcome.body)
         disposition = classify(outcome.status, code)

@@ -4,8 +4,10 @@ Rules:
 - At most ``limit`` sends in any 1 s window: the limiter keeps the last ``limit`` send
   instants and allows the next send at ``oldest + 1.0`` — compared exactly, no epsilon, no
   spinning: ``next_free_at`` is the instant to wake up at.
-- Pinterest's word wins over our own count: a 429, or ``x-ratelimit-remaining: 0``, blocks the
-  token until the announced reset.
+- Pinterest's word wins over our own count: a 429 blocks the token until the announced reset,
+  and so does ``x-ratelimit-remaining: 0`` when our own window was not full at that send
+  (Pinterest counted requests we did not). When it was full, the header says nothing the
+  window does not already enforce, and obeying its whole-second reset would waste pace.
 - ``max_in_flight`` bounds concurrency, so latency overlaps instead of cutting throughput.
 - One limiter per token, shared by every step on that connection; fairness between the
   audiences is the engine's round-robin, not this module's concern.
@@ -36,9 +38,11 @@ class TokenLimiter:
     def can_send(self, now: float) -> bool:
         return self.in_flight < self.max_in_flight and self.next_free_at() <= now
 
-    def record_send(self, now: float) -> None:
+    def record_send(self, now: float) -> bool:
+        """Count a send; True when it is the ``limit``-th in the 1 s window ending now."""
         self._sends.append(now)
         self.in_flight += 1
+        return len(self._sends) == self.limit and self._sends[0] > now - 1.0
 
     def record_done(self) -> None:
         self.in_flight -= 1

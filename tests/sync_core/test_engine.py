@@ -513,7 +513,7 @@ def test_engine_snapshot_restore_resumes_and_retries_lost_requests() -> None:
     assert restored.counters("s1").synced == 10
 
 
-def test_engine_pauses_the_token_when_pinterest_reports_no_remaining_requests() -> None:
+def test_engine_pauses_the_token_when_pinterest_counts_more_than_it_sent() -> None:
     fake = FakePinterest()
     fake.add_audience("Lapsed")
     exhausted = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "4"}
@@ -523,9 +523,30 @@ def test_engine_pauses_the_token_when_pinterest_reports_no_remaining_requests() 
     answer = fake.handle(action, 0.0)
     assert isinstance(answer, ResponseReceived)
     engine.enter_many("s1", ["u"], ["u@example.com"], [None], 0.0)
+    # one send of our own, yet Pinterest says none remain: someone else spends this token
     engine.receive(ResponseReceived(answer.request_id, 200, exhausted, answer.body), 0.1)
     assert engine.next_action(0.1) == WaitUntil(4.1)
     assert isinstance(engine.next_action(4.1), SendRequest)
+
+
+def test_engine_keeps_its_pace_when_no_remaining_only_echoes_its_own_full_window() -> None:
+    fake = FakePinterest()
+    names = [f"A{k}" for k in range(8)]
+    for name in names:
+        fake.add_audience(name)
+    steps = [step(f"s{k}", new=None, existing=name) for k, name in enumerate(names)]
+    engine = make_engine(fake, steps, max_in_flight=8)
+    sends = []
+    for k in range(7):
+        action = engine.next_action(k / 7)
+        assert isinstance(action, SendRequest)
+        sends.append(action)
+    exhausted = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1"}
+    last = fake.handle(sends[-1], 6 / 7)
+    engine.receive(ResponseReceived(last.request_id, 200, exhausted, last.body), 0.9)
+    # the 7th send filled our own window: the next is due when the first leaves it, at 1.0,
+    # not a whole-second reset after the answer (1.9)
+    assert engine.next_action(0.9) == WaitUntil(1.0)
 
 
 def test_engine_enter_many_uses_each_users_entry_instant_for_deadlines() -> None:
