@@ -122,12 +122,18 @@ def _users_disagreements(data: RunData) -> list[str]:
 
 
 def check_rate_limit(data: RunData) -> CheckResult:
-    """Per token, at most the limit of requests in any 1 s window of arrival at the mock."""
+    """Per token, at most the limit of requests in any 1 s window of sending.
+
+    Every request the mock's journal shows, timed at the instant the driver put it on the
+    wire (``sent_at``): network jitter may bunch arrivals, but pacing is the sender's promise.
+    Requests the harness made itself while setting up (no ``sent_at``) are not the engine's.
+    """
     limit = data.limits.requests_per_second
-    requests = data.requests[data.requests["token_id"].notna()]
+    journal = data.requests
+    requests = journal[journal["token_id"].notna() & journal["sent_at"].notna()]
     worst_count, worst_token, worst_start = 0, "", 0.0
     for token_id, group in requests.groupby("token_id", sort=True):
-        count, start = _busiest_second(group["t"].to_numpy(float))
+        count, start = _busiest_second(group["sent_at"].to_numpy(float))
         if count > worst_count:
             worst_count, worst_token, worst_start = count, str(token_id), start
     if worst_count == 0:

@@ -72,17 +72,29 @@ def test_conservation_fails_when_users_table_disagrees_with_counters(good: RunDa
 
 def test_rate_limit_fails_on_eighth_request_within_one_second(good: RunData) -> None:
     extra = pd.concat([good.requests.iloc[[0]]] * 8, ignore_index=True)
-    extra["t"] = 1000.0 + np.arange(8) * 0.14  # 8 arrivals spanning 0.98 s
-    extra["sent_at"] = extra["t"] - 0.1
+    extra["sent_at"] = 1000.0 + np.arange(8) * 0.14  # 8 sends spanning 0.98 s
+    extra["t"] = extra["sent_at"] + 0.1
     data = dataclasses.replace(good, requests=pd.concat([good.requests, extra], ignore_index=True))
     result = run_checks(data)["rate_limit"]
     assert not result.ok
     assert "8 requests on tok-1 in [1000.000 s, +1 s), limit 7" in result.detail
 
 
+def test_rate_limit_judges_sends_not_jittered_arrivals_nor_harness_setup(good: RunData) -> None:
+    paced = pd.concat([good.requests.iloc[[0]]] * 8, ignore_index=True)
+    paced["sent_at"] = 1000.0 + np.append(np.arange(7) / 7, 1.0)
+    paced["t"] = paced["sent_at"] + np.array([0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.05])
+    setup = pd.concat([good.requests.iloc[[0]]] * 8, ignore_index=True)
+    setup["sent_at"], setup["t"] = np.nan, 2000.0  # the harness's own calls
+    frames = [good.requests, paced, setup]
+    data = dataclasses.replace(good, requests=pd.concat(frames, ignore_index=True))
+    assert run_checks(data)["rate_limit"].ok
+
+
 def test_rate_limit_allows_limit_in_window_and_next_at_exactly_one_second(good: RunData) -> None:
     extra = pd.concat([good.requests.iloc[[0]]] * 8, ignore_index=True)
-    extra["t"] = 1000.0 + np.append(np.arange(7) * 0.1, 1.0)  # 8th opens the next window
+    extra["sent_at"] = 1000.0 + np.append(np.arange(7) * 0.1, 1.0)  # 8th opens the next window
+    extra["t"] = extra["sent_at"] + 0.05
     data = dataclasses.replace(good, requests=pd.concat([good.requests, extra], ignore_index=True))
     assert run_checks(data)["rate_limit"].ok
 
