@@ -20,7 +20,7 @@ Rules:
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import deque
 from itertools import accumulate
 
@@ -117,14 +117,17 @@ class TargetQueue:
         count = bisect_right(self._users, entered_before, key=entered_at.__getitem__)
         self._take(count)
 
-    def cut(self, entered_at: array[float], released_at: float, max_records: int) -> Batch | None:
-        """A batch of the oldest users that entered by ``released_at``: one operation, at most
+    def cut(
+        self, entered_at: array[float], released_before: float, max_records: int
+    ) -> Batch | None:
+        """A batch of the oldest users that entered before ``released_before`` (a flush tick:
+        someone entering exactly at a tick waits for the next one): one operation, at most
         ``max_records`` records."""
         if not self._users:
             return None
         run = self._runs[0]
         limit = min(run.count, max_records, len(self._users))
-        released = bisect_right(self._users, released_at, 0, limit, key=entered_at.__getitem__)
+        released = bisect_left(self._users, released_before, 0, limit, key=entered_at.__getitem__)
         if not released:
             return None
         cumulative = list(accumulate(self._nrec[:released]))

@@ -383,9 +383,11 @@ class SyncEngine:
         return own or runtime.target.reason or Reason.RATE_LIMITED
 
     def _release_tick(self, entered_at: float) -> float:
-        """The flush tick (a multiple of flush_interval_s) at which a user may be sent."""
+        """The flush tick (a multiple of flush_interval_s) at which a user may be sent: the
+        first one after entry. Ticks are half-open, ``[k·T, (k+1)·T)`` flushes at ``(k+1)·T``,
+        so a driver feeding a tick's users at its end never finds them already overdue."""
         interval = self.config.flush_interval_s
-        return math.ceil(entered_at / interval) * interval
+        return (math.floor(entered_at / interval) + 1) * interval
 
     # -- choosing what to send ---------------------------------------------------------------
 
@@ -469,11 +471,9 @@ class SyncEngine:
         return target.reason not in _PROBING
 
     def _released_before(self, now: float) -> float:
-        """The latest entry instant whose flush tick has come (ticks are exact multiples)."""
+        """The latest flush tick that has come: users who entered before it may be sent."""
         interval = self.config.flush_interval_s
-        tick = math.floor(now / interval) * interval
-        # floor/ceil of the same float division agree with _release_tick at tick boundaries.
-        return tick if self._release_tick(tick) <= now else tick - interval
+        return math.floor(now / interval) * interval
 
     def _send(self, flight: _Flight, request: wire.WireRequest, now: float) -> SendRequest:
         request_id = self._next_id

@@ -23,16 +23,16 @@ def queue_with(entries: list[tuple[str, int, float]]) -> tuple[TargetQueue, arra
 
 def test_target_queue_cuts_at_most_max_records_without_splitting_a_user() -> None:
     queue, entered_at = queue_with([("ADD", 2, 0.0), ("ADD", 2, 0.0), ("ADD", 1, 0.0)])
-    batch = queue.cut(entered_at, released_at=0.0, max_records=3)
+    batch = queue.cut(entered_at, released_before=5.0, max_records=3)
     assert batch is not None and list(batch.users) == [0]
-    rest = queue.cut(entered_at, released_at=0.0, max_records=3)
+    rest = queue.cut(entered_at, released_before=5.0, max_records=3)
     assert rest is not None and list(rest.users) == [1, 2]
     assert rest.records() == ",".join(d.hex() for d in (digest(10), digest(11), digest(20)))
 
 
 def test_target_queue_never_mixes_operations_and_keeps_entry_order() -> None:
     queue, entered_at = queue_with([("ADD", 1, 0.0), ("REMOVE", 1, 0.0), ("ADD", 1, 0.0)])
-    cuts = [queue.cut(entered_at, 0.0, 1900) for _ in range(3)]
+    cuts = [queue.cut(entered_at, 5.0, 1900) for _ in range(3)]
     assert [(b.operation, list(b.users)) for b in cuts if b] == [
         ("ADD", [0]),
         ("REMOVE", [1]),
@@ -40,12 +40,14 @@ def test_target_queue_never_mixes_operations_and_keeps_entry_order() -> None:
     ]
 
 
-def test_target_queue_releases_only_users_entered_by_the_tick() -> None:
-    queue, entered_at = queue_with([("ADD", 1, 1.0), ("ADD", 1, 6.0)])
-    assert queue.cut(entered_at, released_at=0.0, max_records=1900) is None
-    batch = queue.cut(entered_at, released_at=5.0, max_records=1900)
+def test_target_queue_releases_only_users_entered_before_the_tick() -> None:
+    queue, entered_at = queue_with([("ADD", 1, 1.0), ("ADD", 1, 5.0), ("ADD", 1, 6.0)])
+    assert queue.cut(entered_at, released_before=0.0, max_records=1900) is None
+    batch = queue.cut(entered_at, released_before=5.0, max_records=1900)
     assert batch is not None and list(batch.users) == [0]
-    assert queue.head() == ("ADD", 1)
+    assert queue.head() == ("ADD", 1)  # entered exactly at the tick: waits for the next one
+    later = queue.cut(entered_at, released_before=10.0, max_records=1900)
+    assert later is not None and list(later.users) == [1, 2]
 
 
 def test_target_queue_drops_users_whose_deadline_is_too_close() -> None:

@@ -150,10 +150,11 @@ def test_engine_decides_batch_contents_when_the_slot_is_granted() -> None:
         batches.setdefault(patch.records[0], set()).add(patch.records)
     # Each batch keeps its contents across retries; a batch is cut only when a slot is granted
     # (one per 10 s rate-limit window), taking everything released by then: 5 batches for the
-    # 20 entries of 2 s, where cutting at each 5 s tick would have made 8.
+    # 20 entries of 2 s (the first at the 5 s tick takes those of 0, 2 and 4 s), where cutting
+    # at each 5 s tick would have made 8.
     assert all(len(versions) == 1 for versions in batches.values())
     sizes = sorted(len(next(iter(v))) for v in batches.values())
-    assert sizes == [10, 40, 50, 50, 50]
+    assert sizes == [20, 30, 50, 50, 50]
     assert engine.counters("s1").synced == 200
 
 
@@ -470,7 +471,7 @@ def test_engine_hands_out_at_most_max_in_flight_requests() -> None:
         0.0,
     )
     sent = []
-    while isinstance(action := engine.next_action(0.0), SendRequest):
+    while isinstance(action := engine.next_action(5.0), SendRequest):  # the first flush tick
         sent.append(action)
     assert len(sent) == 3
 
@@ -516,7 +517,7 @@ def test_engine_snapshot_restore_resumes_and_retries_lost_requests() -> None:
 def test_engine_pauses_the_token_when_pinterest_counts_more_than_it_sent() -> None:
     fake = FakePinterest()
     fake.add_audience("Lapsed")
-    exhausted = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "4"}
+    exhausted = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "7"}
     engine = make_engine(fake, [step(new=None, existing="Lapsed")])
     action = engine.next_action(0.0)
     assert isinstance(action, SendRequest)
@@ -525,8 +526,8 @@ def test_engine_pauses_the_token_when_pinterest_counts_more_than_it_sent() -> No
     engine.enter_many("s1", ["u"], ["u@example.com"], [None], 0.0)
     # one send of our own, yet Pinterest says none remain: someone else spends this token
     engine.receive(ResponseReceived(answer.request_id, 200, exhausted, answer.body), 0.1)
-    assert engine.next_action(0.1) == WaitUntil(4.1)
-    assert isinstance(engine.next_action(4.1), SendRequest)
+    assert engine.next_action(0.1) == WaitUntil(7.1)
+    assert isinstance(engine.next_action(7.1), SendRequest)
 
 
 def test_engine_keeps_its_pace_when_no_remaining_only_echoes_its_own_full_window() -> None:
