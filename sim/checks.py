@@ -15,20 +15,25 @@ Definitions (the precise meaning of each check):
 - `conservation`: at every sample, entered = synced + not_synced + pending + errored per step;
   and the users table agrees with each step's last sample (row count = entered, outcome counts
   = the four outcome counters).
-- `rate_limit`: per `token_id`, the most requests that reached the mock (journal `t`) in any
+- `rate_limit`: per `token_id`, the most requests sent (the driver's `sent_at` of every request
+  the journal shows; network jitter may bunch arrivals, pacing is the sender's promise) in any
   half-open window [s, s + 1 s) is at most `limits.requests_per_second`. The maximum over all
   windows is attained by one starting at a request, so windows starting at each request are
   counted exactly with a sorted search. Requests without a token (OAuth exchanges) are not
   counted. A nanosecond of slack absorbs float rounding in sums of sim times.
 - `max_records`: no request carries more than `limits.max_records_per_request` records.
-- `flush_cadence`: a customer-list PATCH that opens a burst is sent on a flush tick, `sent_at` =
-  k·T for the flush interval T (ticks counted from sim time 0, when the Canvas launches). A
-  request opens a burst when its token sent nothing in the second before it: a send the rate
-  limiter held back always follows one within its 1 s window, so an opener was decided by the
-  flush timer alone. Exempt, because they legitimately run off the tick: the first PATCH to
-  each list (it waits for the list to be provisioned), a PATCH whose previous PATCH to the same
-  list was not answered 2xx (a retry on its backoff schedule), and PATCHes sent inside a fault
-  window (slow answers and storms hold sends back through the in-flight cap).
+- `flush_cadence`, two halves. Early: no PATCH carries a user who entered at or after the
+  latest flush tick k·T ≤ `sent_at` (`max_entered_at`, from the sim's ledger; ticks counted
+  from sim time 0, when the Canvas launches) — users go out only in the flush after their
+  entry. Late: a customer-list PATCH that opens a burst is sent on a flush tick, `sent_at` =
+  k·T. A request opens a burst when its token sent nothing in the second before it: a send
+  the rate limiter held back always follows one within its 1 s window, so an opener was
+  decided by the flush timer alone. Exempt from the late half, because they legitimately run
+  off the tick: the first PATCH to each list (it waits for the list to be provisioned), a
+  PATCH whose previous PATCH to the same list was not answered 2xx (a retry on its backoff
+  schedule), an opener right after Pinterest refused the token (one of its last
+  `requests_per_second` requests was answered 429: the token waits out Pinterest's reset),
+  and PATCHes sent inside a fault window (slow answers and storms hold sends back).
 - `deadline_respected`: no request is sent after the earliest deadline of the users it carries
   (`min_deadline_at` ≥ `sent_at`).
 - `errored_at_deadline`: every errored user's `outcome_at` ≥ its `deadline_at`, except reason
@@ -168,14 +173,25 @@ def check_max_records(data: RunData) -> CheckResult:
 
 
 def check_flush_cadence(data: RunData) -> CheckResult:
-    """Burst-opening first-attempt PATCHes go out on the flush tick (see module docstring)."""
+    """Users go out only in the flush after their entry, and idle tokens flush on the tick."""
     period = data.limits.flush_interval_s
+    early = _early_patches(data, period)
+    if not early.empty:
+        first = early.iloc[0]
+        return CheckResult(
+            False,
+            f"{len(early)} PATCHes carry users who entered after the last {period:g} s tick, "
+            f"first sent at {first['sent_at']:.3f} s with an entry at "
+            f"{first['max_entered_at']:.3f} s",
+        )
     openers = _burst_openers(data)
     phase = np.mod(openers["sent_at"].to_numpy(float), period)
     off = openers[np.minimum(phase, period - phase) > _TICK_TOLERANCE_S]
     if off.empty:
         return CheckResult(
-            True, f"{len(openers)} burst-opening PATCHes, all on the {period:g} s tick"
+            True,
+            f"no user sent before their flush; {len(openers)} burst-opening PATCHes, "
+            f"all on the {period:g} s tick",
         )
     first = off.iloc[0]
     return CheckResult(
@@ -185,15 +201,29 @@ def check_flush_cadence(data: RunData) -> CheckResult:
     )
 
 
+def _early_patches(data: RunData, period: float) -> pd.DataFrame:
+    patches = data.requests[data.requests["method"] == "PATCH"]
+    last_tick = np.floor((patches["sent_at"].to_numpy(float) + _TICK_TOLERANCE_S) / period)
+    early = patches["max_entered_at"].to_numpy(float) >= last_tick * period - _TICK_TOLERANCE_S
+    return patches[early]
+
+
 def _burst_openers(data: RunData) -> pd.DataFrame:
     ordered = data.requests.sort_values("sent_at", kind="stable")
-    gap = ordered.groupby("token_id", dropna=False)["sent_at"].diff()
+    by_token = ordered.groupby("token_id", dropna=False)
+    gap = by_token["sent_at"].diff()
     opens_burst = gap.isna() | (gap > _RATE_WINDOW_S)
+    refused = (ordered["status"] == 429).astype(float)
+    window = data.limits.requests_per_second
+    recently_refused = refused.groupby(ordered["token_id"], dropna=False).transform(
+        lambda flags: flags.shift().rolling(window, min_periods=1).max()
+    )
     patches = ordered[(ordered["method"] == "PATCH") & ordered["customer_list_id"].notna()]
     previous_status = patches.groupby("customer_list_id")["status"].shift()
     first_attempt = previous_status.between(200, 299)
+    held_by_pinterest = recently_refused.loc[patches.index] == 1.0
     in_fault = _within_fault_windows(patches["sent_at"].to_numpy(float), data)
-    return patches[opens_burst.loc[patches.index] & first_attempt & ~in_fault]
+    return patches[opens_burst.loc[patches.index] & first_attempt & ~held_by_pinterest & ~in_fault]
 
 
 def _within_fault_windows(instants: np.ndarray, data: RunData) -> np.ndarray:

@@ -364,15 +364,21 @@ class _Run:
         if journal.empty:
             journal = pd.DataFrame(columns=list(JOURNAL_COLUMNS))
         notes = [self.sent.get(rid) for rid in journal["request_id"]]
+        # requests the harness made itself while setting up carry no driver note
         journal["sent_at"] = [math.nan if n is None else n.sent_at for n in notes]
-        journal["min_deadline_at"] = [
-            math.nan if n is None else n.audit.min_deadline_at for n in notes
-        ]
-        journal["raw_pii"] = [False if n is None else n.audit.raw_pii for n in notes]
+        for column, absent in _AUDIT_COLUMNS.items():
+            journal[column] = [absent if n is None else getattr(n.audit, column) for n in notes]
         return journal
 
 
 # -- translation tables: scenario → mock, engine and fault actions --------------------------
+
+
+_AUDIT_COLUMNS: dict[str, object] = {
+    "min_deadline_at": math.nan,
+    "max_entered_at": math.nan,
+    "raw_pii": False,
+}
 
 
 def _mock_config(scenario: Scenario, seed: int) -> MockConfig:

@@ -6,9 +6,10 @@ Rules:
   values are unusable) — never by calling ``sync_core``, or the checks would agree with the
   engine by construction.
 - Per request body the ledger says what the journal cannot: the earliest deadline among the
-  users the body carries (``entered_at + retry window``; the latest one when a hashed id
-  belongs to several users, so a legitimate send is never flagged) and whether any record is
-  not a SHA-256 digest (raw PII on the wire).
+  users the body carries (``entered_at + retry window``), the latest entry instant among them,
+  and whether any record is not a SHA-256 digest (raw PII on the wire). When a hashed id
+  belongs to several users (a replayed user, a shared email) the ledger takes the reading that
+  cannot flag a legitimate send: the latest deadline and the earliest entry.
 - After the run it says which hashed ids each audience should hold: those of users the engine
   counted synced, replayed in the order their syncs completed (adds insert, removes discard).
 """
@@ -81,10 +82,11 @@ class BodyAudit:
 
     records: int
     min_deadline_at: float  # NaN when the body carries no known user
+    max_entered_at: float  # NaN when the body carries no known user
     raw_pii: bool
 
 
-_NO_RECORDS = BodyAudit(records=0, min_deadline_at=math.nan, raw_pii=False)
+_NO_RECORDS = BodyAudit(records=0, min_deadline_at=math.nan, max_entered_at=math.nan, raw_pii=False)
 
 
 class Ledger:
@@ -95,6 +97,7 @@ class Ledger:
         self._fields = {step: tuple(fields) for step, fields in match_fields.items()}
         self._ids: dict[str, dict[str, tuple[str, ...]]] = {step: {} for step in match_fields}
         self._deadline: dict[str, float] = {}
+        self._entered: dict[str, float] = {}
 
     def enter(
         self,
@@ -105,7 +108,7 @@ class Ledger:
         entered_at: npt.NDArray[np.float64],
     ) -> None:
         fields = self._fields[step]
-        book, deadlines = self._ids[step], self._deadline
+        book, deadlines, entries = self._ids[step], self._deadline, self._entered
         columns = {"email": emails, "maid": maids}
         hashers = [(_NORMALISERS[name], columns[name]) for name in fields]
         for k, user in enumerate(user_ids):
@@ -113,10 +116,13 @@ class Ledger:
             if not hashed:
                 continue
             book[user] = hashed
-            deadline = float(entered_at[k]) + self._window
+            entered = float(entered_at[k])
+            deadline = entered + self._window
             for h in hashed:
                 if deadlines.get(h, -math.inf) < deadline:
                     deadlines[h] = deadline
+                if entries.get(h, math.inf) > entered:
+                    entries[h] = entered
 
     def audit(self, body: bytes | None) -> BodyAudit:
         """Deadline and PII verdict for a request body (only customer-list writes carry ids)."""
@@ -125,10 +131,13 @@ class Ledger:
         records = str(json.loads(body).get("records", ""))
         raw_pii = b"@" in body or (bool(records) and _DIGESTS.fullmatch(records) is None)
         items = [item for item in records.split(",") if item]
-        deadlines = [self._deadline.get(item, math.nan) for item in items]
-        known = [d for d in deadlines if not math.isnan(d)]
+        deadlines = [d for item in items if (d := self._deadline.get(item)) is not None]
+        entries = [e for item in items if (e := self._entered.get(item)) is not None]
         return BodyAudit(
-            records=len(items), min_deadline_at=min(known, default=math.nan), raw_pii=raw_pii
+            records=len(items),
+            min_deadline_at=min(deadlines, default=math.nan),
+            max_entered_at=max(entries, default=math.nan),
+            raw_pii=raw_pii,
         )
 
     def expected_members(

@@ -64,7 +64,13 @@ JOURNAL_COLUMNS: Final = (
     "customer_list_id",
     "request_id",
 )
-REQUESTS_COLUMNS: Final = (*JOURNAL_COLUMNS, "sent_at", "min_deadline_at", "raw_pii")
+REQUESTS_COLUMNS: Final = (
+    *JOURNAL_COLUMNS,
+    "sent_at",
+    "min_deadline_at",
+    "max_entered_at",
+    "raw_pii",
+)
 
 
 class RunDataError(ValueError):

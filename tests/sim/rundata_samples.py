@@ -145,6 +145,7 @@ def _patch(
         "customer_list_id": str(list_no + 100),
         "sent_at": sent_at,
         "min_deadline_at": float(users["deadline_at"].to_numpy()[batch].min()),
+        "max_entered_at": float(users["entered_at"].to_numpy()[batch].max()),
         "raw_pii": False,
     }
 

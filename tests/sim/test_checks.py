@@ -154,6 +154,29 @@ def test_flush_cadence_exempts_sends_inside_fault_window(good: RunData) -> None:
     assert run_checks(data)["flush_cadence"].ok
 
 
+def test_flush_cadence_fails_when_a_user_goes_out_before_their_flush(good: RunData) -> None:
+    opener = _opener_at(good, 25.0)
+
+    def early(requests: pd.DataFrame) -> None:
+        requests.loc[opener, "max_entered_at"] = 25.0  # entered at the tick: due at 30 s
+
+    result = run_checks(_with_requests(good, early))["flush_cadence"]
+    assert not result.ok
+    assert "entered after the last 5 s tick" in result.detail
+
+
+def test_flush_cadence_exempts_opener_right_after_a_429_on_the_token(good: RunData) -> None:
+    opener = _opener_at(good, 25.0)
+
+    def held(requests: pd.DataFrame) -> None:
+        other_list = requests["customer_list_id"] != requests.loc[opener, "customer_list_id"]
+        before = requests.index[(requests["sent_at"] < 25.0) & other_list][-1]
+        requests.loc[before, "status"] = 429  # not a retry of the opener's list: a token hold
+        requests.loc[opener, "sent_at"] += 0.5
+
+    assert run_checks(_with_requests(good, held))["flush_cadence"].ok
+
+
 def test_deadline_respected_fails_when_sent_past_deadline(good: RunData) -> None:
     def late(requests: pd.DataFrame) -> None:
         requests.loc[2, "min_deadline_at"] = requests.loc[2, "sent_at"] - 3.0
