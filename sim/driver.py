@@ -374,7 +374,7 @@ class _Run:
 # -- translation tables: scenario → mock, engine and fault actions --------------------------
 
 
-_AUDIT_COLUMNS: dict[str, object] = {
+_AUDIT_COLUMNS: dict[str, float | bool] = {
     "min_deadline_at": math.nan,
     "max_entered_at": math.nan,
     "raw_pii": False,
