@@ -535,8 +535,20 @@ class SyncEngine:
         code = None if outcome.status < 300 else wire.error_code(outcome.body)
         disposition = classify(outcome.status, code)
         if disposition.verdict is Verdict.WAIT_RESET:
+            reset_s = self._hold_after_refusal(conn, reset_s)
             conn.limiter.block_until(now + reset_s)
+        elif 200 <= outcome.status < 300:
+            conn.limiter.refusals = 0
         return outcome.status, outcome.body, disposition, reset_s
+
+    def _hold_after_refusal(self, conn: _Conn, reset_s: float) -> float:
+        """How long a 429 holds the token: the announced reset the first time; while the
+        refusals go on (a storm), at least the exponential backoff too, so a token that
+        Pinterest keeps refusing is probed ever more gently instead of at full pace."""
+        conn.limiter.refusals += 1
+        if conn.limiter.refusals == 1:
+            return reset_s
+        return max(reset_s, self._backoff.delay_s(conn.limiter.refusals - 1, self._rng))
 
     def _apply_token_verdict(self, flight: _Flight, verdict: Verdict, now: float) -> None:
         if verdict in (Verdict.REFRESH, Verdict.INVALIDATE):

@@ -4,7 +4,8 @@ Rules:
 - At most ``limit`` sends in any 1 s window: the limiter keeps the last ``limit`` send
   instants and allows the next send at ``oldest + 1.0`` — compared exactly, no epsilon, no
   spinning: ``next_free_at`` is the instant to wake up at.
-- Pinterest's word wins over our own count: a 429 blocks the token until the announced reset,
+- Pinterest's word wins over our own count: a 429 blocks the token until the announced reset
+  (and, while 429s keep coming, for the engine's growing backoff too),
   and so does ``x-ratelimit-remaining: 0`` when our own window was not full at that send
   (Pinterest counted requests we did not). When it was full, the header says nothing the
   window does not already enforce, and obeying its whole-second reset would waste pace.
@@ -21,7 +22,7 @@ __all__ = ["TokenLimiter"]
 
 
 class TokenLimiter:
-    __slots__ = ("_sends", "blocked_until", "in_flight", "limit", "max_in_flight")
+    __slots__ = ("_sends", "blocked_until", "in_flight", "limit", "max_in_flight", "refusals")
 
     def __init__(self, *, limit: int, max_in_flight: int) -> None:
         self.limit = limit
@@ -29,6 +30,7 @@ class TokenLimiter:
         self._sends: deque[float] = deque(maxlen=limit)
         self.blocked_until = 0.0
         self.in_flight = 0
+        self.refusals = 0  # 429s in a row, reset by the next 2xx: how hard to back off
 
     def next_free_at(self) -> float:
         """The earliest instant a send would respect the window and any server block."""

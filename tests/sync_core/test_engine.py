@@ -583,3 +583,19 @@ def test_engine_enter_many_errors_users_fed_out_of_order_at_their_own_deadlines(
     driver.run(until=500)
     outcomes = {o.user_id: o.outcome_at for o in engine.outcomes()}
     assert outcomes == {"a": 100.4, "b": 100.9}
+
+
+def test_engine_backs_off_a_token_pinterest_keeps_refusing_then_resumes_pace() -> None:
+    fake = FakePinterest()
+    fake.faults.append(Fault(method="PATCH", status=429, until=3600.0))
+    engine = make_engine(fake)
+    events = [(float(t), enter_users("s1", 1900, prefix=f"t{t}-")) for t in range(0, 60, 5)]
+    drive(engine, fake, until=3700.0, events=events)
+    storm = [p.t for p in fake.requests("PATCH") if p.t < 3600.0]
+    # Full pace would be ~7 requests/s (25,000 in the hour); a growing hold (capped at the
+    # backoff maximum, 300 s) keeps the storm down to a few dozen probes, further and further
+    # apart, and the first retry still comes after the announced 1 s reset.
+    assert len(storm) < 200
+    gaps = [b - a for a, b in itertools.pairwise(storm)]
+    assert gaps[0] >= 1.0 and max(gaps) > 100.0
+    assert engine.counters("s1").synced == 12 * 1900  # everyone goes once the storm ends
