@@ -29,7 +29,7 @@ from array import array
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from sync_core import wire
 from sync_core.batching import DIGEST, Batch, TargetQueue
@@ -122,8 +122,6 @@ class _Flight:
     sent_with: str
     target: _Target | None = None
     batch: Batch | None = None
-    # Whether this send filled the token's own 1 s window (set by ``_send``).
-    filled_window: bool = False
 
 
 class SyncEngine:
@@ -478,8 +476,7 @@ class SyncEngine:
     def _send(self, flight: _Flight, request: wire.WireRequest, now: float) -> SendRequest:
         request_id = self._next_id
         self._next_id += 1
-        filled = flight.conn.limiter.record_send(now)
-        flight = replace(flight, filled_window=filled)
+        flight.conn.limiter.record_send(now)
         self._flights[request_id] = flight
         method, path, headers, body = request
         return SendRequest(
@@ -526,9 +523,9 @@ class SyncEngine:
         assert isinstance(outcome, ResponseReceived)
         limits = wire.parse_rate_limit(outcome.headers)
         exhausted = limits.remaining == 0 and limits.reset_s is not None
-        if exhausted and not flight.filled_window:
+        if exhausted and not conn.limiter.recently_full(now):
             # Pinterest counts more than we sent (another client on the token, or a longer
-            # window): its word wins. When our own window was full too, the header only says
+            # window): its word wins. When we sent a full window lately, the header only says
             # what the limiter already enforces, and its whole-second reset would cost pace.
             conn.limiter.block_until(now + (limits.reset_s or 0.0))
         reset_s = limits.reset_s or self.config.default_reset_s

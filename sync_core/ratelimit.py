@@ -6,9 +6,10 @@ Rules:
   spinning: ``next_free_at`` is the instant to wake up at.
 - Pinterest's word wins over our own count: a 429 blocks the token until the announced reset
   (and, while 429s keep coming, for the engine's growing backoff too),
-  and so does ``x-ratelimit-remaining: 0`` when our own window was not full at that send
-  (Pinterest counted requests we did not). When it was full, the header says nothing the
-  window does not already enforce, and obeying its whole-second reset would waste pace.
+  and so does ``x-ratelimit-remaining: 0`` unless we sent a full window within the last two
+  seconds (otherwise Pinterest counted requests we did not). When we did, the header says
+  nothing our window does not already enforce — Pinterest's windows need not align with ours
+  and answers come back reordered — and obeying its whole-second reset would waste pace.
 - ``max_in_flight`` bounds concurrency, so latency overlaps instead of cutting throughput.
 - One limiter per token, shared by every step on that connection; fairness between the
   audiences is the engine's round-robin, not this module's concern.
@@ -40,11 +41,14 @@ class TokenLimiter:
     def can_send(self, now: float) -> bool:
         return self.in_flight < self.max_in_flight and self.next_free_at() <= now
 
-    def record_send(self, now: float) -> bool:
-        """Count a send; True when it is the ``limit``-th in the 1 s window ending now."""
+    def record_send(self, now: float) -> None:
         self._sends.append(now)
         self.in_flight += 1
-        return len(self._sends) == self.limit and self._sends[0] > now - 1.0
+
+    def recently_full(self, now: float) -> bool:
+        """Whether ``limit`` sends fell within the last two windows: enough to explain a
+        server that says none remain, whatever its window alignment and our latency."""
+        return len(self._sends) == self.limit and self._sends[0] > now - 2.0
 
     def record_done(self) -> None:
         self.in_flight -= 1
