@@ -129,6 +129,7 @@ class _Run:
         )
         self.recorder = Recorder([s.id for s in scenario.steps])
         self.sent: dict[str, _SentRequest] = {}
+        self.exchanges: set[simpy.Process] = set()
         self.tick_s = scenario.sync.flush_interval_s / math.ceil(scenario.sync.flush_interval_s)
         self.sample_s = max(scenario.sync.flush_interval_s, self.end_s / _SAMPLES_PER_RUN)
         self.instant_faults = sorted(
@@ -153,9 +154,14 @@ class _Run:
             self._sample(now)
             self._report_progress(now)
             if now >= self.end_s:
-                return
+                break
             self.wakeup = self.env.event()
             yield self.env.timeout(self._next_wake(now) - now) | self.wakeup
+        # The run is over: nothing new is sent, but answers already on their way still arrive,
+        # so the engine's counters and the mock's lists end up describing the same requests.
+        if self.exchanges:
+            yield self.env.all_of(list(self.exchanges))
+            self._sample(self.env.now)
 
     def _next_wake(self, now: float) -> float:
         candidates = [self.end_s, self.next_sample]
@@ -275,7 +281,9 @@ class _Run:
 
     def _pump(self, now: float) -> None:
         while isinstance(action := self.engine.next_action(now), SendRequest):
-            self.env.process(self._exchange(action))
+            exchange = self.env.process(self._exchange(action))
+            self.exchanges.add(exchange)
+            exchange.callbacks.append(self.exchanges.discard)
 
     def _exchange(self, request: SendRequest) -> Generator[simpy.Event, Any, None]:
         sent_at = self.env.now
