@@ -31,8 +31,8 @@ Definitions (the precise meaning of each check):
   decided by the flush timer alone. Exempt from the late half, because they legitimately run
   off the tick: the first PATCH to each list (it waits for the list to be provisioned), a
   PATCH whose previous PATCH to the same list was not answered 2xx (a retry on its backoff
-  schedule), an opener right after Pinterest refused the token (one of its last
-  `requests_per_second` requests was answered 429: the token waits out Pinterest's reset),
+  schedule), an opener within 5 s of a 429 on its token (the token waits out Pinterest's reset and,
+  while refusals go on, a growing backoff),
   and PATCHes sent inside a fault window (slow answers and storms hold sends back).
 - `deadline_respected`: no request is sent after the earliest deadline of the users it carries
   (`min_deadline_at` ≥ `sent_at`).
@@ -62,6 +62,9 @@ OUTCOME_COUNTERS: Final = ("synced", "not_synced", "pending", "errored")
 _FLOAT_SLACK_S: Final = 1e-9
 _RATE_WINDOW_S: Final = 1.0
 _TICK_TOLERANCE_S: Final = 1e-6
+# A 429 holds a token for its reset (whole seconds) and, while refusals go on, a growing
+# backoff: sends soon after one are Pinterest's timing, not the flush's.
+_HELD_BY_429_S: Final = 5.0
 _DEADLINE_EXEMPT_REASONS: Final = frozenset({"rejected"})
 
 
@@ -210,20 +213,28 @@ def _early_patches(data: RunData, period: float) -> pd.DataFrame:
 
 def _burst_openers(data: RunData) -> pd.DataFrame:
     ordered = data.requests.sort_values("sent_at", kind="stable")
-    by_token = ordered.groupby("token_id", dropna=False)
-    gap = by_token["sent_at"].diff()
+    gap = ordered.groupby("token_id", dropna=False)["sent_at"].diff()
     opens_burst = gap.isna() | (gap > _RATE_WINDOW_S)
-    refused = (ordered["status"] == 429).astype(float)
-    window = data.limits.requests_per_second
-    recently_refused = refused.groupby(ordered["token_id"], dropna=False).transform(
-        lambda flags: flags.shift().rolling(window, min_periods=1).max()
-    )
     patches = ordered[(ordered["method"] == "PATCH") & ordered["customer_list_id"].notna()]
     previous_status = patches.groupby("customer_list_id")["status"].shift()
     first_attempt = previous_status.between(200, 299)
-    held_by_pinterest = recently_refused.loc[patches.index] == 1.0
+    held = _held_by_pinterest(patches, ordered)
     in_fault = _within_fault_windows(patches["sent_at"].to_numpy(float), data)
-    return patches[opens_burst.loc[patches.index] & first_attempt & ~held_by_pinterest & ~in_fault]
+    return patches[opens_burst.loc[patches.index] & first_attempt & ~held & ~in_fault]
+
+
+def _held_by_pinterest(patches: pd.DataFrame, ordered: pd.DataFrame) -> np.ndarray:
+    """Whether Pinterest answered 429 on the PATCH's token shortly before it was sent."""
+    held = np.zeros(len(patches), dtype=bool)
+    refusals = ordered[ordered["status"] == 429]
+    for token_id, answered in refusals.groupby("token_id")["t"]:
+        mine = (patches["token_id"] == token_id).to_numpy()
+        sent = patches.loc[mine, "sent_at"].to_numpy(float)
+        times = np.sort(answered.to_numpy(float))
+        last = np.searchsorted(times, sent, side="right") - 1
+        recent = (last >= 0) & (sent - times[np.maximum(last, 0)] <= _HELD_BY_429_S)
+        held[mine] = recent
+    return held
 
 
 def _within_fault_windows(instants: np.ndarray, data: RunData) -> np.ndarray:

@@ -169,12 +169,15 @@ def test_flush_cadence_exempts_opener_right_after_a_429_on_the_token(good: RunDa
     opener = _opener_at(good, 25.0)
 
     def held(requests: pd.DataFrame) -> None:
-        other_list = requests["customer_list_id"] != requests.loc[opener, "customer_list_id"]
-        before = requests.index[(requests["sent_at"] < 25.0) & other_list][-1]
-        requests.loc[before, "status"] = 429  # not a retry of the opener's list: a token hold
         requests.loc[opener, "sent_at"] += 0.5
 
-    assert run_checks(_with_requests(good, held))["flush_cadence"].ok
+    shifted = _with_requests(good, held)
+    assert not run_checks(shifted)["flush_cadence"].ok
+    refused = good.requests.loc[[opener]].assign(
+        sent_at=23.9, t=24.0, status=429, customer_list_id=None, records=0
+    )
+    requests = pd.concat([shifted.requests, refused], ignore_index=True)
+    assert run_checks(dataclasses.replace(shifted, requests=requests))["flush_cadence"].ok
 
 
 def test_deadline_respected_fails_when_sent_past_deadline(good: RunData) -> None:
