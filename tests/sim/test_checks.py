@@ -174,7 +174,7 @@ def test_flush_cadence_exempts_opener_right_after_a_429_on_the_token(good: RunDa
     shifted = _with_requests(good, held)
     assert not run_checks(shifted)["flush_cadence"].ok
     refused = good.requests.loc[[opener]].assign(
-        sent_at=23.9, t=24.0, status=429, customer_list_id=None, records=0
+        sent_at=23.9, t=24.0, status=429, customer_list_id=None, records=0, max_entered_at=19.0
     )
     requests = pd.concat([shifted.requests, refused], ignore_index=True)
     assert run_checks(dataclasses.replace(shifted, requests=requests))["flush_cadence"].ok
