@@ -32,7 +32,9 @@ Definitions (the precise meaning of each check):
   off the tick: the first PATCH to each list (it waits for the list to be provisioned), a
   PATCH whose previous PATCH to the same list was not answered 2xx (a retry on its backoff
   schedule), an opener within 5 s of a 429 on its token (the token waits out Pinterest's reset and,
-  while refusals go on, a growing backoff),
+  while refusals go on, a growing backoff), an opener sent the instant an answer on its token
+  arrived (`answered_at`: it waited for that answer — a remove queued behind an add to the
+  same list, or the in-flight cap),
   and PATCHes sent inside a fault window (slow answers and storms hold sends back).
 - `deadline_respected`: no request is sent after the earliest deadline of the users it carries
   (`min_deadline_at` ≥ `sent_at`).
@@ -218,9 +220,20 @@ def _burst_openers(data: RunData) -> pd.DataFrame:
     patches = ordered[(ordered["method"] == "PATCH") & ordered["customer_list_id"].notna()]
     previous_status = patches.groupby("customer_list_id")["status"].shift()
     first_attempt = previous_status.between(200, 299)
-    held = _held_by_pinterest(patches, ordered)
+    held = _held_by_pinterest(patches, ordered) | _sent_on_an_answer(patches, ordered)
     in_fault = _within_fault_windows(patches["sent_at"].to_numpy(float), data)
-    return patches[opens_burst.loc[patches.index] & first_attempt & ~held & ~in_fault]
+    keep = opens_burst.loc[patches.index].to_numpy(bool) & first_attempt.to_numpy(bool)
+    openers: pd.DataFrame = patches.loc[keep & ~held & ~in_fault]
+    return openers
+
+
+def _sent_on_an_answer(patches: pd.DataFrame, ordered: pd.DataFrame) -> np.ndarray:
+    """Whether the PATCH went out the instant an answer on its token arrived: the engine was
+    waiting for that answer (a remove queued behind an add to the same list, the in-flight
+    cap), not for the flush. Both instants are the same simulated ``now``, compared exactly."""
+    answered = set(zip(ordered["token_id"], ordered["answered_at"], strict=True))
+    pairs = zip(patches["token_id"], patches["sent_at"], strict=True)
+    return np.array([pair in answered for pair in pairs], dtype=bool)
 
 
 def _held_by_pinterest(patches: pd.DataFrame, ordered: pd.DataFrame) -> np.ndarray:

@@ -108,6 +108,7 @@ class _SentRequest:
 
     sent_at: float
     audit: BodyAudit
+    answered_at: float = math.nan  # when the engine heard back (answer or timeout)
 
 
 class _Run:
@@ -294,15 +295,16 @@ class _Run:
             return
         yield self.env.timeout(up)
         answer = self.pinterest.send(request.method, request.path, request.headers, request.body)
-        self.sent[answer.headers["x-pinterest-rid"]] = _SentRequest(
-            sent_at, self.ledger.audit(request.body)
-        )
+        note = _SentRequest(sent_at, self.ledger.audit(request.body))
+        self.sent[answer.headers["x-pinterest-rid"]] = note
         back = float(answer.headers.get("x-mock-latency-s", 0.0)) + self.latency.draw(sent_at)
         if up + back >= request.timeout_s:
             yield self.env.timeout(request.timeout_s - up)
+            note.answered_at = self.env.now
             self._deliver(TransportFailed(request.request_id, "timeout"))
             return
         yield self.env.timeout(back)
+        note.answered_at = self.env.now
         self._deliver(
             ResponseReceived(
                 request.request_id, answer.status_code, dict(answer.headers), answer.content
@@ -374,6 +376,7 @@ class _Run:
         notes = [self.sent.get(rid) for rid in journal["request_id"]]
         # requests the harness made itself while setting up carry no driver note
         journal["sent_at"] = [math.nan if n is None else n.sent_at for n in notes]
+        journal["answered_at"] = [math.nan if n is None else n.answered_at for n in notes]
         for column, absent in _AUDIT_COLUMNS.items():
             journal[column] = [absent if n is None else getattr(n.audit, column) for n in notes]
         return journal

@@ -67,6 +67,7 @@ JOURNAL_COLUMNS: Final = (
 REQUESTS_COLUMNS: Final = (
     *JOURNAL_COLUMNS,
     "sent_at",
+    "answered_at",
     "min_deadline_at",
     "max_entered_at",
     "raw_pii",

@@ -144,6 +144,7 @@ def _patch(
         "operation_type": "ADD",
         "customer_list_id": str(list_no + 100),
         "sent_at": sent_at,
+        "answered_at": sent_at + 2 * _LATENCY_S,
         "min_deadline_at": float(users["deadline_at"].to_numpy()[batch].min()),
         "max_entered_at": float(users["entered_at"].to_numpy()[batch].max()),
         "raw_pii": False,

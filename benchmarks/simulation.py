@@ -1,0 +1,92 @@
+"""End-to-end simulation speed: the real engine against the real mock, in simulated time.
+
+Run: ``python -m benchmarks.simulation [--only blast|steady]``. Prints one JSON line a case:
+- ``blast``: the shipped Black Friday scenario (2 M users blasted into 10 audiences on one
+  token): users per wall-second through ``sim.driver.simulate`` (traffic, engine, mock,
+  ledger), then the checks and the outputs, and the process's peak RSS.
+- ``steady``: 16 simulated hours of a poisson stream at 100 users/s into one audience:
+  wall seconds for ``simulate`` alone and with checks and outputs.
+Targets (issue 4): ≥ 250 k users/wall-s on the blast; the 16 h scenario in under 60 s.
+Not part of the test run; figures depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+from sim.checks import check_expectations, run_checks
+from sim.driver import simulate
+from sim.report import write_outputs
+from sim.scenario import Scenario, load, parse
+
+_ROOT = Path(__file__).resolve().parents[1]
+_STEADY = """
+[scenario]
+name = "steady_16h_100_per_s"
+seed = 16
+duration = "16h"
+
+[[step]]
+id = "steady"
+audience = { new = "Steady stream" }
+
+[[traffic]]
+step = "steady"
+kind = "poisson"
+rate = "100/s"
+"""
+
+
+def _time(scenario: Scenario) -> dict[str, float]:
+    started = time.perf_counter()
+    data = simulate(scenario, scenario.seed)
+    simulated = time.perf_counter() - started
+    checks = run_checks(data)
+    expect = check_expectations(data, scenario.expect)
+    with tempfile.TemporaryDirectory() as out:
+        write_outputs(data, checks, expect, Path(out))
+    total = time.perf_counter() - started
+    failed = [name for name, result in {**checks, **expect}.items() if not result.ok]
+    return {
+        "users": float(len(data.users)),
+        "simulate_s": round(simulated, 2),
+        "total_s": round(total, 2),
+        "checks_failed": float(len(failed)),
+    }
+
+
+def blast() -> dict[str, object]:
+    figures = _time(load(_ROOT / "scenarios" / "black_friday_blast.toml"))
+    users_per_s = figures["users"] / figures["simulate_s"]
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "case": "blast_2M",
+        **figures,
+        "users_per_wall_s": round(users_per_s),
+        "peak_rss_mib": round(peak_mib),
+        "target_users_per_wall_s": 250_000,
+    }
+
+
+def steady() -> dict[str, object]:
+    figures = _time(parse(_STEADY, "benchmarks/simulation.py"))
+    return {"case": "steady_16h_100_per_s", **figures, "target_s": 60}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=["blast", "steady"])
+    options = parser.parse_args()
+    cases = {"steady": steady, "blast": blast}
+    for name, case in cases.items():
+        if options.only in (None, name):
+            print(json.dumps(case()), flush=True)
+
+
+if __name__ == "__main__":
+    main()
