@@ -26,7 +26,7 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +54,7 @@ from sync_core import (
     Action,
     AudienceRef,
     Connection,
+    OutcomeColumns,
     ResponseReceived,
     SendRequest,
     Step,
@@ -61,7 +62,6 @@ from sync_core import (
     SyncConfig,
     SyncEngine,
     TransportFailed,
-    UserOutcome,
 )
 
 __all__ = ["Progress", "simulate"]
@@ -365,7 +365,7 @@ class _Run:
         )
 
     def _users(self) -> pd.DataFrame:
-        frame = pd.DataFrame(_outcome_columns(self.engine.outcomes()))
+        frame = _users_frame(self.engine.outcome_columns())
         frame["deadline_at"] = frame["entered_at"] + self.scenario.sync.retry_window_s
         return frame[list(USERS_COLUMNS)]
 
@@ -511,19 +511,28 @@ def _fault_window(fault: FaultSpec, end_s: float) -> FaultWindow:
     return FaultWindow(kind=fault.kind.value, start_s=fault.at_s, end_s=until)
 
 
-def _outcome_columns(outcomes: Iterator[UserOutcome]) -> dict[str, list[Any]]:
-    names = ("user_id", "step", "entered_at", "outcome", "outcome_at", "attempts")
-    columns: dict[str, list[Any]] = {name: [] for name in (*names, "last_status", "reason")}
-    for o in outcomes:
-        columns["user_id"].append(o.user_id)
-        columns["step"].append(o.step_id)
-        columns["entered_at"].append(o.entered_at)
-        columns["outcome"].append(str(o.outcome))
-        columns["outcome_at"].append(math.nan if o.outcome_at is None else o.outcome_at)
-        columns["attempts"].append(o.attempts)
-        columns["last_status"].append(o.last_status)
-        columns["reason"].append(o.reason)
-    return columns
+def _users_frame(columns: OutcomeColumns) -> pd.DataFrame:
+    """The engine's outcome columns as the contract's ``users`` frame (no object per user)."""
+    outcome = np.array(columns.state_labels, dtype=object)[np.frombuffer(columns.state, np.uint8)]
+    outcome_at = np.frombuffer(columns.outcome_at, np.float64).copy()
+    outcome_at[outcome == "pending"] = math.nan
+    status = np.frombuffer(columns.last_status, np.int16).astype(float)
+    status[status == 0] = math.nan  # no answer yet
+    reason = np.array(columns.reason_labels, dtype=object)[np.frombuffer(columns.reason, np.uint8)]
+    reason[outcome != "errored"] = None
+    steps = np.array(columns.step_ids, dtype=object)[np.frombuffer(columns.step, np.uint16)]
+    return pd.DataFrame(
+        {
+            "user_id": columns.user_ids,
+            "step": steps,
+            "entered_at": np.frombuffer(columns.entered_at, np.float64).copy(),
+            "outcome": outcome,
+            "outcome_at": outcome_at,
+            "attempts": np.frombuffer(columns.attempts, np.uint16).astype(np.int64),
+            "last_status": status,
+            "reason": reason,
+        }
+    )
 
 
 def _with_oldest_pending(timeseries: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:

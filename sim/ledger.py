@@ -39,6 +39,11 @@ def _is_digest(value: str) -> bool:
     return len(value) == 64 and set(value) <= _HEX
 
 
+# one @, a local part and a domain of two or more dot-separated labels; no blank or comma
+# (which would break the comma-separated wire format)
+_WELL_FORMED_EMAIL = re.compile(r"[^\s@,]+@(?:[^\s@,.]+\.)+[^\s@,.]+")
+
+
 def normalise_email(raw: str | None) -> str | None:
     """The hashed form of an email per DESIGN.md, or None when it cannot be matched."""
     if not raw:
@@ -46,17 +51,9 @@ def normalise_email(raw: str | None) -> str | None:
     value = raw.strip().lower()
     if _is_digest(value):
         return value
-    local, at, domain = value.partition("@")
-    labels = domain.split(".")
-    well_formed = (
-        at
-        and local
-        and "@" not in domain
-        and len(labels) >= 2
-        and all(labels)
-        and not any(ch.isspace() or ch == "," for ch in value)
-    )
-    return hashlib.sha256(value.encode()).hexdigest() if well_formed else None
+    if _WELL_FORMED_EMAIL.fullmatch(value) is None:
+        return None
+    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def normalise_maid(raw: str | None) -> str | None:

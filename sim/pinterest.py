@@ -158,14 +158,18 @@ class SimulatedPinterest:
         return None
 
     def audience_members(self, ad_account_id: str, name: str) -> frozenset[str]:
-        """Hashed ids in the customer list behind the named audience (removed ones included:
-        what was written before a deletion still counts)."""
-        for audience in self.backend.audiences.values():
-            if audience.ad_account_id == ad_account_id and audience.name == name:
-                list_id = audience.rule.get("customer_list_id")
-                found = self.backend.customer_lists.get(str(list_id))
-                return frozenset(found.members) if found is not None else frozenset()
-        return frozenset()
+        """Hashed ids in the customer list behind the named audience: the live one, else the
+        latest removed one (what was written before a deletion still counts)."""
+        named = [
+            audience
+            for audience in self.backend.audiences.values()
+            if audience.ad_account_id == ad_account_id and audience.name == name
+        ]
+        if not named:
+            return frozenset()
+        chosen = next((a for a in named if not a.removed), named[-1])
+        found = self.backend.customer_lists.get(str(chosen.rule.get("customer_list_id")))
+        return frozenset(found.members) if found is not None else frozenset()
 
     # -- helpers ---------------------------------------------------------------------------
 

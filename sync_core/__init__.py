@@ -38,7 +38,7 @@ from sync_core.events import (
     WaitUntil,
 )
 from sync_core.identity import hash_email, hash_maid
-from sync_core.metrics import StepCounters, UserOutcome
+from sync_core.metrics import OutcomeColumns, StepCounters, UserOutcome
 from sync_core.model import Action, AudienceRef, Connection, Step, SyncConfig
 from sync_core.token import TokenStatus
 
@@ -55,6 +55,7 @@ __all__ = [
     "NoAudienceName",
     "NoMatchField",
     "Outcome",
+    "OutcomeColumns",
     "PeerError",
     "ResponseReceived",
     "SendRequest",

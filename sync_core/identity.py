@@ -29,7 +29,8 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 # dotted domain, and nothing that would break the comma-separated wire format or is blank.
 _EMAIL = re.compile(r"[^@\s,]+@[^@\s,.]+(?:\.[^@\s,.]+)+")
 # Advertising ids (IDFA / GAID) are UUIDs; some SDKs send them without hyphens.
-_MAID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
+# Either every hyphen of the canonical form or none: a half-hyphenated id is mangled data.
+_MAID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32}")
 _sha256 = hashlib.sha256
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["StepCounters", "StepTally", "UserOutcome", "UserState"]
+__all__ = ["OutcomeColumns", "StepCounters", "StepTally", "UserOutcome", "UserState"]
 
 
 class UserState(enum.IntEnum):
@@ -50,6 +50,29 @@ class UserOutcome:
     attempts: int
     last_status: int | None
     reason: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutcomeColumns:
+    """Every user's ``UserOutcome`` as columns, for drivers that hold millions of users.
+
+    Row ``i`` is the ``i``-th user entered. Codes index the label tuples: ``step`` into
+    ``step_ids``, ``state`` into ``state_labels``, ``reason`` into ``reason_labels`` (None for
+    no reason; only errored users have one). ``outcome_at`` is meaningless while pending;
+    ``last_status`` is 0 before any answer. The arrays are copies: the engine goes on.
+    """
+
+    user_ids: list[str]
+    step_ids: tuple[str, ...]
+    step: bytes  # little-endian uint16 codes
+    entered_at: bytes  # float64
+    state: bytes  # uint8 UserState
+    outcome_at: bytes  # float64
+    attempts: bytes  # uint16
+    last_status: bytes  # int16
+    reason: bytes  # uint8 Reason
+    state_labels: tuple[str, ...]
+    reason_labels: tuple[str | None, ...]
 
 
 class StepTally:

@@ -17,7 +17,7 @@ import heapq
 from array import array
 from collections.abc import Iterator
 
-from sync_core.metrics import StepTally, UserOutcome, UserState
+from sync_core.metrics import OutcomeColumns, StepTally, UserOutcome, UserState
 from sync_core.outcomes import Reason
 
 __all__ = ["UserTable"]
@@ -141,3 +141,19 @@ class UserTable:
 
     def indices(self) -> Iterator[int]:
         return iter(range(len(self.ids)))
+
+    def columns(self, step_ids: tuple[str, ...]) -> OutcomeColumns:
+        """Every user's outcome as columns (see ``OutcomeColumns``)."""
+        return OutcomeColumns(
+            user_ids=list(self.ids),
+            step_ids=step_ids,
+            step=self.step.tobytes(),
+            entered_at=self.entered_at.tobytes(),
+            state=bytes(self.state),
+            outcome_at=self.outcome_at.tobytes(),
+            attempts=self.attempts.tobytes(),
+            last_status=self.last_status.tobytes(),
+            reason=bytes(self.reason),
+            state_labels=tuple(state.label for state in UserState),
+            reason_labels=tuple(reason.label for reason in Reason),
+        )

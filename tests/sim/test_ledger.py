@@ -131,16 +131,6 @@ def test_normalise_maid_malformed_is_none(raw: str | None) -> None:
     assert hash_maid(raw) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "sim.ledger.normalise_maid and sync_core.identity.hash_maid disagree on partially "
-        "hyphenated MAIDs: the engine's pattern makes each hyphen optional on its own, so it "
-        "hashes e.g. '6d92078a82464ba4-ae5b-76104861e7dc' (35 chars), while the ledger only "
-        "accepts all four hyphens or none and returns None; the engine would sync a user the "
-        "ledger does not book, so audience_members would fail on such data"
-    ),
-)
 @pytest.mark.parametrize(
     "raw",
     [

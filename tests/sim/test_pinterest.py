@@ -140,15 +140,6 @@ def test_pinterest_delete_unknown_audience_is_a_setup_error(
         pinterest.delete_audience("999999999")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "SimulatedPinterest.audience_members returns the members of the *first* audience of "
-        "that name in the ad account, removed or not, while audience_id returns the live one: "
-        "once an audience is deleted and one of the same name made again, the members read "
-        "are the deleted audience's, not the live audience's"
-    ),
-)
 def test_pinterest_audience_members_reads_the_live_audience_after_recreation(
     pinterest: SimulatedPinterest, grant: Grant
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import random
+from array import array
 from bisect import bisect_left
 from collections.abc import Callable
 
@@ -21,6 +22,7 @@ from sync_core import (
     SyncEngine,
     TokenStatus,
     UsageError,
+    UserOutcome,
     WaitUntil,
 )
 from tests.sync_core.fakes import CLIENT_ID, CLIENT_SECRET, Driver, FakePinterest, Fault, drive
@@ -599,3 +601,45 @@ def test_engine_backs_off_a_token_pinterest_keeps_refusing_then_resumes_pace() -
     gaps = [b - a for a, b in itertools.pairwise(storm)]
     assert gaps[0] >= 1.0 and max(gaps) > 100.0
     assert engine.counters("s1").synced == 12 * 1900  # everyone goes once the storm ends
+
+
+def test_engine_outcome_columns_agree_with_outcomes() -> None:
+    fake = FakePinterest()
+    fake.faults.append(Fault(method="PATCH", status=429, until=110.0))
+    engine = make_engine(fake, [step("s1"), step("s2", new="Other")], retry_window_s=100.0)
+    events = [
+        (0.0, enter_users("s1", 5)),
+        (1.0, enter_users("s2", 3, prefix="v")),
+        (120.0, enter_users("s1", 4, prefix="w")),
+    ]
+    engine.enter_many("s2", ["blank"], [None], [None], 0.0)
+    drive(engine, fake, until=300.0, events=events)
+    cols = engine.outcome_columns()
+    states = [cols.state_labels[code] for code in cols.state]
+    reasons = [cols.reason_labels[code] for code in cols.reason]
+    steps = [cols.step_ids[code] for code in array("H", cols.step)]
+    rebuilt = [
+        UserOutcome(
+            user_id=user,
+            step_id=sid,
+            entered_at=entered,
+            outcome=state,
+            outcome_at=None if state == "pending" else at,
+            attempts=tries,
+            last_status=status or None,
+            reason=reason if state == "errored" else None,
+        )
+        for user, sid, entered, state, at, tries, status, reason in zip(
+            cols.user_ids,
+            steps,
+            array("d", cols.entered_at),
+            states,
+            array("d", cols.outcome_at),
+            array("H", cols.attempts),
+            array("h", cols.last_status),
+            reasons,
+            strict=True,
+        )
+    ]
+    assert rebuilt == list(engine.outcomes())
+    assert {"synced", "errored", "not_synced"} <= set(states)

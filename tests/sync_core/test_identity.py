@@ -30,7 +30,18 @@ def test_hash_email_rejects_empty_and_malformed_values(raw: str | None) -> None:
     assert hash_email(raw) is None
 
 
-@pytest.mark.parametrize("raw", [None, "", "not-a-maid", "6d92078a-8246-4ba4-ae5b", "x" * 36])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        None,
+        "",
+        "not-a-maid",
+        "6d92078a-8246-4ba4-ae5b",
+        "x" * 36,
+        "6d92078a82464ba4-ae5b-76104861e7dc",  # half-hyphenated: mangled, not a MAID
+        "6d92078a-8246-4ba4-ae5b76104861e7dc",
+    ],
+)
 def test_hash_maid_rejects_empty_and_malformed_values(raw: str | None) -> None:
     assert hash_maid(raw) is None
 
