@@ -152,7 +152,8 @@ class Ledger:
         removing = frozenset(removes)
         members = {key: set(initial.get(key, frozenset())) for key in set(audiences.values())}
         synced = users[users["outcome"] == "synced"].sort_values("outcome_at", kind="stable")
-        for step, user in zip(synced["step"], synced["user_id"], strict=True):
+        # plain lists: iterating Arrow-backed string columns element by element is slow
+        for step, user in zip(synced["step"].tolist(), synced["user_id"].tolist(), strict=True):
             hashed = self._ids[step].get(user, ())
             target = members[audiences[step]]
             if step in removing:
