@@ -1,0 +1,369 @@
+"""sim.driver: the real engine against the real mock in simulated time, judged by closed forms
+and by the mock's own request journal (``RunData.requests``), not by the engine's counters.
+
+Every scenario is small: simulated hours cost little, but users and requests cost wall time.
+Near-zero network latency (median 1 ms) makes the closed forms of the 5 s flush, the 7
+requests/s pacing and the 1,900 records/request batching tight.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim.checks import CHECKS, check_expectations, run_checks
+from sim.driver import simulate
+from sim.recorder import RunData
+from sim.runner import run
+from sim.scenario import Scenario, default, override, parse
+
+FLUSH_S = 5.0
+PER_SECOND = 7
+PER_REQUEST = 1900
+CAPACITY = PER_SECOND * PER_REQUEST  # users/s one token can deliver: 13,300
+LATENCY_SLACK_S = 0.02  # a few round trips of a ~1 ms network
+
+FAST_NETWORK = 'latency = { median = "1ms", p99 = "2ms" }'
+SYNCABLE = "missing = { email = 0.0, maid = 1.0 }\nmalformed = 0.0"  # everyone has an email
+
+
+def _one_audience(name: str, seed: int, duration: str, traffic: str, extra: str = "") -> Scenario:
+    """One add step into a new audience, matched on email, on a near-zero-latency network."""
+    return parse(
+        f"""
+[scenario]
+name = "{name}"
+seed = {seed}
+duration = "{duration}"
+[pinterest]
+{FAST_NETWORK}
+{extra}
+[[step]]
+id = "a"
+audience = {{ new = "A" }}
+match_fields = ["email"]
+[[traffic]]
+step = "a"
+{traffic}
+{SYNCABLE}
+""",
+        f"{name}.toml",
+    )
+
+
+def _patches(data: RunData) -> pd.DataFrame:
+    """Customer-list PATCHes the mock saw (its journal), in sending order, refused ones too
+    (the journal leaves ``customer_list_id`` empty on a 429, so match the path)."""
+    journal = data.requests
+    on_list = journal["path"].str.contains("/customer_lists/", regex=False)
+    patches = journal[(journal["method"] == "PATCH") & on_list]
+    return patches.sort_values("sent_at", kind="stable")
+
+
+def _most_in_any_second(instants: np.ndarray) -> int:
+    """Most instants in any half-open window [s, s + 1 s), counted from every instant."""
+    times = np.sort(instants)
+    if times.size == 0:
+        return 0
+    ends = np.searchsorted(times, times + 1.0, side="left")
+    return int((ends - np.arange(times.size)).max())
+
+
+# --- determinism ------------------------------------------------------------------------------
+
+MIXED = """
+[scenario]
+name = "mixed"
+seed = 21
+duration = "3m"
+[[step]]
+id = "add"
+audience = { new = "Welcome" }
+[[step]]
+id = "vip"
+audience = { existing = "VIP" }
+match_fields = ["email"]
+[[traffic]]
+step = "add"
+kind = "poisson"
+rate = "20/s"
+end = "2m"
+[[traffic]]
+step = "vip"
+kind = "poisson"
+rate = "5/s"
+end = "2m"
+[[fault]]
+at = "30s"
+until = "60s"
+kind = "server_errors"
+share = 0.3
+[expect]
+errored = 0
+"""
+
+
+def test_simulate_same_seed_gives_identical_run() -> None:
+    scenario = parse(MIXED, "mixed.toml")
+    first, second = simulate(scenario, 21), simulate(scenario, 21)
+    # the run exercised what it is meant to: users, retries after 5xx, an existing audience
+    assert len(first.users) > 1000
+    assert set(first.requests["status"]) >= {200, 500, 503}
+    assert all(first.members.values())
+    pd.testing.assert_frame_equal(first.timeseries, second.timeseries)
+    pd.testing.assert_frame_equal(first.users, second.users)
+    pd.testing.assert_frame_equal(first.requests, second.requests)
+    assert first.members == second.members
+    assert first.expected_members == second.expected_members
+
+
+def test_simulate_other_seed_gives_other_run() -> None:
+    scenario = parse(MIXED, "mixed.toml")
+    first, other = simulate(scenario, 21), simulate(scenario, 22)
+    assert not first.users.equals(other.users)
+    assert not np.array_equal(
+        first.users["entered_at"].to_numpy()[:100], other.users["entered_at"].to_numpy()[:100]
+    )
+    assert not first.requests.equals(other.requests)
+    assert first.members != other.members
+
+
+_WALL_CLOCK_HTML = re.compile(r"· [0-9.]+ s wall clock ·")
+
+
+def test_run_same_seed_writes_identical_files(tmp_path: Path) -> None:
+    scenario = parse(MIXED, "mixed.toml")
+    outcomes = [run(scenario, out_dir=tmp_path / name) for name in ("first", "second")]
+    assert all(outcome.ok for outcome in outcomes), [o.failures for o in outcomes]
+    names = sorted(p.name for p in (tmp_path / "first").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "second").iterdir())
+    assert {"summary.json", "timeseries.csv", "users.parquet", "requests.csv"} <= set(names)
+    assert {"report.html"} <= set(names) and any(n.endswith(".png") for n in names)
+    for name in names:
+        a = (tmp_path / "first" / name).read_bytes()
+        b = (tmp_path / "second" / name).read_bytes()
+        if name == "summary.json":
+            ja, jb = json.loads(a), json.loads(b)
+            assert isinstance(ja.pop("wall_seconds"), float)
+            assert isinstance(jb.pop("wall_seconds"), float)
+            assert ja == jb
+        elif name == "report.html":  # report.py: the wall-clock figure is shown there too
+            ta, tb = a.decode(), b.decode()
+            assert len(_WALL_CLOCK_HTML.findall(ta)) == 1
+            assert _WALL_CLOCK_HTML.sub("", ta) == _WALL_CLOCK_HTML.sub("", tb)
+        else:
+            assert a == b, f"{name} differs between two runs of the same scenario and seed"
+
+
+# --- a blast: the closed form of batching and pacing -------------------------------------------
+
+_JITTER_429 = (
+    "the engine paces on send instants with zero margin (next send at oldest + 1.000 s) while "
+    "the mock counts arrivals in fixed 1 s windows opened by the first arrival: with this "
+    "seed a send at 6.000 s arrives before the window opened by the 5.00x s arrivals "
+    "expires, gets 429, and the token is held to 7.0 s (12 PATCHes, last user synced at "
+    "7.004 s > 6.571 s)"
+)
+
+
+@pytest.mark.parametrize(
+    ("count", "seed"),
+    [
+        (1, 3),
+        (PER_REQUEST + 1, 3),
+        (7 * PER_REQUEST, 3),  # exactly one second of capacity
+        (7 * PER_REQUEST + 1, 3),  # one record spills into the next second
+        (20_000, 3),
+        pytest.param(
+            20_000, 0, marks=pytest.mark.xfail(strict=True, reason=_JITTER_429), id="20000-0"
+        ),
+    ],
+)
+def test_simulate_blast_sends_ceil_n_over_1900_patches(count: int, seed: int) -> None:
+    scenario = _one_audience("blast", seed, "20s", f'kind = "blast"\ncount = {count}\nstart = "0s"')
+    data = simulate(scenario, seed)
+    needed = math.ceil(count / PER_REQUEST)
+    patches = _patches(data)
+    # the mock's journal: exactly ⌈N/1,900⌉ PATCHes, all accepted, carrying every user once
+    assert len(patches) == needed
+    assert (patches["status"] == 200).all()
+    assert int(patches["records"].sum()) == count
+    assert int(patches["records"].max()) <= PER_REQUEST
+    # sent on the 5 s flush, then 7 a second: the k-th in second 5 + ⌊k/7⌋
+    sent = patches["sent_at"].to_numpy(float)
+    assert np.array_equal(np.floor(sent), FLUSH_S + np.arange(needed) // PER_SECOND)
+    assert _most_in_any_second(sent) <= PER_SECOND
+    # everyone synced by 5 s + ⌈N/1,900⌉/7 s (plus a few ms of network)
+    users = data.users
+    assert len(users) == count
+    assert (users["outcome"] == "synced").all()
+    bound = FLUSH_S + needed / PER_SECOND + LATENCY_SLACK_S
+    assert users["outcome_at"].max() <= bound
+    assert users["outcome_at"].max() <= patches["answered_at"].max()
+    assert data.members["a"] == data.expected_members["a"]
+    assert len(data.members["a"]) == count
+
+
+# --- saturation: one token's throughput ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def saturated() -> RunData:
+    """15,000 users/s for 8 s into one audience: more than one token's 13,300 users/s."""
+    scenario = _one_audience(
+        "saturated", 5, "16s", 'kind = "constant"\nrate = "15000/s"\nstart = "0s"\nend = "8s"'
+    )
+    return simulate(scenario, 5)
+
+
+def _saturated_span(data: RunData) -> tuple[pd.DataFrame, int, int]:
+    """The accepted PATCHes sent in the whole seconds [⌊first send⌋, ⌊last send⌋): the last,
+    possibly partial, second is left out."""
+    accepted = _patches(data)
+    accepted = accepted[accepted["status"] == 200]
+    lo = math.floor(accepted["sent_at"].min())
+    hi = math.floor(accepted["sent_at"].max())
+    inside = accepted[(accepted["sent_at"] >= lo) & (accepted["sent_at"] < hi)]
+    return inside, lo, hi
+
+
+def test_simulate_saturated_token_never_exceeds_capacity(saturated: RunData) -> None:
+    inside, lo, hi = _saturated_span(saturated)
+    assert lo == FLUSH_S and hi - lo >= 8  # a backlog from the first flush on, for seconds
+    # a backlog means every accepted batch is full, and no second carries more than 7 of them
+    assert (inside["records"] == PER_REQUEST).all()
+    journal = _patches(saturated)
+    assert _most_in_any_second(journal["sent_at"].to_numpy(float)) <= PER_SECOND
+    delivered = int(journal.loc[journal["status"] == 200, "records"].sum())
+    entered = len(saturated.users)
+    assert entered == 15_000 * 8
+    assert int((saturated.users["outcome"] == "synced").sum()) == delivered
+    assert len(saturated.members["a"]) == delivered
+    assert saturated.members["a"] == saturated.expected_members["a"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "measured 10,450 users/s over [5 s, 15 s) = 78.6 % of 13,300 (seed 5; 8 PATCHes "
+        "answered 429). The engine sends the 8th request at exactly oldest send + 1.000 s; "
+        "the mock's fixed 1 s window starts at the first ARRIVAL, so whenever that send's "
+        "uplink delay is shorter than the window opener's it lands inside the old window and "
+        "is refused. Each 429 holds the token for the whole-second reset (1 s) and, when "
+        "several in-flight sends of one burst are refused, a growing backoff (1.5 s here). "
+        "Even a constant 1 ms latency loses capacity: 7.0 + 0.001 + 1.0 > 8.0 + 0.001 in "
+        "floating point"
+    ),
+)
+def test_simulate_saturated_token_delivers_capacity(saturated: RunData) -> None:
+    inside, lo, hi = _saturated_span(saturated)
+    rate = int(inside["records"].sum()) / (hi - lo)
+    assert rate == pytest.approx(CAPACITY, rel=0.01), f"{rate:.0f} users/s"
+
+
+# --- token faults within a short retry window ---------------------------------------------------
+
+REVOKE = """
+[[fault]]
+at = "60s"
+kind = "revoke_token"
+"""
+RECONNECT = """
+[[fault]]
+at = "300s"
+kind = "reconnect"
+"""
+
+
+def _revoked(extra_faults: str) -> RunData:
+    """2 users/s for 2 min; the token is revoked at 60 s; retries give up after 10 min."""
+    scenario = parse(
+        f"""
+[scenario]
+name = "revoked"
+seed = 11
+duration = "13m"
+[pinterest]
+{FAST_NETWORK}
+[sync]
+retry_window = "10m"
+[[step]]
+id = "a"
+audience = {{ new = "A" }}
+match_fields = ["email"]
+[[traffic]]
+step = "a"
+kind = "constant"
+rate = "2/s"
+end = "2m"
+{SYNCABLE}
+{REVOKE}
+{extra_faults}
+""",
+        "revoked.toml",
+    )
+    return simulate(scenario, 11)
+
+
+def test_simulate_revoked_token_errors_users_at_retry_window() -> None:
+    data = _revoked("")
+    users = data.users
+    assert len(users) == 240
+    after = users[users["entered_at"] >= 60.0]
+    assert len(after) == 120
+    assert (after["outcome"] == "errored").all()
+    errored = users[users["outcome"] == "errored"]
+    assert (errored["reason"] == "auth_invalid").all()
+    np.testing.assert_allclose(errored["outcome_at"] - errored["entered_at"], 600.0, atol=1e-6)
+    # those flushed before the revoke are in the audience; nobody after it
+    assert (users.loc[users["entered_at"] < 55.0, "outcome"] == "synced").all()
+    journal = data.requests
+    accepted = _patches(data)
+    accepted = accepted[accepted["status"] == 200]
+    assert accepted["sent_at"].max() < 60.0
+    assert int(accepted["records"].sum()) == int((users["outcome"] == "synced").sum())
+    assert len(data.members["a"]) == int(accepted["records"].sum())
+    # Pinterest saw the dead token once (401, then a refused refresh) and was left alone after
+    assert (journal.loc[journal["t"] >= 60.0, "status"] >= 400).all()
+    assert journal["t"].max() < 61.0
+    assert run_checks(data)["audience_members"].ok
+
+
+def test_simulate_reconnect_within_retry_window_syncs_everyone() -> None:
+    data = _revoked(RECONNECT)
+    users = data.users
+    assert len(users) == 240
+    assert (users["outcome"] == "synced").all()
+    # the users held while the token was dead went out once it was reconnected
+    held = users[users["entered_at"] >= 60.0]
+    assert (held["outcome_at"] >= 300.0).all()
+    assert (held["outcome_at"] <= 300.0 + FLUSH_S + LATENCY_SLACK_S).all()
+    accepted = _patches(data)
+    accepted = accepted[accepted["status"] == 200]
+    assert int(accepted["records"].sum()) == len(users)
+    assert data.members["a"] == data.expected_members["a"]
+    assert len(data.members["a"]) == len(users)
+    result = run_checks(data)["audience_members"]
+    assert result.ok, result.detail
+
+
+# --- checks on a clean run ------------------------------------------------------------------------
+
+
+def test_run_checks_all_hold_on_clean_default_like_run() -> None:
+    scenario = override(default(), "scenario.duration", "6h")  # the built-in day, cut short
+    data = simulate(scenario, scenario.seed)
+    assert len(data.users) > 300 and set(data.step_ids) == {"welcome-add", "vip-add"}
+    assert (_patches(data)["status"] == 200).sum() > 300
+    results = run_checks(data)
+    assert list(results) == list(CHECKS)
+    failed = {name: r.detail for name, r in results.items() if not r.ok}
+    assert not failed
+    expectations = check_expectations(data, scenario.expect)
+    assert expectations and all(r.ok for r in expectations.values()), expectations
