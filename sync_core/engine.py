@@ -29,7 +29,7 @@ from array import array
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sync_core import wire
 from sync_core.batching import DIGEST, Batch, TargetQueue
@@ -98,7 +98,9 @@ class _Conn:
     def __init__(self, connection: Connection, config: SyncConfig) -> None:
         self.token = TokenState(connection)
         self.limiter = TokenLimiter(
-            limit=config.requests_per_second, max_in_flight=config.max_in_flight
+            limit=config.requests_per_second,
+            max_in_flight=config.max_in_flight,
+            margin_s=config.pacing_margin_s,
         )
         self.targets: deque[_Target] = deque()  # round-robin order
         self.refresh_in_flight = False
@@ -122,6 +124,7 @@ class _Flight:
     sent_with: str
     target: _Target | None = None
     batch: Batch | None = None
+    sent_at: float = 0.0  # set by ``_send``
 
 
 class SyncEngine:
@@ -481,7 +484,7 @@ class SyncEngine:
         request_id = self._next_id
         self._next_id += 1
         flight.conn.limiter.record_send(now)
-        self._flights[request_id] = flight
+        self._flights[request_id] = replace(flight, sent_at=now)
         method, path, headers, body = request
         return SendRequest(
             request_id=request_id,
@@ -531,21 +534,25 @@ class SyncEngine:
             # Pinterest counts more than we sent (another client on the token, or a longer
             # window): its word wins. When we sent a full window lately, the header only says
             # what the limiter already enforces, and its whole-second reset would cost pace.
-            conn.limiter.block_until(now + (limits.reset_s or 0.0))
+            conn.limiter.block_until(now + (limits.reset_s or 0.0), now)
         reset_s = limits.reset_s or self.config.default_reset_s
         code = None if outcome.status < 300 else wire.error_code(outcome.body)
         disposition = classify(outcome.status, code)
         if disposition.verdict is Verdict.WAIT_RESET:
-            reset_s = self._hold_after_refusal(conn, reset_s)
-            conn.limiter.block_until(now + reset_s)
+            reset_s = self._hold_after_refusal(conn, reset_s, flight.sent_at)
+            conn.limiter.block_until(now + reset_s, now)
         elif 200 <= outcome.status < 300:
             conn.limiter.refusals = 0
         return outcome.status, outcome.body, disposition, reset_s
 
-    def _hold_after_refusal(self, conn: _Conn, reset_s: float) -> float:
+    def _hold_after_refusal(self, conn: _Conn, reset_s: float, sent_at: float) -> float:
         """How long a 429 holds the token: the announced reset the first time; while the
         refusals go on (a storm), at least the exponential backoff too, so a token that
-        Pinterest keeps refusing is probed ever more gently instead of at full pace."""
+        Pinterest keeps refusing is probed ever more gently instead of at full pace. Requests
+        sent before the current hold was decided were refused for the same reason: they do
+        not escalate it."""
+        if sent_at < conn.limiter.blocked_at:
+            return reset_s
         conn.limiter.refusals += 1
         if conn.limiter.refusals == 1:
             return reset_s

@@ -51,6 +51,8 @@ class SyncConfig:
     # When a 429 carries no x-ratelimit-reset: the limiter's window is one second.
     default_reset_s: float = 1.0
     page_size: int = 250
+    # Pinterest counts arrivals: a window reopened at exactly one second loses to rounding.
+    pacing_margin_s: float = 0.001
 
     def __post_init__(self) -> None:
         positive = {
@@ -65,6 +67,8 @@ class SyncConfig:
             "default_reset_s": self.default_reset_s,
         }
         bad = sorted(name for name, value in positive.items() if not value > 0)
+        if not self.pacing_margin_s >= 0:
+            bad.append("pacing_margin_s")
         if bad:
             # Local import keeps model.py free of a dependency cycle with errors' users.
             from sync_core.errors import UsageError

@@ -547,9 +547,9 @@ def test_engine_keeps_its_pace_when_no_remaining_only_echoes_its_own_full_window
     exhausted = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1"}
     last = fake.handle(sends[-1], 6 / 7)
     engine.receive(ResponseReceived(last.request_id, 200, exhausted, last.body), 0.9)
-    # the 7th send filled our own window: the next is due when the first leaves it, at 1.0,
-    # not a whole-second reset after the answer (1.9)
-    assert engine.next_action(0.9) == WaitUntil(1.0)
+    # the 7th send filled our own window: the next is due when the first leaves it, at 1.0
+    # (plus the 1 ms pacing margin), not a whole-second reset after the answer (1.9)
+    assert engine.next_action(0.9) == WaitUntil(1.0 + 0.001)
 
 
 def test_engine_enter_many_uses_each_users_entry_instant_for_deadlines() -> None:
@@ -643,3 +643,25 @@ def test_engine_outcome_columns_agree_with_outcomes() -> None:
     ]
     assert rebuilt == list(engine.outcomes())
     assert {"synced", "errored", "not_synced"} <= set(states)
+
+
+def test_engine_one_burst_refused_together_holds_only_for_the_reset() -> None:
+    fake = FakePinterest()
+    names = ["A", "B", "C"]
+    for name in names:
+        fake.add_audience(name)
+    fake.faults.append(
+        Fault(method="PATCH", status=429, count=2, headers={"x-ratelimit-reset": "1"})
+    )
+    steps = [step(f"s{k}", new=None, existing=name) for k, name in enumerate(names)]
+    engine = make_engine(fake, steps)
+    events = [(0.0, enter_users(f"s{k}", 10, prefix=f"{k}-")) for k in range(3)]
+    drive(engine, fake, until=30.0, events=events, latency_s=0.05)
+    patches = fake.requests("PATCH")
+    refused = [p for p in patches if p.status == 429]
+    assert len(refused) == 2 and {p.t for p in refused} == {5.0}
+    # both were sent before the hold began: one reset (1 s after the answers at 5.05), not
+    # a backoff escalated by the second refusal of the same burst
+    retried = [p.t for p in patches if p.status == 200 and p.t > 5.0]
+    assert min(retried) == pytest.approx(6.05)
+    assert all(engine.counters(f"s{k}").synced == 10 for k in range(3))
