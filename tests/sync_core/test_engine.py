@@ -647,21 +647,21 @@ def test_engine_outcome_columns_agree_with_outcomes() -> None:
 
 def test_engine_one_burst_refused_together_holds_only_for_the_reset() -> None:
     fake = FakePinterest()
-    names = ["A", "B", "C"]
+    names = ["A", "B", "C", "D"]
     for name in names:
         fake.add_audience(name)
     fake.faults.append(
-        Fault(method="PATCH", status=429, count=2, headers={"x-ratelimit-reset": "1"})
+        Fault(method="PATCH", status=429, count=4, headers={"x-ratelimit-reset": "1"})
     )
     steps = [step(f"s{k}", new=None, existing=name) for k, name in enumerate(names)]
     engine = make_engine(fake, steps)
-    events = [(0.0, enter_users(f"s{k}", 10, prefix=f"{k}-")) for k in range(3)]
+    events = [(0.0, enter_users(f"s{k}", 10, prefix=f"{k}-")) for k in range(4)]
     drive(engine, fake, until=30.0, events=events, latency_s=0.05)
     patches = fake.requests("PATCH")
     refused = [p for p in patches if p.status == 429]
-    assert len(refused) == 2 and {p.t for p in refused} == {5.0}
-    # both were sent before the hold began: one reset (1 s after the answers at 5.05), not
-    # a backoff escalated by the second refusal of the same burst
+    assert len(refused) == 4 and {p.t for p in refused} == {5.0}
+    # all were sent before the hold began: one reset (1 s after the answers at 5.05), not
+    # a backoff escalated by each further refusal of the same burst
     retried = [p.t for p in patches if p.status == 200 and p.t > 5.0]
     assert min(retried) == pytest.approx(6.05)
-    assert all(engine.counters(f"s{k}").synced == 10 for k in range(3))
+    assert all(engine.counters(f"s{k}").synced == 10 for k in range(4))
