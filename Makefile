@@ -1,12 +1,12 @@
 # pinsim — the two commands of the README, each self-contained on a fresh machine.
 #   make run    run the main job (the built-in default scenario) into out/default
-#   make test   lint, type-check and run the whole test suite
+#   make test   lint, type-check, the whole test suite and every shipped scenario
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest scenarios bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/pinsim run
 
-test: lint typecheck pytest
+test: lint typecheck scenarios pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -28,6 +28,10 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q
+
+# every shipped scenario, judged by its invariants and [expect] bounds
+scenarios: $(STAMP)
+	$(BIN)/pinsim check scenarios --out out/check
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
