@@ -35,7 +35,7 @@ class RunOutcome:
     checks: Mapping[str, CheckResult]
     expectations: Mapping[str, CheckResult]
     out_dir: Path
-    report: Path
+    report: Path  # report.html inside out_dir
 
     @property
     def ok(self) -> bool:
@@ -62,7 +62,7 @@ def run(
     expectations = check_expectations(data, scenario.expect)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    report = write_outputs(data, checks, expectations, out)
+    report = write_outputs(data, checks, expectations, out) / "report.html"
     return RunOutcome(
         scenario=scenario,
         data=data,

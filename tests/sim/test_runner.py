@@ -31,7 +31,7 @@ def test_run_writes_outputs_and_passes_checks(tmp_path: Path) -> None:
         progress=lambda now, end: seen.append((now, end)),
     )
     assert outcome.ok, outcome.failures
-    assert outcome.report.exists()
+    assert outcome.report == tmp_path / "out" / "report.html" and outcome.report.exists()
     assert (tmp_path / "out" / "summary.json").exists()
     assert set(outcome.expectations) == {"errored", "pending_max"}
     assert seen and seen[-1][1] == 120.0
