@@ -27,6 +27,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from mock_pinterest.journal import JOURNAL_COLUMNS as MOCK_JOURNAL_COLUMNS
+
 COUNTERS: Final = (
     "entered",
     "proceeded",
@@ -50,20 +52,7 @@ USERS_COLUMNS: Final = (
     "last_status",
     "reason",
 )
-JOURNAL_COLUMNS: Final = (
-    "t",
-    "token_id",
-    "user",
-    "method",
-    "path",
-    "category",
-    "status",
-    "code",
-    "records",
-    "operation_type",
-    "customer_list_id",
-    "request_id",
-)
+JOURNAL_COLUMNS: Final = MOCK_JOURNAL_COLUMNS  # the mock's journal, row for row
 REQUESTS_COLUMNS: Final = (
     *JOURNAL_COLUMNS,
     "sent_at",
