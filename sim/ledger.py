@@ -21,7 +21,7 @@ import json
 import math
 import re
 import string
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +32,8 @@ __all__ = ["BodyAudit", "Ledger", "normalise_email", "normalise_maid"]
 
 _HEX = frozenset(string.hexdigits.lower())
 _DIGESTS = re.compile(r"(?:[0-9a-f]{64},)*[0-9a-f]{64},?")
-_UUID_HYPHENS = (8, 13, 18, 23)
+# a UUID with all four hyphens, or the 32 hex digits bare
+_WELL_FORMED_MAID = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}|[0-9a-f]{32}")
 
 
 def _is_digest(value: str) -> bool:
@@ -46,31 +47,42 @@ _WELL_FORMED_EMAIL = re.compile(r"[^\s@,]+@(?:[^\s@,.]+\.)+[^\s@,.]+")
 
 def normalise_email(raw: str | None) -> str | None:
     """The hashed form of an email per DESIGN.md, or None when it cannot be matched."""
-    if not raw:
-        return None
-    value = raw.strip().lower()
-    if _is_digest(value):
-        return value
-    if _WELL_FORMED_EMAIL.fullmatch(value) is None:
-        return None
-    return hashlib.sha256(value.encode()).hexdigest()
+    return hash_emails([raw])[0]
 
 
 def normalise_maid(raw: str | None) -> str | None:
     """The hashed form of a mobile advertising id (a UUID, hyphens kept), or None."""
-    if not raw:
-        return None
-    value = raw.strip().lower()
-    if _is_digest(value):
-        return value
-    hyphenated = len(value) == 36 and all(value[i] == "-" for i in _UUID_HYPHENS)
-    bare = value.replace("-", "") if hyphenated else value
-    if len(bare) != 32 or not set(bare) <= _HEX:
-        return None
-    return hashlib.sha256(value.encode()).hexdigest()
+    return hash_maids([raw])[0]
 
 
-_NORMALISERS = {"email": normalise_email, "maid": normalise_maid}
+def hash_emails(raws: Sequence[str | None]) -> list[str | None]:
+    """``normalise_email`` over a column: one comprehension per stage, no call per value."""
+    values = [raw.strip().lower() if raw else "" for raw in raws]
+    return _hash_column(values, _WELL_FORMED_EMAIL)
+
+
+def hash_maids(raws: Sequence[str | None]) -> list[str | None]:
+    """``normalise_maid`` over a column."""
+    values = [raw.strip().lower() if raw else "" for raw in raws]
+    return _hash_column(values, _WELL_FORMED_MAID)
+
+
+def _hash_column(values: list[str], well_formed: re.Pattern[str]) -> list[str | None]:
+    sha256, match = hashlib.sha256, well_formed.fullmatch
+    return [
+        value
+        if len(value) == 64 and _is_digest(value)
+        else sha256(value.encode()).hexdigest()
+        if value and match(value)
+        else None
+        for value in values
+    ]
+
+
+_HASHERS: dict[str, Callable[[Sequence[str | None]], list[str | None]]] = {
+    "email": hash_emails,
+    "maid": hash_maids,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +104,11 @@ class Ledger:
     def __init__(self, retry_window_s: float, match_fields: Mapping[str, Sequence[str]]) -> None:
         self._window = retry_window_s
         self._fields = {step: tuple(fields) for step, fields in match_fields.items()}
-        self._ids: dict[str, dict[str, tuple[str, ...]]] = {step: {} for step in match_fields}
+        # per step: user id → row, and per match field the hashed id of each row (or None)
+        self._rows: dict[str, dict[str, int]] = {step: {} for step in match_fields}
+        self._hashed: dict[str, list[list[str | None]]] = {
+            step: [[] for _ in fields] for step, fields in self._fields.items()
+        }
         self._deadline: dict[str, float] = {}
         self._entered: dict[str, float] = {}
 
@@ -104,22 +120,34 @@ class Ledger:
         maids: Sequence[str | None],
         entered_at: npt.NDArray[np.float64],
     ) -> None:
-        fields = self._fields[step]
-        book, deadlines, entries = self._ids[step], self._deadline, self._entered
         columns = {"email": emails, "maid": maids}
-        hashers = [(_NORMALISERS[name], columns[name]) for name in fields]
-        for k, user in enumerate(user_ids):
-            hashed = tuple(h for fn, column in hashers if (h := fn(column[k])) is not None)
-            if not hashed:
-                continue
-            book[user] = hashed
-            entered = float(entered_at[k])
-            deadline = entered + self._window
-            for h in hashed:
-                if deadlines.get(h, -math.inf) < deadline:
-                    deadlines[h] = deadline
-                if entries.get(h, math.inf) > entered:
-                    entries[h] = entered
+        rows, hashed = self._rows[step], self._hashed[step]
+        first = len(hashed[0])
+        rows.update(zip(user_ids, range(first, first + len(user_ids)), strict=True))
+        entered = entered_at.tolist()
+        deadlines = (entered_at + self._window).tolist()
+        for name, book in zip(self._fields[step], hashed, strict=True):
+            hashes = _HASHERS[name](columns[name])
+            book.extend(hashes)
+            self._remember(hashes, deadlines, self._deadline, keep=max)
+            self._remember(hashes, entered, self._entered, keep=min)
+
+    @staticmethod
+    def _remember(
+        hashes: list[str | None],
+        values: list[float],
+        book: dict[str, float],
+        keep: Callable[[float, float], float],
+    ) -> None:
+        """Book ``keep`` (max or min) of each hash's values. A call's entries come in time
+        order, so for a hash repeated within it the last write is the latest value (max) or,
+        read backwards, the earliest (min); only hashes booked by earlier calls need ``keep``."""
+        pairs = zip(hashes, values, strict=True)
+        ordered = pairs if keep is max else reversed(list(pairs))
+        fresh = {h: v for h, v in ordered if h is not None}
+        known = {h: keep(book[h], fresh[h]) for h in fresh.keys() & book.keys()}
+        book.update(fresh)
+        book.update(known)
 
     def audit(self, body: bytes | None) -> BodyAudit:
         """Deadline and PII verdict for a request body (only customer-list writes carry ids)."""
@@ -154,7 +182,10 @@ class Ledger:
         synced = users[users["outcome"] == "synced"].sort_values("outcome_at", kind="stable")
         # plain lists: iterating Arrow-backed string columns element by element is slow
         for step, user in zip(synced["step"].tolist(), synced["user_id"].tolist(), strict=True):
-            hashed = self._ids[step].get(user, ())
+            row = self._rows[step].get(user)
+            if row is None:
+                continue
+            hashed = [h for column in self._hashed[step] if (h := column[row]) is not None]
             target = members[audiences[step]]
             if step in removing:
                 target.difference_update(hashed)
