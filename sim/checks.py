@@ -209,7 +209,7 @@ def check_flush_cadence(data: RunData) -> CheckResult:
 def _early_patches(data: RunData, period: float) -> pd.DataFrame:
     patches = data.requests[data.requests["method"] == "PATCH"]
     last_tick = np.floor((patches["sent_at"].to_numpy(float) + _TICK_TOLERANCE_S) / period)
-    early = patches["max_entered_at"].to_numpy(float) >= last_tick * period - _TICK_TOLERANCE_S
+    early = patches["max_entered_at"].to_numpy(float) >= last_tick * period
     return patches[early]
 
 

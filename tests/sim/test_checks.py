@@ -165,6 +165,15 @@ def test_flush_cadence_fails_when_a_user_goes_out_before_their_flush(good: RunDa
     assert "entered after the last 5 s tick" in result.detail
 
 
+def test_flush_cadence_accepts_a_user_who_entered_just_before_the_tick(good: RunData) -> None:
+    opener = _opener_at(good, 25.0)
+
+    def just_in_time(requests: pd.DataFrame) -> None:
+        requests.loc[opener, "max_entered_at"] = 25.0 - 5e-7  # inside the tolerance band
+
+    assert run_checks(_with_requests(good, just_in_time))["flush_cadence"].ok
+
+
 def test_flush_cadence_exempts_opener_right_after_a_429_on_the_token(good: RunData) -> None:
     opener = _opener_at(good, 25.0)
 
