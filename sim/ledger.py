@@ -32,57 +32,38 @@ __all__ = ["BodyAudit", "Ledger", "normalise_email", "normalise_maid"]
 
 _HEX = frozenset(string.hexdigits.lower())
 _DIGESTS = re.compile(r"(?:[0-9a-f]{64},)*[0-9a-f]{64},?")
-# a UUID with all four hyphens, or the 32 hex digits bare
-_WELL_FORMED_MAID = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}|[0-9a-f]{32}")
-
-
-def _is_digest(value: str) -> bool:
-    return len(value) == 64 and set(value) <= _HEX
-
-
-# one @, a local part and a domain of two or more dot-separated labels; no blank or comma
-# (which would break the comma-separated wire format)
-_WELL_FORMED_EMAIL = re.compile(r"[^\s@,]+@(?:[^\s@,.]+\.)+[^\s@,.]+")
+# What a usable value of each match field looks like once trimmed and lowercased. Email: one
+# @, a local part and a domain of two or more dot-separated labels, no blank or comma (which
+# would break the comma-separated wire format). MAID: a UUID with all four hyphens, or bare.
+_WELL_FORMED = {
+    "email": re.compile(r"[^\s@,]+@(?:[^\s@,.]+\.)+[^\s@,.]+"),
+    "maid": re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}|[0-9a-f]{32}"),
+}
 
 
 def normalise_email(raw: str | None) -> str | None:
     """The hashed form of an email per DESIGN.md, or None when it cannot be matched."""
-    return hash_emails([raw])[0]
+    return _hash_column("email", [raw])[0]
 
 
 def normalise_maid(raw: str | None) -> str | None:
     """The hashed form of a mobile advertising id (a UUID, hyphens kept), or None."""
-    return hash_maids([raw])[0]
+    return _hash_column("maid", [raw])[0]
 
 
-def hash_emails(raws: Sequence[str | None]) -> list[str | None]:
-    """``normalise_email`` over a column: one comprehension per stage, no call per value."""
+def _hash_column(field: str, raws: Sequence[str | None]) -> list[str | None]:
+    """Normalise and hash a whole column of ``field`` values: comprehensions, no call per
+    value. A 64-hex value is already a SHA-256 digest and passes through."""
+    sha256, match = hashlib.sha256, _WELL_FORMED[field].fullmatch
     values = [raw.strip().lower() if raw else "" for raw in raws]
-    return _hash_column(values, _WELL_FORMED_EMAIL)
-
-
-def hash_maids(raws: Sequence[str | None]) -> list[str | None]:
-    """``normalise_maid`` over a column."""
-    values = [raw.strip().lower() if raw else "" for raw in raws]
-    return _hash_column(values, _WELL_FORMED_MAID)
-
-
-def _hash_column(values: list[str], well_formed: re.Pattern[str]) -> list[str | None]:
-    sha256, match = hashlib.sha256, well_formed.fullmatch
     return [
         value
-        if len(value) == 64 and _is_digest(value)
+        if len(value) == 64 and set(value) <= _HEX
         else sha256(value.encode()).hexdigest()
         if value and match(value)
         else None
         for value in values
     ]
-
-
-_HASHERS: dict[str, Callable[[Sequence[str | None]], list[str | None]]] = {
-    "email": hash_emails,
-    "maid": hash_maids,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +108,7 @@ class Ledger:
         entered = entered_at.tolist()
         deadlines = (entered_at + self._window).tolist()
         for name, book in zip(self._fields[step], hashed, strict=True):
-            hashes = _HASHERS[name](columns[name])
+            hashes = _hash_column(name, columns[name])
             book.extend(hashes)
             self._remember(hashes, deadlines, self._deadline, keep=max)
             self._remember(hashes, entered, self._entered, keep=min)
