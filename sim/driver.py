@@ -300,18 +300,21 @@ class _Run:
         back = float(answer.headers.get("x-mock-latency-s", 0.0)) + self.latency.draw(sent_at)
         if up + back >= request.timeout_s:
             yield self.env.timeout(request.timeout_s - up)
-            note.answered_at = self.env.now
-            self._deliver(TransportFailed(request.request_id, "timeout"))
+            self._deliver(TransportFailed(request.request_id, "timeout"), note)
             return
         yield self.env.timeout(back)
-        note.answered_at = self.env.now
         self._deliver(
             ResponseReceived(
                 request.request_id, answer.status_code, dict(answer.headers), answer.content
-            )
+            ),
+            note,
         )
 
-    def _deliver(self, outcome: ResponseReceived | TransportFailed) -> None:
+    def _deliver(
+        self, outcome: ResponseReceived | TransportFailed, note: _SentRequest | None = None
+    ) -> None:
+        if note is not None:
+            note.answered_at = self.env.now
         self.engine.receive(outcome, self.env.now)
         if not self.wakeup.triggered:
             self.wakeup.succeed()

@@ -14,7 +14,6 @@ Rules:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
@@ -174,12 +173,7 @@ class SimulatedPinterest:
     # -- helpers ---------------------------------------------------------------------------
 
     def _admin(self, method: str, path: str, body: Mapping[str, object]) -> None:
-        answer = self.client.request(
-            method,
-            path,
-            content=json.dumps(body),
-            headers={"Content-Type": "application/json"},
-        )
+        answer = self.client.request(method, path, json=body)
         self._expect_ok(answer, f"{method} {path}")
 
     @staticmethod
