@@ -68,5 +68,8 @@ class TokenLimiter:
         self.in_flight -= 1
 
     def block_until(self, at: float, now: float) -> None:
-        self.blocked_until = max(self.blocked_until, at)
-        self.blocked_at = now
+        """Hold the token until ``at`` (never shortening a hold); ``now`` is when a hold
+        that extends the current one was decided."""
+        if at > self.blocked_until:
+            self.blocked_until = at
+            self.blocked_at = now
