@@ -61,6 +61,7 @@ __all__ = [
     "TrafficKind",
     "TrafficSpec",
     "default",
+    "from_raw",
     "load",
     "override",
     "parse",
@@ -302,6 +303,14 @@ def parse(text: str, source: str = "<string>") -> Scenario:
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(source, "", f"TOML syntax error: {exc}") from None
     return _build(raw, source)
+
+
+def from_raw(raw: Mapping[str, Any], source: str = "<string>") -> Scenario:
+    """Validate an already-parsed TOML document (such as ``Scenario.raw``); ``source`` names it.
+
+    ``raw`` is plain data (picklable, unlike ``Scenario``), so processes can ship it and rebuild.
+    """
+    return _build(copy.deepcopy(dict(raw)), source)
 
 
 def default() -> Scenario:
