@@ -112,10 +112,11 @@ class TargetQueue:
             return None
         return self._runs[0].operation, self._users[0]
 
-    def drop_expired(self, entered_at: array[float], entered_before: float) -> None:
-        """Forget users that entered at or before ``entered_before`` (deadline too close)."""
+    def drop_expired(self, entered_at: array[float], entered_before: float) -> array[int]:
+        """Forget users that entered at or before ``entered_before`` (deadline too close);
+        returns them."""
         count = bisect_right(self._users, entered_before, key=entered_at.__getitem__)
-        self._take(count)
+        return self._take(count)[0]
 
     def cut(
         self, entered_at: array[float], released_before: float, max_records: int

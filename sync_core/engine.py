@@ -379,7 +379,10 @@ class SyncEngine:
             users.resolve(index, UserState.ERRORED, deadline_at, runtime.tally)
         entered_before = now + self.config.request_timeout_s - window
         for target in self._targets.values():
-            target.queue.drop_expired(users.entered_at, entered_before)
+            # Why they can never be sent is known now (a dead token, say), not at their
+            # deadline, when a reconnect may have hidden it: note it while it is true.
+            for index in target.queue.drop_expired(users.entered_at, entered_before):
+                users.reason[index] = self._expiry_reason(index, self._step_list[users.step[index]])
 
     def _expiry_reason(self, index: int, runtime: _StepRt) -> Reason:
         if runtime.conn.token.status is not TokenStatus.VALID:
