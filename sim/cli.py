@@ -1,4 +1,5 @@
-"""``pinsim``: the command line (``pinsim run``, ``check``, ``scenarios``, ``mock serve``).
+"""``pinsim``: the command line (``pinsim run``, ``check``, ``scenarios``, ``sweep``,
+``mock serve``).
 
 Rules:
 - ``main(argv)`` returns the exit status: 0 all good, 1 a check or expectation failed,
@@ -13,6 +14,7 @@ Rules:
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -75,6 +77,7 @@ def _parser() -> _Parser:
     listing = commands.add_parser("scenarios", help="list the shipped scenarios")
     listing.add_argument("--dir", type=Path, default=SCENARIO_DIR, help="folder to list")
     listing.set_defaults(command=_scenarios)
+    _add_sweep(commands)
     mock = commands.add_parser("mock", help="the Pinterest mock (pinsim mock serve --help)")
     mock.add_argument("action", choices=["serve"])
     return parser
@@ -113,6 +116,59 @@ def _check(options: argparse.Namespace) -> int:
             print(f"  {'ok  ' if result.ok else 'FAIL'} {name}: {result.detail}")
     print(f"{len(scenarios) - failed} of {len(scenarios)} scenarios passed")
     return 1 if failed else 0
+
+
+def _add_sweep(commands: argparse._SubParsersAction[_Parser]) -> None:
+    sweep = commands.add_parser("sweep", help="run a scenario for every combination of values")
+    sweep.add_argument("scenario", help="scenario file")
+    sweep.add_argument(
+        "--vary",
+        action="append",
+        required=True,
+        metavar="KEY=V1,V2",
+        help="a scenario key (traffic.0.rate, sync.requests_per_second…), seed or steps, "
+        "and its values; repeat for more axes",
+    )
+    sweep.add_argument("--out", type=Path, required=True, help="output folder")
+    sweep.add_argument("--workers", type=_positive, help="worker processes (default: CPUs)")
+    sweep.add_argument("--dask", metavar="ADDRESS|local", help="run on a Dask cluster")
+    sweep.add_argument("--keep-runs", action="store_true", help="write every run's outputs")
+    sweep.set_defaults(command=_sweep)
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text!r}")
+    return int(text)
+
+
+def _sweep(options: argparse.Namespace) -> int:
+    scenario = _load_file(Path(options.scenario))
+    from sim.executors import executor_for
+    from sim.sweep import format_table, parse_axis, sweep, write_sweep
+    from sim.sweep_progress import RunsProgressBar
+
+    axes = [parse_axis(text, scenario.source) for text in options.vary]
+    executor = executor_for(workers=options.workers, dask=options.dask)
+    bar = RunsProgressBar(sys.stderr)
+    keep = options.out / "runs" if options.keep_runs else None
+    result = sweep(scenario, axes, executor=executor, keep_dir=keep, progress=bar)
+    bar.finish(result.failed_runs)
+    paths = write_sweep(result, options.out, command=_sweep_command(options))
+    print(format_table(result.table))
+    print("\n".join(f"wrote {path}" for path in paths))
+    return 0 if result.ok else 1
+
+
+def _sweep_command(options: argparse.Namespace) -> str:
+    """The sweep as a command line, for sweep.json (rebuilt: ``main`` may get any argv)."""
+    words = ["pinsim", "sweep", options.scenario]
+    words += [word for text in options.vary for word in ("--vary", text)]
+    words += ["--out", str(options.out)]
+    words += ["--workers", str(options.workers)] if options.workers else []
+    words += ["--dask", options.dask] if options.dask else []
+    words += ["--keep-runs"] if options.keep_runs else []
+    return shlex.join(words)
 
 
 def _prefixed(outcome: RunOutcome) -> dict[str, CheckResult]:

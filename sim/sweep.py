@@ -50,7 +50,7 @@ from sim.driver import simulate
 from sim.executors import Executor, LocalProcesses
 from sim.report import write_outputs
 from sim.scenario import Scenario, from_raw
-from sim.sweep_axes import Axis, RunSpec, Scalar, SweepError, parse_axis, plan_runs
+from sim.sweep_axes import Axis, RunSpec, SweepError, parse_axis, plan_runs
 from sim.sweep_metrics import COUNT_METRICS, METRICS, Metric, run_metrics
 
 __all__ = [
@@ -60,6 +60,7 @@ __all__ = [
     "RunSpec",
     "SweepError",
     "SweepResult",
+    "format_table",
     "parse_axis",
     "plan_runs",
     "run_one",
@@ -69,6 +70,16 @@ __all__ = [
 ]
 
 VERDICT_COLUMNS: Final = ("checks_ok", "failed_checks", "error")
+_COMPACT: Final = (
+    "entered",
+    "synced_share",
+    "errored_share",
+    "drain_s",
+    "lag_p50_s",
+    "lag_p99_s",
+    "requests",
+    "requests_429",
+)
 _MISSING: Final = {True: pd.NA, False: math.nan}  # a failed run's metric: is it a count?
 Progress = Callable[[int, int], None]
 """Called as ``progress(runs done, runs in all)`` each time a run finishes."""
@@ -216,7 +227,10 @@ def write_sweep(result: SweepResult, out_dir: Path, *, command: str = "") -> lis
 
 
 def _summary(result: SweepResult, command: str) -> dict[str, object]:
-    axes: dict[str, list[Scalar]] = {axis.key: list(axis.values) for axis in result.axes}
+    # a list, not a mapping: sort_keys must not reorder the axes
+    axes: list[dict[str, object]] = [
+        {"key": axis.key, "values": list(axis.values)} for axis in result.axes
+    ]
     return {
         "command": command,
         "scenario": result.scenario,
@@ -227,3 +241,18 @@ def _summary(result: SweepResult, command: str) -> dict[str, object]:
         "wall_seconds": round(result.wall_seconds, 3),
         "run_wall_seconds": [round(seconds, 3) for seconds in result.run_wall_seconds],
     }
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """The table for a terminal: axes and the headline metrics, then what failed and why."""
+    keys = list(table.columns[1 : table.columns.get_loc(METRICS[0])])
+    shown = table[["run", *keys, *_COMPACT]].copy()
+    shown["checks"] = table["checks_ok"].map({True: "ok", False: "FAIL"})
+    lines = [shown.to_string(index=False, float_format=lambda v: f"{v:.3g}", na_rep="-")]
+    for run, failed, error in zip(
+        table["run"], table["failed_checks"], table["error"], strict=True
+    ):
+        why = str(error) or (f"failed {failed}" if failed else "")
+        if why:
+            lines.append(f"run {run}: {why}")
+    return "\n".join(lines)
