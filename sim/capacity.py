@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 __all__ = [
     "LagEstimate",
@@ -33,6 +34,7 @@ __all__ = [
     "blast_drain_s",
     "capacity_records_per_s",
     "capacity_users_per_s",
+    "constant_arrival_wait_s",
     "drain_after_outage_s",
     "expired_users",
     "knee_rate",
@@ -261,12 +263,39 @@ def outage_backlog(rate_per_s: float, outage_s: float, *, lost_s: float = 0.0) -
 
 def backlog_served_s(
     backlog_users: float,
-    capacity_users_per_s: float,
+    requests_per_second: float,
+    max_records: int,
+    records_per_user: float = 1.0,
+    *,
+    margin_s: float = 0.0,
+    round_trip_s: float = 0.0,
 ) -> float:
-    """When the last user pending at an outage's end is sent: ``R_b / c`` after it, with
-    ``c = capacity_users_per_s``. FIFO (entry order) means newer arrivals wait behind them;
-    they do not slow the backlog, only lengthen the drain (``drain_after_outage_s``)."""
-    return backlog_users / capacity_users_per_s
+    """When the last user pending at an outage's end is synced, after it:
+    ``(⌈n/r⌉ − 1)·(1 + margin) + RTT`` with ``n = ⌈R_b·ρ/m⌉`` full requests — the fluid
+    ``R_b/(r·m_u)`` rounded to whole windows of ``r`` sends (the first window opens at once).
+
+    Assumes the users were released before the outage ended (so they go at once) and FIFO
+    (entry order): newer arrivals wait behind them, so they do not slow the backlog, only
+    lengthen the drain (``drain_after_outage_s``).
+    """
+    requests = math.ceil(backlog_users * records_per_user / max_records - 1e-9)
+    windows = math.ceil(requests / requests_per_second - 1e-9)
+    return max(windows - 1, 0) * (1 + margin_s) + round_trip_s
+
+
+def constant_arrival_wait_s(spacing_s: float, flush_interval_s: float) -> float:
+    """Mean entry→tick wait of evenly spaced arrivals: ``T/2 + g/2`` with ``g = gcd(s, T)``.
+
+    Entries every ``s`` seconds fall on ``T/g`` evenly spaced phases of the flush interval,
+    one of them on the tick itself (that user waits a whole ``T``), so the mean is half an
+    interval plus half a phase step; ``g = s`` when ``s`` divides ``T`` (``T/2 + 1/(2λ)``).
+    ``s`` and ``T`` are taken as exact fractions (to the millisecond).
+    """
+    spacing = Fraction(spacing_s).limit_denominator(1000)
+    interval = Fraction(flush_interval_s).limit_denominator(1000)
+    common = spacing.denominator * interval.denominator
+    step = Fraction(math.gcd(int(spacing * common), int(interval * common)), common)
+    return flush_interval_s / 2 + float(step) / 2
 
 
 def drain_after_outage_s(

@@ -223,7 +223,10 @@ def test_validation_outage_backlog_and_drain_time(outage: RunData) -> None:
     # the users pending at the reconnect are all sent after R_b / c (FIFO)
     held = users[entered < RECONNECT_AT]
     served_s = float(held["outcome_at"].max()) - RECONNECT_AT
-    assert served_s == pytest.approx(capacity.backlog_served_s(backlog, CAPACITY), rel=0.02)
+    fluid = backlog / CAPACITY
+    served = capacity.backlog_served_s(backlog, R, M, margin_s=MARGIN_S, round_trip_s=RTT_S)
+    assert served == pytest.approx(fluid, rel=0.002)
+    assert served_s == pytest.approx(served, rel=0.02)
     assert (users["outcome"] == "synced").all()
 
 
