@@ -1,4 +1,4 @@
-"""``pinsim``: the command line (``pinsim run``, ``check``, ``scenarios``, ``sweep``,
+"""``pinsim``: the command line (``pinsim run``, ``check``, ``scenarios``, ``sweep``, ``plan``,
 ``mock serve``).
 
 Rules:
@@ -28,6 +28,7 @@ from sim.units import format_duration
 
 if TYPE_CHECKING:
     from sim.checks import CheckResult
+    from sim.recorder import RunData
     from sim.runner import RunOutcome
 
 __all__ = ["ProgressBar", "main"]
@@ -78,6 +79,7 @@ def _parser() -> _Parser:
     listing.add_argument("--dir", type=Path, default=SCENARIO_DIR, help="folder to list")
     listing.set_defaults(command=_scenarios)
     _add_sweep(commands)
+    _add_plan(commands)
     mock = commands.add_parser("mock", help="the Pinterest mock (pinsim mock serve --help)")
     mock.add_argument("action", choices=["serve"])
     return parser
@@ -169,6 +171,54 @@ def _sweep_command(options: argparse.Namespace) -> str:
     words += ["--dask", options.dask] if options.dask else []
     words += ["--keep-runs"] if options.keep_runs else []
     return shlex.join(words)
+
+
+def _add_plan(commands: argparse._SubParsersAction[_Parser]) -> None:
+    plan = commands.add_parser("plan", help="closed-form estimates beside simulated figures")
+    plan.add_argument("paths", nargs="*", type=Path, help="files or folders (default: scenarios/)")
+    plan.add_argument(
+        "--runs",
+        type=Path,
+        metavar="DIR",
+        help="read DIR/<scenario name>/ (pinsim run/check outputs) instead of simulating",
+    )
+    plan.set_defaults(command=_plan)
+
+
+def _plan(options: argparse.Namespace) -> int:
+    files = scenario_files(options.paths or [SCENARIO_DIR])
+    scenarios = [_load_file(path) for path in files]
+    if options.runs is not None and not options.runs.is_dir():
+        raise UsageError(f"{options.runs}: no such folder")
+    from sim.plan import format_plan, plan_rows
+
+    for scenario in scenarios:
+        data, source = _plan_data(scenario, options.runs)
+        print(f"== {scenario.name} ({source})")
+        print(format_plan(plan_rows(scenario, data)))
+        print()
+    return 0
+
+
+def _plan_data(scenario: Scenario, runs: Path | None) -> tuple[RunData | None, str]:
+    """The run to measure: simulated now, read from ``runs``, or none (a heavy scenario
+    ``pinsim check --skip-heavy`` left out: the simulated column says n/a)."""
+    from sim.plan import load_run
+
+    if runs is None:
+        from sim.driver import simulate
+
+        bar = ProgressBar(sys.stderr, label=scenario.name)
+        data = simulate(scenario, scenario.seed, progress=bar)
+        bar.finish(data.wall_seconds)
+        return data, "simulated"
+    folder = runs / scenario.name
+    if not folder.exists():
+        return None, f"no run in {folder}: simulated n/a"
+    try:
+        return load_run(folder, scenario), f"run in {folder}"
+    except FileNotFoundError as error:
+        raise UsageError(str(error)) from None
 
 
 def _prefixed(outcome: RunOutcome) -> dict[str, CheckResult]:
