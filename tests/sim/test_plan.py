@@ -1,0 +1,98 @@
+"""sim.plan and ``pinsim plan``: which formulas a scenario gets, and the same table from a
+fresh run and from its output folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sim.cli import main
+from sim.plan import PLAN_COLUMNS, derive, format_plan, load_run, plan_rows
+from sim.runner import run
+from sim.scenario import Scenario, parse
+
+SCENARIOS = Path(__file__).parents[2] / "scenarios"
+
+REVOKED = """
+[scenario]
+name = "planned"
+seed = 3
+duration = "20m"
+[pinterest]
+latency = { median = "1ms", p99 = "2ms" }
+[[step]]
+id = "a"
+match_fields = ["email"]
+[[traffic]]
+step = "a"
+kind = "poisson"
+rate = "5/s"
+end = "15m"
+missing = { email = 0.0, maid = 1.0 }
+malformed = 0.0
+[[fault]]
+at = "5m"
+kind = "revoke_token"
+[[fault]]
+at = "8m"
+kind = "reconnect"
+"""
+
+
+@pytest.fixture(scope="module")
+def scenario() -> Scenario:
+    return parse(REVOKED, "planned.toml")
+
+
+def test_plan_derive_reads_the_scenario(scenario: Scenario) -> None:
+    inputs = derive(scenario)
+    assert (inputs.flush_interval_s, inputs.requests_per_second, inputs.max_records) == (
+        5.0,
+        7,
+        1900,
+    )
+    (token,) = inputs.tokens
+    assert token.steps == ("a",) and token.records_per_user == 1.0
+    assert token.rate_per_s == pytest.approx(5.0)
+    (outage,) = inputs.outages
+    assert (outage.kind, outage.start_s, outage.end_s) == ("revoke_token", 300.0, 480.0)
+
+
+def test_plan_rows_from_a_run_and_from_its_folder_agree(scenario: Scenario, tmp_path: Path) -> None:
+    outcome = run(scenario, out_dir=tmp_path / "planned")
+    fresh = plan_rows(scenario, outcome.data)
+    assert list(fresh.columns) == list(PLAN_COLUMNS)
+    formulas = list(fresh["formula"])
+    assert any(name.startswith("backlog R_b") for name in formulas)
+    assert not any(name.startswith("expired") for name in formulas)  # 3 min ≪ 13 h
+    backlog = fresh[fresh["formula"].str.startswith("backlog R_b")].iloc[0]
+    assert backlog["predicted"] == pytest.approx(5 * 185)
+    assert backlog["error"] == pytest.approx(0, abs=0.1)
+    reloaded = plan_rows(scenario, load_run(tmp_path / "planned", scenario))
+    pd.testing.assert_frame_equal(fresh, reloaded)
+    assert "n/a" in format_plan(fresh)  # the knee has no simulated counterpart
+
+
+def test_plan_rows_without_data_predict_only(scenario: Scenario) -> None:
+    frame = plan_rows(scenario)
+    assert frame["simulated"].isna().all() and frame["error"].isna().all()
+    assert not frame["predicted"].isna().any()
+
+
+def test_plan_cli_reads_runs_and_says_when_one_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", str(SCENARIOS / "black_friday_blast.toml"), "--runs", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "no run in" in out and "blast drain" in out and "formula" in out
+
+
+def test_plan_cli_user_mistakes_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", str(tmp_path / "nope.toml")]) == 2
+    assert main(["plan", str(SCENARIOS), "--runs", str(tmp_path / "nowhere")]) == 2
+    (tmp_path / "steady_day").mkdir()
+    assert main(["plan", str(SCENARIOS / "steady_day.toml"), "--runs", str(tmp_path)]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 3 and all(line.startswith("pinsim: error: ") for line in errors)
