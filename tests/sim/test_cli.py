@@ -1,6 +1,9 @@
 """sim.cli: the pinsim commands, their exit statuses and their one-line user errors."""
 
 import io
+import json
+import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -121,3 +124,55 @@ def test_cli_check_passes_and_fails_by_expectation(
     assert "PASS tiny" in out and "FAIL strict" in out
     assert "FAIL expect.synced_min" in out
     assert "1 of 2 scenarios passed" in out
+
+
+# --- pinsim sweep -------------------------------------------------------------------------------
+
+BLAST = TINY.replace('kind = "constant"\nrate = "1/s"\nend = "1m"', 'kind = "blast"\ncount = 200')
+
+
+def test_cli_sweep_bad_vary_is_one_line_error_before_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "tiny.toml"
+    path.write_text(BLAST)
+    out = tmp_path / "out"
+    argv = ["sweep", str(path), "--vary", "seed=1,2", "--vary", "traffic.9.count=5", "--out"]
+    assert main([*argv, str(out)]) == 2
+    assert f"{path}: --vary traffic.9.count: " in _one_error_line(capsys)
+    assert not out.exists()
+
+
+def test_cli_sweep_without_dask_says_to_install_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import fails as if not installed
+    path = tmp_path / "tiny.toml"
+    path.write_text(BLAST)
+    argv = ["sweep", str(path), "--vary", "seed=1", "--out", str(tmp_path), "--dask", "local"]
+    assert main(argv) == 2
+    assert "pinsim[dask]" in _one_error_line(capsys)
+
+
+def test_cli_sweep_refuses_zero_workers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["sweep", "x.toml", "--vary", "seed=1", "--out", str(tmp_path), "--workers", "0"]
+    assert main(argv) == 2
+    assert "--workers" in _one_error_line(capsys)
+
+
+def test_cli_sweep_prints_table_and_fails_on_a_failed_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "tiny.toml"
+    path.write_text(BLAST + "synced_min = 100\n")
+    out = tmp_path / "out"
+    argv = ["sweep", str(path), "--vary", "traffic.0.count=50,200", "--out", str(out)]
+    assert main([*argv, "--workers", "2", "--keep-runs"]) == 1  # 50 users cannot sync 100
+    captured = capsys.readouterr()
+    assert "traffic.0.count" in captured.out and "FAIL" in captured.out
+    assert "run 0: failed expect.synced_min" in captured.out
+    assert f"wrote {out / 'sweep.parquet'}" in captured.out
+    assert "runs 2/2 in " in captured.err and captured.err.endswith(", 1 failed\n")
+    assert (out / "runs" / "1" / "summary.json").exists()
+    summary = json.loads((out / "sweep.json").read_text())
+    assert summary["command"] == shlex.join(["pinsim", *argv, "--workers", "2", "--keep-runs"])
