@@ -2,7 +2,7 @@
 
 Each test runs the real engine against the real mock in simulated time, then compares the
 closed form AND an independent count from the mock's request journal (``RunData.requests``),
-never the engine's own counters alone. The limits are shrunk (m = 20 records per request,
+never the engine's own counters alone. The limits are shrunk (m = 10 records per request,
 r = 2 requests/s, everyone one record: an email and no MAID) so that thousands of simulated
 seconds with a saturated token cost a few wall seconds; the network is near zero latency
 (1 ms median) so that sending is where the closed forms say.
@@ -24,18 +24,18 @@ from sim.scenario import parse
 
 FLUSH_S = 5.0
 R = 2  # requests per second per token
-M = 20  # records per request
+M = 10  # records per request
 MARGIN_S = 0.001  # SyncConfig.pacing_margin_s
 TIMEOUT_S = 30.0  # SyncConfig.request_timeout_s
 RTT_S = 2 * capacity.lognormal_mean_s(0.001, 0.002)
-CAPACITY = capacity.capacity_users_per_s(R, M, 1.0, margin_s=MARGIN_S)  # 39.96 users/s
+CAPACITY = capacity.capacity_users_per_s(R, M, 1.0, margin_s=MARGIN_S)  # 19.98 users/s
 
 
 def _scenario(
     traffic: str, *, duration: str, sync: str = "", faults: str = "", limits: bool = True
 ) -> RunData:
     """One add step matched on email, everyone with a valid email; the token's limits shrunk
-    to r = 2, m = 20 on both sides unless ``limits`` is False."""
+    to r = 2, m = 10 on both sides unless ``limits`` is False."""
     shrunk = f"max_records_per_request = {M}\nrequests_per_second = {R}" if limits else ""
     pinterest = f"max_records_per_request = {M}\nads_write_per_second = {R}" if limits else ""
     scenario = parse(
@@ -95,7 +95,7 @@ kind = "reconnect"
 
 # --- throughput ceiling and the token bucket ---------------------------------------------------
 
-SATURATED_RATE = 45.0  # users/s, above the 40/s ceiling: a backlog from the first flush on
+SATURATED_RATE = 22.5  # users/s, above the 20/s ceiling: a backlog from the first flush on
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_validation_saturated_throughput_is_r_times_m(saturated: RunData) -> Non
     assert users_rate == pytest.approx(CAPACITY, rel=0.01)
     # a backlog: every batch but the first flush's is full (batches merge flushes)
     assert (inside["records"] == M).all()
-    # the batch-aware figure is not this engine's ceiling (it would be r·λT/⌈λT/m⌉ = 37.5)
+    # the batch-aware figure is not this engine's ceiling (it would be r·λT/⌈λT/m⌉ = 18.75)
     batch_aware = capacity.batch_aware_ceiling(R, SATURATED_RATE, FLUSH_S, M)
     assert journal_rate > batch_aware * 1.05
 
@@ -137,7 +137,7 @@ def test_validation_token_bucket_bound_is_exact(saturated: RunData) -> None:
 # --- below the knee: every flush in its own requests -------------------------------------------
 
 
-@pytest.mark.parametrize(("rate", "requests"), [(4.0, 1), (7.0, 2), (9.0, 3)])
+@pytest.mark.parametrize(("rate", "requests"), [(1.6, 1), (3.0, 2), (5.0, 3)])
 def test_validation_below_knee_each_flush_sends_ceil_requests(rate: float, requests: int) -> None:
     per_flush = rate * FLUSH_S
     assert rate < capacity.knee_rate(R, FLUSH_S, M)
@@ -184,7 +184,7 @@ def test_validation_mean_batching_delay_is_half_a_flush() -> None:
 
 # --- an outage: the backlog, its drain, Little's law ---------------------------------------------
 
-OUTAGE_RATE = 20.0  # users/s: half the 40/s ceiling, so the backlog drains at 20/s
+OUTAGE_RATE = 10.0  # users/s: half the 20/s ceiling, so the backlog drains at 10/s
 OUTAGE_AT, RECONNECT_AT = 300.0, 1500.0
 OUTAGE_END = 3000.0
 
@@ -208,7 +208,7 @@ def test_validation_outage_backlog_and_drain_time(outage: RunData) -> None:
     # the backlog when the token comes back: everyone since the last flush that got through
     pending = int(((entered < RECONNECT_AT) & ~(synced_at < RECONNECT_AT)).sum())
     backlog = _outage_backlog()
-    assert pending == backlog == 24_100
+    assert pending == backlog == 12_050
     # the drain: the queue is back to one flush when a request carries the latest flush's
     # users (its youngest user entered within a flush of the send), from the journal
     accepted = _patches(outage)
