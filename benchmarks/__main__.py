@@ -5,7 +5,12 @@ from __future__ import annotations
 import runpy
 import sys
 
-BENCHMARKS = ("benchmarks.mock_patch", "benchmarks.engine", "benchmarks.simulation")
+BENCHMARKS = (
+    "benchmarks.mock_patch",
+    "benchmarks.engine",
+    "benchmarks.simulation",
+    "benchmarks.sweep",
+)
 
 if __name__ == "__main__":
     for name in BENCHMARKS:
