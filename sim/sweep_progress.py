@@ -49,12 +49,17 @@ class RunsProgressBar:
         if not self._done:
             return "?"
         per_run = (self._clock() - self._started) / self._done
-        return format_duration(round(per_run * (self._total - self._done)))
+        return _seconds(per_run * (self._total - self._done))
 
     def finish(self, failed: int = 0) -> None:
         """One line: how many runs, in how long, and how many failed."""
         prefix = "\r\033[K" if self._tty else ""
-        wall = format_duration(round(self._clock() - self._started))
+        wall = _seconds(self._clock() - self._started)
         note = f", {failed} failed" if failed else ""
         self._stream.write(f"{prefix}runs {self._done}/{self._total} in {wall}{note}\n")
         self._stream.flush()
+
+
+def _seconds(wall_s: float) -> str:
+    """Whole seconds, the way ``format_duration`` writes them (``"1m30s"``); ``"<1s"`` below."""
+    return format_duration(round(wall_s)) if wall_s >= 1 else "<1s"
