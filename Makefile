@@ -26,12 +26,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# -n auto: pytest-xdist, one worker per core
 pytest: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto
 
-# every shipped scenario, judged by its invariants and [expect] bounds
+# every shipped scenario, judged by its invariants and [expect] bounds, then each one's
+# closed forms set beside that same run (pinsim plan reads the outputs, no second simulation)
 scenarios: $(STAMP)
 	$(BIN)/pinsim check scenarios --out out/check
+	$(BIN)/pinsim plan scenarios --runs out/check
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
