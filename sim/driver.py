@@ -37,7 +37,7 @@ import simpy
 
 from mock_pinterest import MockConfig
 from sim.latency import LatencyModel, LogNormal
-from sim.ledger import BodyAudit, Ledger
+from sim.ledger import Ledger
 from sim.pinterest import EPOCH_S, Grant, SimulatedPinterest
 from sim.recorder import (
     COUNTERS,
@@ -107,7 +107,7 @@ class _SentRequest:
     """The driver's own note of one request that reached the mock."""
 
     sent_at: float
-    audit: BodyAudit
+    body: int  # the ledger's number for the request's body, audited after the run
     answered_at: float = math.nan  # when the engine heard back (answer or timeout)
 
 
@@ -295,7 +295,7 @@ class _Run:
             return
         yield self.env.timeout(up)
         answer = self.pinterest.send(request.method, request.path, request.headers, request.body)
-        note = _SentRequest(sent_at, self.ledger.audit(request.body))
+        note = _SentRequest(sent_at, self.ledger.note(request.body))
         self.sent[answer.headers["x-pinterest-rid"]] = note
         back = float(answer.headers.get("x-mock-latency-s", 0.0)) + self.latency.draw(sent_at)
         if up + back >= request.timeout_s:
@@ -380,8 +380,10 @@ class _Run:
         # requests the harness made itself while setting up carry no driver note
         journal["sent_at"] = [math.nan if n is None else n.sent_at for n in notes]
         journal["answered_at"] = [math.nan if n is None else n.answered_at for n in notes]
+        audits = self.ledger.audits()
         for column, absent in _AUDIT_COLUMNS.items():
-            journal[column] = [absent if n is None else getattr(n.audit, column) for n in notes]
+            values = getattr(audits, column).tolist()
+            journal[column] = [absent if n is None else values[n.body] for n in notes]
         return journal
 
 

@@ -9,9 +9,14 @@ Rules:
   users the body carries (``entered_at + retry window``), the latest entry instant among them,
   and whether any record is not a SHA-256 digest (raw PII on the wire). When a hashed id
   belongs to several users (a replayed user, a shared email) the ledger takes the reading that
-  cannot flag a legitimate send: the latest deadline and the earliest entry.
+  cannot flag a legitimate send: the latest deadline and the earliest entry — among the users
+  entered when the body was sent.
 - After the run it says which hashed ids each audience should hold: those of users the engine
   counted synced, replayed in the order their syncs completed (adds insert, removes discard).
+- Millions of users: a column of values is validated by one multi-line regex over the joined
+  column and hashed through ``map`` (no Python step per value), and digests are kept as
+  32-byte columns. Bodies noted with ``note`` are audited in bulk when ``audits`` is read (a
+  sorted search of every carried digest), each against the users entered before it was noted.
 """
 
 from __future__ import annotations
@@ -21,49 +26,90 @@ import json
 import math
 import re
 import string
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from operator import methodcaller
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-__all__ = ["BodyAudit", "Ledger", "normalise_email", "normalise_maid"]
+__all__ = ["Audits", "BodyAudit", "Ledger", "normalise_email", "normalise_maid"]
 
 _HEX = frozenset(string.hexdigits.lower())
 _DIGESTS = re.compile(r"(?:[0-9a-f]{64},)*[0-9a-f]{64},?")
+_DIGEST_ITEM = re.compile(r"[0-9a-f]{64}")
+# Every character ``str.isspace`` (so ``str.strip`` and the regex ``\s``) calls blank, spelled
+# out: a class of code points is several times faster to match than the ``\s`` category.
+_BLANK = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+_NOT = "^" + re.escape(_BLANK)
 # What a usable value of each match field looks like once trimmed and lowercased. Email: one
 # @, a local part and a domain of two or more dot-separated labels, no blank or comma (which
 # would break the comma-separated wire format). MAID: a UUID with all four hyphens, or bare.
-_WELL_FORMED = {
-    "email": re.compile(r"[^\s@,]+@(?:[^\s@,.]+\.)+[^\s@,.]+"),
-    "maid": re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}|[0-9a-f]{32}"),
+_WELL_FORMED_TEXT = {
+    "email": rf"[{_NOT}@,]+@(?:[{_NOT}@,.]+\.)+[{_NOT}@,.]+",
+    "maid": r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}|[0-9a-f]{32}",
 }
+_WELL_FORMED = {name: re.compile(text) for name, text in _WELL_FORMED_TEXT.items()}
+# One line per value of a joined column: (well-formed value, 64-hex digest), empty if not.
+_COLUMN = {
+    name: re.compile(rf"^(?:({text})|([0-9a-f]{{64}})|.*)$", re.MULTILINE)
+    for name, text in _WELL_FORMED_TEXT.items()
+}
+_DIGEST = 32
+_SHA256 = hashlib.sha256
+_BYTES_OF = methodcaller("digest")
+
+Floats = npt.NDArray[np.float64]
 
 
 def normalise_email(raw: str | None) -> str | None:
     """The hashed form of an email per DESIGN.md, or None when it cannot be matched."""
-    return _hash_column("email", [raw])[0]
+    return _hash_one("email", raw)
 
 
 def normalise_maid(raw: str | None) -> str | None:
     """The hashed form of a mobile advertising id (a UUID, hyphens kept), or None."""
-    return _hash_column("maid", [raw])[0]
+    return _hash_one("maid", raw)
 
 
-def _hash_column(field: str, raws: Sequence[str | None]) -> list[str | None]:
-    """Normalise and hash a whole column of ``field`` values: comprehensions, no call per
-    value. A 64-hex value is already a SHA-256 digest and passes through."""
-    sha256, match = hashlib.sha256, _WELL_FORMED[field].fullmatch
+def _hash_one(name: str, raw: str | None) -> str | None:
+    """The rule, one value at a time: the reference the bulk path must agree with."""
+    value = raw.strip().lower() if raw else ""
+    if len(value) == 64 and set(value) <= _HEX:
+        return value
+    if value and _WELL_FORMED[name].fullmatch(value):
+        return _SHA256(value.encode()).hexdigest()
+    return None
+
+
+def _digest_column(name: str, raws: Sequence[str | None]) -> tuple[bytes, npt.NDArray[np.bool_]]:
+    """A whole column of ``name`` values: the 32-byte digests of the usable ones, in order,
+    and which values were usable."""
     values = [raw.strip().lower() if raw else "" for raw in raws]
-    return [
-        value
-        if len(value) == 64 and set(value) <= _HEX
-        else sha256(value.encode()).hexdigest()
-        if value and match(value)
-        else None
-        for value in values
+    text = "\n".join(values)
+    found = []
+    if values and text.count("\n") == len(values) - 1:  # no value holds a line break
+        found = _COLUMN[name].findall(text)
+    if len(found) != len(values) or not values:
+        hexes = [_hash_one(name, raw) for raw in raws]
+        usable = np.array([h is not None for h in hexes], dtype=bool)
+        return bytes.fromhex("".join(h for h in hexes if h is not None)), usable
+    well, digests = (list(column) for column in zip(*found, strict=True))
+    usable = np.fromiter(map(bool, well), dtype=bool, count=len(well))
+    passed = np.fromiter(map(bool, digests), dtype=bool, count=len(digests))
+    if not passed.any():
+        lines = "\n".join(filter(None, well)).encode().split(b"\n") if usable.any() else []
+        return b"".join(map(_BYTES_OF, map(_SHA256, lines))), usable
+    parts = [
+        bytes.fromhex(digest) if digest else _SHA256(value.encode()).digest()
+        for value, digest in zip(well, digests, strict=True)
+        if value or digest
     ]
+    return b"".join(parts), usable | passed
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,22 +122,116 @@ class BodyAudit:
     raw_pii: bool
 
 
-_NO_RECORDS = BodyAudit(records=0, min_deadline_at=math.nan, max_entered_at=math.nan, raw_pii=False)
+@dataclass(frozen=True, slots=True)
+class Audits:
+    """``BodyAudit`` of every noted body, as columns in note order."""
+
+    records: npt.NDArray[np.int64]
+    min_deadline_at: Floats
+    max_entered_at: Floats
+    raw_pii: npt.NDArray[np.bool_]
+
+
+@dataclass(slots=True)
+class _Column:
+    """One match field of one step: per entered user (in the ledger's order), the digest."""
+
+    chunks: list[tuple[bytes, npt.NDArray[np.bool_]]] = field(default_factory=list)
+
+    def digests(self) -> tuple[npt.NDArray[np.bytes_], npt.NDArray[np.bool_]]:
+        """Digests as ``S32`` (zero where unusable) and the usable mask, row by row."""
+        usable = np.concatenate([mask for _, mask in self.chunks]) if self.chunks else None
+        if usable is None:
+            return np.zeros(0, dtype="S32"), np.zeros(0, dtype=bool)
+        out = np.zeros(len(usable), dtype="S32")
+        out[usable] = np.frombuffer(b"".join(blob for blob, _ in self.chunks), dtype="S32")
+        return out, usable
+
+
+@dataclass(slots=True)
+class _StepBook:
+    fields: tuple[str, ...]
+    user_ids: list[str] = field(default_factory=list)
+    columns: dict[str, _Column] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Body:
+    """A noted body, parsed: its record count, PII verdict and the digests it carries."""
+
+    records: int
+    raw_pii: bool
+    digests: bytes
+    seen: int  # users the ledger had booked when the body was noted
+
+
+_EMPTY_BODY = _Body(records=0, raw_pii=False, digests=b"", seen=0)
+
+
+class _Index:
+    """Every booked digest, sorted, with the entry instant and booking rank of each booking.
+
+    Sorted and searched by the digests' first 8 bytes as an integer (fast), the full 32 bytes
+    compared after; should two distinct digests share those 8 bytes, by the full 32 bytes."""
+
+    def __init__(self, keys: npt.NDArray[np.bytes_], rank: npt.NDArray[np.int64], at: Floats):
+        prefix = _prefix(keys)
+        order = np.lexsort((rank, prefix))  # by digest prefix, then in booking order
+        self.by_prefix = True
+        sorted_keys, sorted_prefix = keys[order], prefix[order]
+        same = sorted_prefix[1:] == sorted_prefix[:-1]
+        if np.any(same & (sorted_keys[1:] != sorted_keys[:-1])):
+            self.by_prefix = False  # two digests share a prefix: sort by all 32 bytes
+            order = np.lexsort((rank, keys))
+            sorted_keys = keys[order]
+            same = sorted_keys[1:] == sorted_keys[:-1]
+        self.keys, self.rank, self.at = sorted_keys, rank[order], at[order]
+        starts = np.flatnonzero(np.r_[len(keys) > 0, ~same])
+        self.unique = self.keys[starts]
+        self.search = _prefix(self.unique) if self.by_prefix else self.unique
+        self.first = starts
+        self.count = np.diff(np.r_[starts, len(self.keys)])
+
+    def lookup(
+        self, items: npt.NDArray[np.bytes_], seen: npt.NDArray[np.int64]
+    ) -> tuple[Floats, Floats]:
+        """Per item: the latest and the earliest entry among users booked under that digest
+        before ``seen`` users were booked (NaN for both when there were none)."""
+        latest = np.full(len(items), math.nan)
+        earliest = np.full(len(items), math.nan)
+        if not len(self.unique) or not len(items):
+            return latest, earliest
+        probe = _prefix(items) if self.by_prefix else items
+        slot = np.minimum(np.searchsorted(self.search, probe), len(self.unique) - 1)
+        hit = self.unique[slot] == items
+        first = self.first[slot]
+        single = hit & (self.count[slot] == 1)
+        known = single & (self.rank[first] < seen)
+        latest[known] = earliest[known] = self.at[first[known]]
+        for k in np.flatnonzero(hit & ~single).tolist():
+            lo = int(first[k])
+            hi = lo + int(self.count[slot[k]])
+            booked = lo + int(np.searchsorted(self.rank[lo:hi], seen[k]))
+            if booked > lo:
+                latest[k] = float(self.at[lo:booked].max())
+                earliest[k] = float(self.at[lo:booked].min())
+        return latest, earliest
 
 
 class Ledger:
-    """Every entered user's hashed ids and deadline, kept by the simulation itself."""
+    """Every entered user's hashed ids and entry instant, kept by the simulation itself."""
 
     def __init__(self, retry_window_s: float, match_fields: Mapping[str, Sequence[str]]) -> None:
         self._window = retry_window_s
-        self._fields = {step: tuple(fields) for step, fields in match_fields.items()}
-        # per step: user id → row, and per match field the hashed id of each row (or None)
-        self._rows: dict[str, dict[str, int]] = {step: {} for step in match_fields}
-        self._hashed: dict[str, list[list[str | None]]] = {
-            step: [[] for _ in fields] for step, fields in self._fields.items()
+        self._steps = {
+            step: _StepBook(tuple(fields), columns={name: _Column() for name in fields})
+            for step, fields in match_fields.items()
         }
-        self._deadline: dict[str, float] = {}
-        self._entered: dict[str, float] = {}
+        # per booking call and field: (rank of its first user, usable mask, digests, instants)
+        self._bookings: list[tuple[int, npt.NDArray[np.bool_], bytes, Floats]] = []
+        self._booked = 0  # users booked so far (their ranks are 0 … _booked - 1)
+        self._bodies: list[_Body] = []
+        self._index: _Index | None = None
 
     def enter(
         self,
@@ -102,49 +242,89 @@ class Ledger:
         entered_at: npt.NDArray[np.float64],
     ) -> None:
         columns = {"email": emails, "maid": maids}
-        rows, hashed = self._rows[step], self._hashed[step]
-        first = len(hashed[0])
-        rows.update(zip(user_ids, range(first, first + len(user_ids)), strict=True))
-        entered = entered_at.tolist()
-        deadlines = (entered_at + self._window).tolist()
-        for name, book in zip(self._fields[step], hashed, strict=True):
-            hashes = _hash_column(name, columns[name])
-            book.extend(hashes)
-            self._remember(hashes, deadlines, self._deadline, keep=max)
-            self._remember(hashes, entered, self._entered, keep=min)
+        book = self._steps[step]
+        book.user_ids.extend(user_ids)
+        instants = np.asarray(entered_at, dtype=np.float64)
+        for name in book.fields:
+            blob, usable = _digest_column(name, columns[name])
+            book.columns[name].chunks.append((blob, usable))
+            self._bookings.append((self._booked, usable, blob, instants))
+        self._booked += len(user_ids)
+        self._index = None
 
-    @staticmethod
-    def _remember(
-        hashes: list[str | None],
-        values: list[float],
-        book: dict[str, float],
-        keep: Callable[[float, float], float],
-    ) -> None:
-        """Book ``keep`` (max or min) of each hash's values. A call's entries come in time
-        order, so for a hash repeated within it the last write is the latest value (max) or,
-        read backwards, the earliest (min); only hashes booked by earlier calls need ``keep``."""
-        pairs = zip(hashes, values, strict=True)
-        ordered = pairs if keep is max else reversed(list(pairs))
-        fresh = {h: v for h, v in ordered if h is not None}
-        known = {h: keep(book[h], fresh[h]) for h in fresh.keys() & book.keys()}
-        book.update(fresh)
-        book.update(known)
+    # -- bodies ------------------------------------------------------------------------------
+
+    def note(self, body: bytes | None) -> int:
+        """Keep a request body for ``audits`` (against the users entered so far); its number."""
+        self._bodies.append(self._parse(body))
+        return len(self._bodies) - 1
 
     def audit(self, body: bytes | None) -> BodyAudit:
         """Deadline and PII verdict for a request body (only customer-list writes carry ids)."""
-        if not body or b'"records"' not in body:
-            return _NO_RECORDS
-        records = str(json.loads(body).get("records", ""))
-        raw_pii = b"@" in body or (bool(records) and _DIGESTS.fullmatch(records) is None)
-        items = [item for item in records.split(",") if item]
-        deadlines = [d for item in items if (d := self._deadline.get(item)) is not None]
-        entries = [e for item in items if (e := self._entered.get(item)) is not None]
+        parsed = self._parse(body)
+        audits = self._audit([parsed])
         return BodyAudit(
-            records=len(items),
-            min_deadline_at=min(deadlines, default=math.nan),
-            max_entered_at=max(entries, default=math.nan),
-            raw_pii=raw_pii,
+            records=parsed.records,
+            min_deadline_at=float(audits.min_deadline_at[0]),
+            max_entered_at=float(audits.max_entered_at[0]),
+            raw_pii=parsed.raw_pii,
         )
+
+    def audits(self) -> Audits:
+        """The audit of every body given to ``note``, in order."""
+        return self._audit(self._bodies)
+
+    def _parse(self, body: bytes | None) -> _Body:
+        if not body or b'"records"' not in body:
+            return _EMPTY_BODY
+        records = str(json.loads(body).get("records", ""))
+        digests_only = bool(records) and _DIGESTS.fullmatch(records) is not None
+        raw_pii = b"@" in body or (bool(records) and not digests_only)
+        if digests_only:
+            carried = bytes.fromhex(records.replace(",", ""))
+            count = len(carried) // _DIGEST
+        else:
+            items = [item for item in records.split(",") if item]
+            count = len(items)
+            carried = bytes.fromhex("".join(i for i in items if _DIGEST_ITEM.fullmatch(i)))
+        return _Body(records=count, raw_pii=raw_pii, digests=carried, seen=self._booked)
+
+    def _audit(self, bodies: Sequence[_Body]) -> Audits:
+        sizes = np.array([len(b.digests) // _DIGEST for b in bodies], dtype=np.int64)
+        items = np.frombuffer(b"".join(b.digests for b in bodies), dtype="S32")
+        seen = np.repeat(np.array([b.seen for b in bodies], dtype=np.int64), sizes)
+        latest, earliest = self._book().lookup(items, seen)
+        deadline = latest + self._window
+        lowest = np.full(len(bodies), math.nan)
+        highest = np.full(len(bodies), math.nan)
+        carrying = np.flatnonzero(sizes)
+        if len(carrying):
+            starts = (np.cumsum(sizes) - sizes)[carrying]
+            lowest[carrying] = np.fmin.reduceat(deadline, starts)
+            highest[carrying] = np.fmax.reduceat(earliest, starts)
+        return Audits(
+            records=np.array([b.records for b in bodies], dtype=np.int64),
+            min_deadline_at=lowest,
+            max_entered_at=highest,
+            raw_pii=np.array([b.raw_pii for b in bodies], dtype=bool),
+        )
+
+    def _book(self) -> _Index:
+        if self._index is None:
+            keys, ranks, instants = [], [], []
+            for first, usable, blob, at in self._bookings:
+                rows = np.flatnonzero(usable)
+                keys.append(np.frombuffer(blob, dtype="S32"))
+                ranks.append(rows + first)
+                instants.append(at[rows])
+            self._index = _Index(
+                np.concatenate(keys) if keys else np.zeros(0, dtype="S32"),
+                np.concatenate(ranks) if ranks else np.zeros(0, dtype=np.int64),
+                np.concatenate(instants) if instants else np.zeros(0),
+            )
+        return self._index
+
+    # -- audiences ---------------------------------------------------------------------------
 
     def expected_members(
         self,
@@ -159,17 +339,78 @@ class Ledger:
         ``initial`` is what each audience held before the run.
         """
         removing = frozenset(removes)
-        members = {key: set(initial.get(key, frozenset())) for key in set(audiences.values())}
         synced = users[users["outcome"] == "synced"].sort_values("outcome_at", kind="stable")
-        # plain lists: iterating Arrow-backed string columns element by element is slow
-        for step, user in zip(synced["step"].tolist(), synced["user_id"].tolist(), strict=True):
-            row = self._rows[step].get(user)
-            if row is None:
+        steps = synced["step"].to_numpy(dtype=object)
+        user_ids = synced["user_id"].to_numpy(dtype=object)
+        # per synced user (in completion order): its row in its step's book, -1 if unknown
+        rows = np.full(len(synced), -1, dtype=np.int64)
+        for step in pd.unique(steps).tolist():
+            mine = np.flatnonzero(steps == step)
+            rows[mine] = self._rows_of(str(step), user_ids[mine])
+        members: dict[str, frozenset[str]] = {}
+        for key in sorted(set(audiences.values())):
+            writers = [step for step, target in audiences.items() if target == key]
+            start = initial.get(key, frozenset())
+            if any(step in removing for step in writers):
+                members[key] = self._replayed(start, writers, removing, steps, rows)
                 continue
-            hashed = [h for column in self._hashed[step] if (h := column[row]) is not None]
-            target = members[audiences[step]]
+            hashed: list[str] = [*start]
+            for step in writers:
+                if step not in self._steps:
+                    continue
+                mine = rows[(steps == step) & (rows >= 0)]
+                for digests, usable in self._digests(step):
+                    hashed.extend(_hex_list(digests[mine][usable[mine]]))
+            members[key] = frozenset(hashed)
+        return members
+
+    def _rows_of(self, step: str, user_ids: npt.NDArray[np.object_]) -> npt.NDArray[np.int64]:
+        """Each user's latest row in ``step``'s book (-1 when the step never booked them)."""
+        book = self._steps.get(step)
+        if book is None:
+            return np.full(len(user_ids), -1, dtype=np.int64)
+        if not book.user_ids:
+            return np.full(len(user_ids), -1, dtype=np.int64)
+        index = pd.Index(book.user_ids, dtype=object)
+        where = np.arange(len(index))
+        if not index.is_unique:
+            latest = ~index.duplicated(keep="last")
+            index, where = index[latest], where[latest]
+        found = index.get_indexer(pd.Index(user_ids, dtype=object))
+        return np.where(found >= 0, where[found], -1)
+
+    def _digests(self, step: str) -> list[tuple[npt.NDArray[np.bytes_], npt.NDArray[np.bool_]]]:
+        book = self._steps[step]
+        return [book.columns[name].digests() for name in book.fields]
+
+    def _replayed(
+        self,
+        start: frozenset[str],
+        writers: list[str],
+        removing: frozenset[str],
+        steps: npt.NDArray[np.object_],
+        rows: npt.NDArray[np.int64],
+    ) -> frozenset[str]:
+        """Adds and removes applied one synced user at a time, in completion order."""
+        columns = {step: self._digests(step) for step in writers if step in self._steps}
+        target = set(start)
+        for step, row in zip(steps.tolist(), rows.tolist(), strict=True):
+            if step not in columns or row < 0:
+                continue
+            hashed = [d[row : row + 1].tobytes().hex() for d, ok in columns[step] if ok[row]]
             if step in removing:
                 target.difference_update(hashed)
             else:
                 target.update(hashed)
-        return {key: frozenset(value) for key, value in members.items()}
+        return frozenset(target)
+
+
+def _prefix(digests: npt.NDArray[np.bytes_]) -> npt.NDArray[np.uint64]:
+    """The first 8 bytes of each 32-byte digest, as an integer."""
+    return np.ascontiguousarray(digests).view(np.uint64)[::4].copy()
+
+
+def _hex_list(digests: npt.NDArray[np.bytes_]) -> list[str]:
+    if not len(digests):
+        return []
+    return digests.tobytes().hex(",", _DIGEST).split(",")

@@ -333,3 +333,53 @@ def test_ledger_expected_members_ignores_users_without_usable_ids() -> None:
     )
     expected = ledger.expected_members(users, {"add": "K"}, removes=[], initial={})
     assert expected == {"K": frozenset({sha("ok@x.io")})}
+
+
+# -- bulk paths ----------------------------------------------------------------------------
+
+
+def test_ledger_blank_class_is_exactly_what_strip_removes() -> None:
+    from sim.ledger import _BLANK
+
+    assert set(_BLANK) == {chr(c) for c in range(0x110000) if chr(c).isspace()}
+
+
+@pytest.mark.parametrize("name", ["email", "maid"])
+def test_ledger_column_hashing_agrees_with_one_value_at_a_time(
+    name: str, messy_profiles: list[tuple[str, str | None, str | None]]
+) -> None:
+    from sim.ledger import _digest_column, _hash_one
+
+    column = [email if name == "email" else maid for _, email, maid in messy_profiles]
+    edge = [" Σ@Χ.gr ", "İ@x.com", "\u3000a@b.co\u00a0", "a\u2028b@c.co", GOLDEN_EMAIL.upper()]
+    for raws in (column + edge, [*edge, "x\ny@z.com"], []):  # a line break: the slow path
+        blob, usable = _digest_column(name, raws)
+        expected = [_hash_one(name, raw) for raw in raws]
+        assert usable.tolist() == [h is not None for h in expected]
+        assert blob.hex() == "".join(h for h in expected if h is not None)
+
+
+def test_ledger_audits_noted_bodies_against_users_entered_before() -> None:
+    ledger = make_ledger()
+    enter(ledger, "add", [("u1", "a@x.io", None, 10.0)])
+    first = ledger.note(body(sha("a@x.io")))
+    early = ledger.note(body(sha("late@x.io")))
+    enter(ledger, "email-only", [("u2", "A@x.io", None, 5.0), ("u3", "late@x.io", None, 20.0)])
+    later = ledger.note(body(f"{sha('a@x.io')},{sha('late@x.io')}"))
+    audits = ledger.audits()
+    assert audits.min_deadline_at[first] == 10.0 + WINDOW
+    assert audits.max_entered_at[first] == 10.0  # u2's earlier entry came after the note
+    assert math.isnan(audits.min_deadline_at[early])
+    assert audits.min_deadline_at[later] == 10.0 + WINDOW
+    assert audits.max_entered_at[later] == 20.0
+    assert audits.records.tolist() == [1, 1, 2]
+
+
+def test_ledger_audit_digests_sharing_their_first_bytes_stay_apart() -> None:
+    ledger = make_ledger()
+    twin = GOLDEN_EMAIL[:16] + GOLDEN_MAID[16:]
+    enter(ledger, "email-only", [("u1", GOLDEN_EMAIL, None, 1.0), ("u2", twin, None, 2.0)])
+    for digest, at in ((GOLDEN_EMAIL, 1.0), (twin, 2.0)):
+        audit = ledger.audit(body(digest))
+        assert (audit.min_deadline_at, audit.max_entered_at) == (at + WINDOW, at)
+    assert math.isnan(ledger.audit(body(GOLDEN_EMAIL[:16] + "0" * 48)).max_entered_at)
