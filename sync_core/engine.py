@@ -30,9 +30,11 @@ from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from itertools import chain
+from operator import add
 
 from sync_core import wire
-from sync_core.batching import DIGEST, Batch, TargetQueue
+from sync_core.batching import Batch, TargetQueue
 from sync_core.errors import PeerError, UsageError
 from sync_core.events import (
     EngineAction,
@@ -43,7 +45,7 @@ from sync_core.events import (
     TransportFailed,
     WaitUntil,
 )
-from sync_core.identity import email_digests, maid_digests
+from sync_core.identity import email_column, maid_column
 from sync_core.launch import validate
 from sync_core.metrics import OutcomeColumns, StepCounters, StepTally, UserOutcome, UserState
 from sync_core.model import Connection, Step, SyncConfig
@@ -59,6 +61,8 @@ __all__ = ["SyncEngine"]
 _SNAPSHOT_VERSION = 1
 _NOT_SYNCED = UserState.NOT_SYNCED
 _PROBING = frozenset({Reason.FORBIDDEN, Reason.AUDIENCE_DELETED})
+# a user's state from their number of usable records: none is not synced, else pending (0)
+_STATE_OF_RECORDS = bytes([_NOT_SYNCED]) + bytes(255)
 
 
 class _Target:
@@ -713,24 +717,18 @@ def _digest_all(
     """Per user: state (pending, or not synced when no field is usable); and for the pending
     ones, in order, their record counts and concatenated digests."""
     n = len(emails)
-    no_values: list[bytes | None] = [None] * n
-    email_ds = email_digests(emails) if use_email else no_values
-    maid_ds = maid_digests(maids) if use_maid else no_values
-    found: list[bytes]
     if use_email != use_maid:  # one field: one record per pending user
-        found = [d for d in (email_ds if use_email else maid_ds) if d is not None]
-        nrec = b"\x01" * len(found)
+        records, digests = email_column(emails) if use_email else maid_column(maids)
+        blob = b"".join(digests)
     else:
-        pairs = [(e or b"") + (m or b"") for e, m in zip(email_ds, maid_ds, strict=True)]
-        found = [pair for pair in pairs if pair]
-        nrec = bytes(len(pair) // DIGEST for pair in found)
-    if len(found) == n:
-        return bytearray(n), nrec, b"".join(found)
-    states = bytearray(
-        _NOT_SYNCED if e is None and m is None else 0
-        for e, m in zip(email_ds, maid_ds, strict=True)
-    )
-    return states, nrec, b"".join(found)
+        email_ok, email_ds = email_column(emails) if use_email else (bytes(n), [b""] * n)
+        maid_ok, maid_ds = maid_column(maids) if use_maid else (bytes(n), [b""] * n)
+        records = bytes(map(add, email_ok, maid_ok))
+        blob = b"".join(chain.from_iterable(zip(email_ds, maid_ds, strict=True)))
+    nrec = records.replace(b"\x00", b"")
+    if len(nrec) == n:
+        return bytearray(n), nrec, blob
+    return bytearray(records.translate(_STATE_OF_RECORDS)), nrec, blob
 
 
 def _mark_synced(

@@ -7,19 +7,26 @@ Rules:
 - Empty and malformed values give ``None``: the user has no usable value for that field.
 - ``*_digest`` return the raw 32-byte digest, the compact form the engine queues; ``hash_*``
   return the hex text that goes on the wire. Raw values are never stored or logged.
+- ``*_column`` is the bulk path the engine's entry throughput rests on: the column is joined,
+  lowercased and matched as one multi-line text (trim included), then hashed through ``map``,
+  so no Python step runs per value. Columns holding a line break or a 64-hex value take the
+  one-value-at-a-time path; both give the same digests.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from operator import methodcaller, mul
 
 __all__ = [
+    "email_column",
     "email_digest",
     "email_digests",
     "hash_email",
     "hash_maid",
+    "maid_column",
     "maid_digest",
     "maid_digests",
 ]
@@ -32,6 +39,26 @@ _EMAIL = re.compile(r"[^@\s,]+@[^@\s,.]+(?:\.[^@\s,.]+)+")
 # Either every hyphen of the canonical form or none: a half-hyphenated id is mangled data.
 _MAID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32}")
 _sha256 = hashlib.sha256
+_digest_of = methodcaller("digest")
+
+# Every character ``str.strip`` removes (``str.isspace``) but the line break, spelled out: a
+# class of code points matches several times faster than the ``\s`` category.
+_BLANK = (
+    "\t\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+_B = re.escape(_BLANK)
+_NB = f"^{_B}\n"  # neither blank nor a line break
+# Per line of a joined, lowercased column: the trimmed value when it is usable, else "".
+_EMAIL_LINES = re.compile(
+    rf"^[{_B}]*(?:([{_NB}@,]+@[{_NB}@,.]+(?:\.[{_NB}@,.]+)+)[{_B}]*|.*)$", re.MULTILINE
+)
+_MAID_LINES = re.compile(
+    rf"^[{_B}]*(?:([0-9a-f]{{8}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{12}}"
+    rf"|[0-9a-f]{{32}})[{_B}]*|.*)$",
+    re.MULTILINE,
+)
+_DIGEST_LINE = re.compile(rf"^[{_B}]*[0-9a-f]{{64}}[{_B}]*$", re.MULTILINE)
 
 
 def _digest(raw: str | None, pattern: re.Pattern[str]) -> bytes | None:
@@ -61,6 +88,33 @@ def _digests(raws: Iterable[str | None], pattern: re.Pattern[str]) -> list[bytes
         else:
             append(None)
     return out
+
+
+def _column(
+    raws: Sequence[str | None], lines: re.Pattern[str], pattern: re.Pattern[str]
+) -> tuple[bytes, list[bytes]]:
+    values = [raw or "" for raw in raws]
+    text = "\n".join(values).lower()
+    usable: list[str] = []
+    if values and text.count("\n") == len(values) - 1 and not _DIGEST_LINE.search(text):
+        usable = lines.findall(text)
+    if len(usable) != len(values) or not values:
+        digests = _digests(raws, pattern)
+        return bytes(d is not None for d in digests), [d or b"" for d in digests]
+    flags = bytes(map(bool, usable))
+    # every line is hashed (an unusable one as the empty string) and blanked by ``* 0``
+    hashed = map(_digest_of, map(_sha256, "\n".join(usable).encode().split(b"\n")))
+    return flags, list(map(mul, hashed, flags))
+
+
+def email_column(raws: Sequence[str | None]) -> tuple[bytes, list[bytes]]:
+    """Per value: 1 if usable else 0, and ``email_digest`` (``b""`` for an unusable value)."""
+    return _column(raws, _EMAIL_LINES, _EMAIL)
+
+
+def maid_column(raws: Sequence[str | None]) -> tuple[bytes, list[bytes]]:
+    """Per value: 1 if usable else 0, and ``maid_digest`` (``b""`` for an unusable value)."""
+    return _column(raws, _MAID_LINES, _MAID)
 
 
 def email_digests(raws: Iterable[str | None]) -> list[bytes | None]:

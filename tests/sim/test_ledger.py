@@ -383,3 +383,27 @@ def test_ledger_audit_digests_sharing_their_first_bytes_stay_apart() -> None:
         audit = ledger.audit(body(digest))
         assert (audit.min_deadline_at, audit.max_entered_at) == (at + WINDOW, at)
     assert math.isnan(ledger.audit(body(GOLDEN_EMAIL[:16] + "0" * 48)).max_entered_at)
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        "",
+        ",",
+        GOLDEN_EMAIL,
+        f"{GOLDEN_EMAIL},",
+        f"{GOLDEN_EMAIL},,",
+        f"{GOLDEN_EMAIL},{GOLDEN_MAID}",
+        f"{GOLDEN_EMAIL},{GOLDEN_MAID},",
+        f",{GOLDEN_EMAIL}",
+        f"{GOLDEN_EMAIL}{GOLDEN_MAID}",
+        f"{GOLDEN_EMAIL[:-1]},{GOLDEN_MAID}0",
+        f"{GOLDEN_EMAIL.upper()}",
+        f"{GOLDEN_EMAIL[:-1]}é",
+        f"{GOLDEN_EMAIL} ",
+    ],
+)
+def test_ledger_digest_only_records_agree_with_the_regex(records: str) -> None:
+    from sim.ledger import _DIGESTS, _only_digests
+
+    assert _only_digests(records) is (_DIGESTS.fullmatch(records) is not None)

@@ -62,3 +62,48 @@ def test_digests_bulk_agree_with_the_single_value_functions() -> None:
     assert [
         d.hex() if d else None for d in maid_digests(["6D92078A-8246-4BA4-AE5B-76104861E7DC"])
     ] == [GOLDEN_MAID]
+
+
+def test_blank_class_is_what_strip_removes_but_the_line_break() -> None:
+    from sync_core.identity import _BLANK
+
+    assert set(_BLANK) | {"\n"} == {chr(c) for c in range(0x110000) if chr(c).isspace()}
+
+
+MESSY = [
+    " A@b.co ",
+    None,
+    "",
+    "   ",
+    "bad",
+    "a b@c.com",
+    "a,b@c.com",
+    "Σ@Χ.gr",
+    "xΣ@y.gr\u3000",
+    "İ@x.com",
+    "\u00a0a@b.co\u2028",
+    "a@b.c@d.e",
+    "6D92078A-8246-4BA4-AE5B-76104861E7DC",
+    " 6d92078a82464ba4ae5b76104861e7dc\t",
+    "6d92078a82464ba4-ae5b-76104861e7dc",
+    "ä@ö.de",
+]
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        MESSY,
+        [*MESSY, GOLDEN_EMAIL.upper()],  # a digest passes through: the one-by-one path
+        [*MESSY, "a\nb@c.com"],  # a line break: the one-by-one path
+        [],
+    ],
+)
+def test_columns_agree_with_the_single_value_functions(column: list[str | None]) -> None:
+    from sync_core.identity import email_column, email_digest, maid_column, maid_digest
+
+    for bulk, single in ((email_column, email_digest), (maid_column, maid_digest)):
+        usable, digests = bulk(column)
+        expected = [single(raw) for raw in column]
+        assert list(usable) == [int(d is not None) for d in expected]
+        assert digests == [d or b"" for d in expected]
