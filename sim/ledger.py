@@ -13,6 +13,9 @@ Rules:
   entered when the body was sent.
 - After the run it says which hashed ids each audience should hold: those of users the engine
   counted synced, replayed in the order their syncs completed (adds insert, removes discard).
+- ``LedgerProcess`` is the same book kept in a forked child process, fed through a pipe, so
+  a big run hashes its users twice (engine and ledger) on two cores; it answers exactly what
+  an in-process ``Ledger`` would, and ends with ``close``.
 - Millions of users: a column of values is validated by one multi-line regex over the joined
   column and hashed through ``map`` (no Python step per value), and digests are kept as
   32-byte columns. Bodies noted with ``note`` are audited in bulk when ``audits`` is read (a
@@ -21,20 +24,26 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
+import multiprocessing
+import pickle
+import queue
 import re
 import string
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import methodcaller
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-__all__ = ["Audits", "BodyAudit", "Ledger", "normalise_email", "normalise_maid"]
+__all__ = ["Audits", "BodyAudit", "Ledger", "LedgerProcess", "normalise_email", "normalise_maid"]
 
 _HEX = frozenset(string.hexdigits.lower())
 _DIGESTS = re.compile(r"(?:[0-9a-f]{64},)*[0-9a-f]{64},?")
@@ -59,7 +68,7 @@ _COLUMN = {
     name: re.compile(rf"^(?:({text})|.*)$", re.MULTILINE)
     for name, text in _WELL_FORMED_TEXT.items()
 }
-_DIGEST_LINE = re.compile(r"^[0-9a-f]{64}$", re.MULTILINE)
+
 _DIGEST = 32
 _SHA256 = hashlib.sha256
 _BYTES_OF = methodcaller("digest")
@@ -93,16 +102,20 @@ def _digest_column(name: str, raws: Sequence[str | None]) -> tuple[bytes, npt.ND
     values = [raw.strip().lower() if raw else "" for raw in raws]
     text = "\n".join(values)
     well: list[str] = []
-    # one line per value (no value holds a line break), and no value already a digest
-    if values and text.count("\n") == len(values) - 1 and not _DIGEST_LINE.search(text):
+    if values and text.count("\n") == len(values) - 1:  # one line per value
         well = _COLUMN[name].findall(text)
-    if len(well) != len(values) or not values:
+    usable = np.fromiter(map(bool, well), dtype=bool, count=len(well))
+    passed = [values[k] for k in np.flatnonzero(~usable).tolist() if _digest_text(values[k])]
+    if len(well) != len(values) or not values or passed:  # one by one: digests pass through
         hexes = [_hash_one(name, raw) for raw in raws]
         usable = np.array([h is not None for h in hexes], dtype=bool)
         return bytes.fromhex("".join(h for h in hexes if h is not None)), usable
-    usable = np.fromiter(map(bool, well), dtype=bool, count=len(well))
     lines = "\n".join(filter(None, well)).encode().split(b"\n") if usable.any() else []
     return b"".join(map(_BYTES_OF, map(_SHA256, lines))), usable
+
+
+def _digest_text(value: str) -> bool:
+    return len(value) == 64 and set(value) <= _HEX
 
 
 def _only_digests(records: str) -> bool:
@@ -425,3 +438,134 @@ def _hex_list(digests: npt.NDArray[np.bytes_]) -> list[str]:
     if not len(digests):
         return []
     return digests.tobytes().hex(",", _DIGEST).split(",")
+
+
+# -- the ledger in a child process -----------------------------------------------------------
+
+
+class LedgerProcess:
+    """A ``Ledger`` in a forked child: ``enter`` and ``note`` return at once (the child hashes
+    while the simulation goes on); ``audits`` and ``expected_members`` wait for its answer."""
+
+    def __init__(self, retry_window_s: float, match_fields: Mapping[str, Sequence[str]]) -> None:
+        context = multiprocessing.get_context("fork")
+        self._conn, child = context.Pipe()
+        fields = {step: tuple(names) for step, names in match_fields.items()}
+        self._process = context.Process(
+            target=_serve, args=(child, retry_window_s, fields), daemon=True
+        )
+        self._process.start()
+        child.close()
+        self._notes = 0
+
+    def enter(
+        self,
+        step: str,
+        user_ids: Sequence[str],
+        emails: Sequence[str | None],
+        maids: Sequence[str | None],
+        entered_at: npt.NDArray[np.float64],
+    ) -> None:
+        columns = (_pack(user_ids), _pack(emails), _pack(maids))
+        self._send(("enter", step, columns, np.asarray(entered_at, dtype=np.float64)))
+
+    def note(self, body: bytes | None) -> int:
+        self._send(("note", body))
+        self._notes += 1
+        return self._notes - 1
+
+    def audits(self) -> Audits:
+        self._send(("audits",))
+        answer: Audits = self._receive()
+        return answer
+
+    def expected_members(
+        self,
+        users: pd.DataFrame,
+        audiences: Mapping[str, str],
+        removes: Iterable[str],
+        initial: Mapping[str, frozenset[str]],
+    ) -> dict[str, frozenset[str]]:
+        synced = users.loc[
+            users["outcome"] == "synced", ["step", "user_id", "outcome", "outcome_at"]
+        ]
+        self._send(("expected", synced, dict(audiences), list(removes), dict(initial)))
+        answer: dict[str, frozenset[str]] = self._receive()
+        return answer
+
+    def close(self) -> None:
+        """Stop the child (idempotent)."""
+        if self._process.is_alive():
+            with contextlib.suppress(OSError):  # the child may be gone already
+                self._send(("close",))
+            self._process.join(timeout=5)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join()
+        self._conn.close()
+
+    def _send(self, message: tuple[object, ...]) -> None:
+        self._conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def _receive(self) -> Any:
+        kind, value = pickle.loads(self._conn.recv_bytes())
+        if kind == "error":
+            raise RuntimeError(f"the ledger process failed: {value}")
+        return value
+
+
+def _pack(values: Sequence[str | None]) -> str | list[str | None]:
+    """A column as one line-separated text when no value holds a line break (the ledger
+    treats a missing value as an empty one), else as the list itself."""
+    text = "\n".join([value or "" for value in values])
+    return text if text.count("\n") == len(values) - 1 else list(values)
+
+
+def _unpack(packed: str | list[str | None], count: int) -> Sequence[str | None]:
+    if isinstance(packed, list):
+        return packed
+    return packed.split("\n") if count else []
+
+
+def _serve(conn: Any, retry_window_s: float, fields: dict[str, tuple[str, ...]]) -> None:
+    """The child: a reader thread drains the pipe (so the parent never waits on a busy
+    child) while this thread applies the messages in order."""
+    ledger = Ledger(retry_window_s, fields)
+    inbox: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+
+    def read() -> None:
+        while True:
+            try:
+                message = conn.recv_bytes()
+            except (EOFError, OSError):
+                inbox.put(pickle.dumps(("close",)))
+                return
+            inbox.put(message)
+
+    threading.Thread(target=read, daemon=True).start()
+    while True:
+        message = pickle.loads(inbox.get())
+        kind = message[0]
+        try:
+            if kind == "enter":
+                _, step, (ids, emails, maids), entered_at = message
+                n = len(entered_at)
+                ledger.enter(
+                    step,
+                    _unpack(ids, n),  # type: ignore[arg-type]
+                    _unpack(emails, n),
+                    _unpack(maids, n),
+                    entered_at,
+                )
+            elif kind == "note":
+                ledger.note(message[1])
+            elif kind == "audits":
+                conn.send_bytes(pickle.dumps(("ok", ledger.audits()), pickle.HIGHEST_PROTOCOL))
+            elif kind == "expected":
+                members = ledger.expected_members(*message[1:])
+                conn.send_bytes(pickle.dumps(("ok", members), pickle.HIGHEST_PROTOCOL))
+            else:
+                return
+        except Exception as error:  # reported to the parent, which raises
+            conn.send_bytes(pickle.dumps(("error", repr(error))))
+            return

@@ -58,7 +58,6 @@ _MAID_LINES = re.compile(
     rf"|[0-9a-f]{{32}})[{_B}]*|.*)$",
     re.MULTILINE,
 )
-_DIGEST_LINE = re.compile(rf"^[{_B}]*[0-9a-f]{{64}}[{_B}]*$", re.MULTILINE)
 
 
 def _digest(raw: str | None, pattern: re.Pattern[str]) -> bytes | None:
@@ -96,15 +95,25 @@ def _column(
     values = [raw or "" for raw in raws]
     text = "\n".join(values).lower()
     usable: list[str] = []
-    if values and text.count("\n") == len(values) - 1 and not _DIGEST_LINE.search(text):
+    if values and text.count("\n") == len(values) - 1:  # no value holds a line break
         usable = lines.findall(text)
-    if len(usable) != len(values) or not values:
+    flags = bytes(map(bool, usable))
+    if len(usable) != len(values) or not values or _has_digest(values, flags):
         digests = _digests(raws, pattern)
         return bytes(d is not None for d in digests), [d or b"" for d in digests]
-    flags = bytes(map(bool, usable))
     # every line is hashed (an unusable one as the empty string) and blanked by ``* 0``
     hashed = map(_digest_of, map(_sha256, "\n".join(usable).encode().split(b"\n")))
     return flags, list(map(mul, hashed, flags))
+
+
+def _has_digest(values: list[str], flags: bytes) -> bool:
+    """Whether an unusable value (a 0 flag; few) is a 64-hex digest, to be passed through."""
+    at = flags.find(0)
+    while at >= 0:
+        if _HEX64.fullmatch(values[at].strip().lower()):
+            return True
+        at = flags.find(0, at + 1)
+    return False
 
 
 def email_column(raws: Sequence[str | None]) -> tuple[bytes, list[bytes]]:

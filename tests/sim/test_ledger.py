@@ -407,3 +407,34 @@ def test_ledger_digest_only_records_agree_with_the_regex(records: str) -> None:
     from sim.ledger import _DIGESTS, _only_digests
 
     assert _only_digests(records) is (_DIGESTS.fullmatch(records) is not None)
+
+
+def test_ledger_process_answers_as_the_ledger_does() -> None:
+    from sim.ledger import LedgerProcess
+
+    rows = [("u1", "a@x.io", MAID, 10.0), ("u2", "b\nc@x.io", None, 20.0), ("u3", None, None, 30.0)]
+    bodies = [body(sha("a@x.io")), body(f"{sha(MAID)},a@x.io"), None]
+    users = pd.DataFrame(
+        {"step": ["add"] * 3, "user_id": ["u1", "u2", "u3"], "outcome": ["synced"] * 3}
+    ).assign(outcome_at=[40.0, 41.0, 42.0])
+    answers = []
+    for ledger in (make_ledger(), LedgerProcess(WINDOW, {"add": ("email", "maid")})):
+        ledger.note(bodies[0])
+        ledger.enter(
+            "add",
+            [r[0] for r in rows],
+            [r[1] for r in rows],
+            [r[2] for r in rows],
+            np.array([r[3] for r in rows]),
+        )
+        for payload in bodies:
+            ledger.note(payload)
+        audits = ledger.audits()
+        members = ledger.expected_members(users, {"add": "list"}, [], {})
+        if isinstance(ledger, LedgerProcess):
+            ledger.close()
+        answers.append((audits, members))
+    (audits, members), (apart, apart_members) = answers
+    assert members == apart_members and len(members["list"]) == 2
+    for column in ("records", "min_deadline_at", "max_entered_at", "raw_pii"):
+        np.testing.assert_array_equal(getattr(audits, column), getattr(apart, column))
