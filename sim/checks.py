@@ -122,7 +122,7 @@ def _users_disagreements(data: RunData) -> list[str]:
         for j, counter in enumerate(counters)
         if rows[i, j] != counted[i, j]
     ]
-    unknown = sorted(set(users["step"].astype(str)) - set(final.index))
+    unknown = sorted(set(users["step"].astype(str).unique()) - set(final.index))
     if unknown:
         problems.append(f"users table names unsampled steps {unknown}")
     return problems

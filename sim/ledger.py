@@ -34,6 +34,7 @@ import queue
 import re
 import string
 import threading
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import methodcaller
@@ -457,6 +458,7 @@ class LedgerProcess:
         self._process.start()
         child.close()
         self._notes = 0
+        self._pending: deque[str] = deque()  # answers asked for ahead, in order
 
     def enter(
         self,
@@ -475,7 +477,8 @@ class LedgerProcess:
         return self._notes - 1
 
     def audits(self) -> Audits:
-        self._send(("audits",))
+        if not self._asked("audits"):
+            self._send(("audits",))
         answer: Audits = self._receive()
         return answer
 
@@ -486,12 +489,38 @@ class LedgerProcess:
         removes: Iterable[str],
         initial: Mapping[str, frozenset[str]],
     ) -> dict[str, frozenset[str]]:
-        synced = users.loc[
-            users["outcome"] == "synced", ["step", "user_id", "outcome", "outcome_at"]
-        ]
-        self._send(("expected", synced, dict(audiences), list(removes), dict(initial)))
+        if not self._asked("expected"):
+            self.ask_expected_members(users, audiences, removes, initial)
+            self._pending.pop()
         answer: dict[str, frozenset[str]] = self._receive()
         return answer
+
+    def ask_audits(self) -> None:
+        """Have the child start on ``audits`` now; the answer is collected by ``audits``."""
+        self._send(("audits",))
+        self._pending.append("audits")
+
+    def ask_expected_members(
+        self,
+        users: pd.DataFrame,
+        audiences: Mapping[str, str],
+        removes: Iterable[str],
+        initial: Mapping[str, frozenset[str]],
+    ) -> None:
+        """Have the child start on ``expected_members`` now (collected by that method)."""
+        columns = ["step", "user_id", "outcome", "outcome_at"]
+        synced = users.loc[users["outcome"] == "synced", columns]
+        self._send(("expected", synced, dict(audiences), list(removes), dict(initial)))
+        self._pending.append("expected")
+
+    def _asked(self, kind: str) -> bool:
+        """Whether ``kind`` was asked ahead (answers come back in the order asked)."""
+        if self._pending and self._pending[0] == kind:
+            self._pending.popleft()
+            return True
+        if self._pending:
+            raise RuntimeError(f"collect {self._pending[0]!r} before {kind!r}")
+        return False
 
     def close(self) -> None:
         """Stop the child (idempotent)."""
@@ -527,6 +556,9 @@ def _unpack(packed: str | list[str | None], count: int) -> Sequence[str | None]:
     return packed.split("\n") if count else []
 
 
+_IDLE_S = 0.05  # a child idle this long indexes the users booked so far, ahead of the audits
+
+
 def _serve(conn: Any, retry_window_s: float, fields: dict[str, tuple[str, ...]]) -> None:
     """The child: a reader thread drains the pipe (so the parent never waits on a busy
     child) while this thread applies the messages in order."""
@@ -543,8 +575,17 @@ def _serve(conn: Any, retry_window_s: float, fields: dict[str, tuple[str, ...]])
             inbox.put(message)
 
     threading.Thread(target=read, daemon=True).start()
+    indexed = 0  # users booked when the index was last built
     while True:
-        message = pickle.loads(inbox.get())
+        booked = ledger._booked
+        idle_work = ledger._index is None and booked > 0 and booked >= 1.5 * indexed
+        try:
+            raw = inbox.get(timeout=_IDLE_S) if idle_work else inbox.get()
+        except queue.Empty:  # nothing to do: index what is booked (a geometric schedule)
+            ledger._book()
+            indexed = ledger._booked
+            continue
+        message = pickle.loads(raw)
         kind = message[0]
         try:
             if kind == "enter":

@@ -60,6 +60,7 @@ __all__ = ["SyncEngine"]
 
 _SNAPSHOT_VERSION = 1
 _NOT_SYNCED = UserState.NOT_SYNCED
+_PENDING_STATE, _SYNCED_STATE = int(UserState.PENDING), int(UserState.SYNCED)  # plain ints: fast
 _PROBING = frozenset({Reason.FORBIDDEN, Reason.AUDIENCE_DELETED})
 # a user's state from their number of usable records: none is not synced, else pending (0)
 _STATE_OF_RECORDS = bytes([_NOT_SYNCED]) + bytes(255)
@@ -748,9 +749,25 @@ def _mark_synced(
         users.last_status[first:end] = array("h", [status]) * count
         _count_synced(users, steps, first, end)
         return
+    # ``note_attempt`` then ``resolve`` per member, inlined: a retried or gappy batch
+    attempts, last_status, outcome_at, step_of = (
+        users.attempts,
+        users.last_status,
+        users.outcome_at,
+        users.step,
+    )
+    synced = [0] * len(steps)
     for index in members:
-        users.note_attempt(index, status, Reason.NONE)
-        users.resolve(index, UserState.SYNCED, now, steps[users.step[index]].tally)
+        tries = attempts[index]
+        if tries < 0xFFFF:
+            attempts[index] = tries + 1
+        last_status[index] = status
+        if state[index] == _PENDING_STATE:
+            state[index] = _SYNCED_STATE
+            outcome_at[index] = now
+            synced[step_of[index]] += 1
+    for runtime, count_synced in zip(steps, synced, strict=True):
+        runtime.tally.synced += count_synced
 
 
 def _count_synced(users: UserTable, steps: list[_StepRt], first: int, end: int) -> None:
