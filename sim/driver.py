@@ -23,6 +23,7 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import random
@@ -133,9 +134,11 @@ class _Run:
         self.traffic = TrafficSource(scenario, seed=seed)
         fields = {s.id: s.match_fields for s in scenario.steps}
         users = sum(expected_arrivals(t, 0.0, self.end_s) for t in scenario.traffic)
-        big = users >= LEDGER_PROCESS_FROM_USERS
-        ledger = LedgerProcess if big else Ledger
-        self.ledger: Ledger | LedgerProcess = ledger(scenario.sync.retry_window_s, fields)
+        self.ledger: Ledger | LedgerProcess = Ledger(scenario.sync.retry_window_s, fields)
+        if users >= LEDGER_PROCESS_FROM_USERS:
+            # a daemonic process (a pool or Dask worker) may not start one: stay in process
+            with contextlib.suppress(AssertionError, OSError):
+                self.ledger = LedgerProcess(scenario.sync.retry_window_s, fields)
         self.recorder = Recorder([s.id for s in scenario.steps])
         self.sent: dict[str, _SentRequest] = {}
         self.exchanges: set[simpy.Process] = set()
