@@ -43,6 +43,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = ["Audits", "BodyAudit", "Ledger", "LedgerProcess", "normalise_email", "normalise_maid"]
 
@@ -198,13 +200,13 @@ class _Index:
 
     def __init__(self, keys: npt.NDArray[np.bytes_], rank: npt.NDArray[np.int64], at: Floats):
         prefix = _prefix(keys)
-        order = np.lexsort((rank, prefix))  # by digest prefix, then in booking order
+        order = np.argsort(prefix)  # by digest prefix; a digest's bookings in any order
         self.by_prefix = True
         sorted_keys, sorted_prefix = keys[order], prefix[order]
         same = sorted_prefix[1:] == sorted_prefix[:-1]
         if np.any(same & (sorted_keys[1:] != sorted_keys[:-1])):
             self.by_prefix = False  # two digests share a prefix: sort by all 32 bytes
-            order = np.lexsort((rank, keys))
+            order = np.argsort(keys, kind="stable")
             sorted_keys = keys[order]
             same = sorted_keys[1:] == sorted_keys[:-1]
         self.keys, self.rank, self.at = sorted_keys, rank[order], at[order]
@@ -236,10 +238,10 @@ class _Index:
         for k in np.flatnonzero(hit & ~single).tolist():
             lo = int(first[k])
             hi = lo + int(self.count[slot[k]])
-            booked = lo + int(np.searchsorted(self.rank[lo:hi], seen[k]))
-            if booked > lo:
-                latest[k] = float(self.at[lo:booked].max())
-                earliest[k] = float(self.at[lo:booked].min())
+            booked = self.at[lo:hi][self.rank[lo:hi] < seen[k]]
+            if len(booked):
+                latest[k] = float(booked.max())
+                earliest[k] = float(booked.min())
         return latest, earliest
 
 
@@ -365,44 +367,48 @@ class Ledger:
         """
         removing = frozenset(removes)
         synced = users[users["outcome"] == "synced"].sort_values("outcome_at", kind="stable")
-        steps = synced["step"].to_numpy(dtype=object)
-        user_ids = synced["user_id"].to_numpy(dtype=object)
+        codes, names = pd.factorize(synced["step"].astype(str))
+        code_of = {str(name): code for code, name in enumerate(names.tolist())}
+        user_ids = synced["user_id"]
         # per synced user (in completion order): its row in its step's book, -1 if unknown
         rows = np.full(len(synced), -1, dtype=np.int64)
-        for step in pd.unique(steps).tolist():
-            mine = np.flatnonzero(steps == step)
-            rows[mine] = self._rows_of(str(step), user_ids[mine])
+        for step, code in code_of.items():
+            mine = np.flatnonzero(codes == code)
+            rows[mine] = self._rows_of(step, user_ids.iloc[mine])
         members: dict[str, frozenset[str]] = {}
         for key in sorted(set(audiences.values())):
             writers = [step for step, target in audiences.items() if target == key]
             start = initial.get(key, frozenset())
             if any(step in removing for step in writers):
+                steps = np.asarray(names, dtype=object)[codes]
                 members[key] = self._replayed(start, writers, removing, steps, rows)
                 continue
             hashed: list[str] = [*start]
             for step in writers:
-                if step not in self._steps:
+                if step not in self._steps or step not in code_of:
                     continue
-                mine = rows[(steps == step) & (rows >= 0)]
+                mine = rows[(codes == code_of[step]) & (rows >= 0)]
                 for digests, usable in self._digests(step):
                     hashed.extend(_hex_list(digests[mine][usable[mine]]))
             members[key] = frozenset(hashed)
         return members
 
-    def _rows_of(self, step: str, user_ids: npt.NDArray[np.object_]) -> npt.NDArray[np.int64]:
+    def _rows_of(self, step: str, user_ids: pd.Series) -> npt.NDArray[np.int64]:
         """Each user's latest row in ``step``'s book (-1 when the step never booked them)."""
         book = self._steps.get(step)
-        if book is None:
+        if book is None or not book.user_ids:
             return np.full(len(user_ids), -1, dtype=np.int64)
-        if not book.user_ids:
-            return np.full(len(user_ids), -1, dtype=np.int64)
+        booked = pa.array(book.user_ids, type=pa.large_string())
+        if pc.count_distinct(booked).as_py() == len(booked):  # one row per user: a hash join
+            probe = pa.array(user_ids.astype(str)).cast(pa.large_string())
+            found = pc.index_in(probe, value_set=booked).fill_null(-1)
+            return np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.int64)
         index = pd.Index(book.user_ids, dtype=object)
         where = np.arange(len(index))
-        if not index.is_unique:
-            latest = ~index.duplicated(keep="last")
-            index, where = index[latest], where[latest]
-        found = index.get_indexer(pd.Index(user_ids, dtype=object))
-        return np.where(found >= 0, where[found], -1)
+        latest = ~index.duplicated(keep="last")
+        index, where = index[latest], where[latest]
+        found_at = index.get_indexer(pd.Index(user_ids.to_numpy(dtype=object), dtype=object))
+        return np.where(found_at >= 0, where[found_at], -1)
 
     def _digests(self, step: str) -> list[tuple[npt.NDArray[np.bytes_], npt.NDArray[np.bool_]]]:
         book = self._steps[step]
