@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
 import simpy
 
 from mock_pinterest import MockConfig
@@ -534,26 +535,52 @@ def _fault_window(fault: FaultSpec, end_s: float) -> FaultWindow:
 
 def _users_frame(columns: OutcomeColumns) -> pd.DataFrame:
     """The engine's outcome columns as the contract's ``users`` frame (no object per user)."""
-    outcome = np.array(columns.state_labels, dtype=object)[np.frombuffer(columns.state, np.uint8)]
+    state = np.frombuffer(columns.state, np.uint8)
+    pending = state == columns.state_labels.index("pending")
     outcome_at = np.frombuffer(columns.outcome_at, np.float64).copy()
-    outcome_at[outcome == "pending"] = math.nan
+    outcome_at[pending] = math.nan
     status = np.frombuffer(columns.last_status, np.int16).astype(float)
     status[status == 0] = math.nan  # no answer yet
-    reason = np.array(columns.reason_labels, dtype=object)[np.frombuffer(columns.reason, np.uint8)]
-    reason[outcome != "errored"] = None
-    steps = np.array(columns.step_ids, dtype=object)[np.frombuffer(columns.step, np.uint16)]
+    errored = state == columns.state_labels.index("errored")
     return pd.DataFrame(
         {
             "user_id": columns.user_ids,
-            "step": steps,
+            "step": _text(columns.step_ids, np.frombuffer(columns.step, np.uint16)),
             "entered_at": np.frombuffer(columns.entered_at, np.float64).copy(),
-            "outcome": outcome,
+            "outcome": _text(columns.state_labels, state),
             "outcome_at": outcome_at,
             "attempts": np.frombuffer(columns.attempts, np.uint16).astype(np.int64),
             "last_status": status,
-            "reason": reason,
+            "reason": _text(
+                columns.reason_labels, np.frombuffer(columns.reason, np.uint8), errored
+            ),
         }
     )
+
+
+_TEXT = pd.Series(np.array(["text"], dtype=object)).dtype  # what pandas makes of strings
+
+
+def _text(
+    labels: tuple[str | None, ...],
+    codes: npt.NDArray[np.integer],
+    keep: npt.NDArray[np.bool_] | None = None,
+) -> pd.Series | npt.NDArray[np.object_]:
+    """The column pandas makes of ``labels[codes]`` (None where not ``keep``), decoded by
+    Arrow when pandas keeps text in Arrow, instead of one Python string per row."""
+    named = np.array([label is not None for label in labels], dtype=bool)[codes]
+    shown = named if keep is None else named & keep
+    arrow = isinstance(_TEXT, pd.StringDtype) and _TEXT.storage == "pyarrow"
+    if not arrow or not shown.any():  # no text at all: pandas keeps objects
+        values: npt.NDArray[np.object_] = np.array(labels, dtype=object)[codes]
+        if keep is not None:
+            values[~keep] = None
+        return values
+    indices = pa.array(codes.astype(np.int32), mask=~shown)
+    dictionary = pa.array([label or "" for label in labels], type=pa.large_string())
+    text = pa.DictionaryArray.from_arrays(indices, dictionary).dictionary_decode()
+    series: pd.Series = text.to_pandas(types_mapper={pa.large_string(): _TEXT}.get)
+    return series
 
 
 def _with_oldest_pending(timeseries: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
