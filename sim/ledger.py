@@ -33,6 +33,7 @@ import pickle
 import queue
 import re
 import string
+import sys
 import threading
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -258,7 +259,12 @@ class Ledger:
         self._bookings: list[tuple[int, npt.NDArray[np.bool_], bytes, Floats]] = []
         self._booked = 0  # users booked so far (their ranks are 0 … _booked - 1)
         self._bodies: list[_Body] = []
+        # audits of the first bodies, final: each was audited against an index holding every
+        # user booked before it was noted (later bookings never count for it)
+        self._audited: list[Audits] = []
+        self._audited_upto = 0
         self._index: _Index | None = None
+        self._columns: dict[str, object] = {}  # per step, derived columns (see ``prepare``)
 
     def enter(
         self,
@@ -278,6 +284,7 @@ class Ledger:
             self._bookings.append((self._booked, usable, blob, instants))
         self._booked += len(user_ids)
         self._index = None
+        self._columns = {}
 
     # -- bodies ------------------------------------------------------------------------------
 
@@ -299,7 +306,15 @@ class Ledger:
 
     def audits(self) -> Audits:
         """The audit of every body given to ``note``, in order."""
-        return self._audit(self._bodies)
+        self._audit_noted()
+        if len(self._audited) != 1:
+            self._audited = [_concat_audits(self._audited)]
+        return self._audited[0]
+
+    def _audit_noted(self) -> None:
+        if self._audited_upto < len(self._bodies) or not self._audited:
+            self._audited.append(self._audit(self._bodies[self._audited_upto :]))
+            self._audited_upto = len(self._bodies)
 
     def _parse(self, body: bytes | None) -> _Body:
         if not body or b'"records"' not in body:
@@ -398,7 +413,7 @@ class Ledger:
         book = self._steps.get(step)
         if book is None or not book.user_ids:
             return np.full(len(user_ids), -1, dtype=np.int64)
-        booked = pa.array(book.user_ids, type=pa.large_string())
+        booked = self._booked_ids(step)
         if pc.count_distinct(booked).as_py() == len(booked):  # one row per user: a hash join
             probe = pa.array(user_ids.astype(str)).cast(pa.large_string())
             found = pc.index_in(probe, value_set=booked).fill_null(-1)
@@ -410,9 +425,30 @@ class Ledger:
         found_at = index.get_indexer(pd.Index(user_ids.to_numpy(dtype=object), dtype=object))
         return np.where(found_at >= 0, where[found_at], -1)
 
+    def prepare(self) -> None:
+        """Build now what the audits and expected members derive from the users booked so
+        far (they reuse it until the next ``enter``): a child process does it while idle."""
+        self._book()
+        self._audit_noted()
+        for step in self._steps:
+            self._booked_ids(step)
+            self._digests(step)
+
+    def _booked_ids(self, step: str) -> Any:
+        key = f"ids/{step}"
+        if key not in self._columns:
+            ids = self._steps[step].user_ids
+            self._columns[key] = pa.array(ids, type=pa.large_string())
+        return self._columns[key]
+
     def _digests(self, step: str) -> list[tuple[npt.NDArray[np.bytes_], npt.NDArray[np.bool_]]]:
-        book = self._steps[step]
-        return [book.columns[name].digests() for name in book.fields]
+        key = f"digests/{step}"
+        if key not in self._columns:
+            book = self._steps[step]
+            self._columns[key] = [book.columns[name].digests() for name in book.fields]
+        digests: list[tuple[npt.NDArray[np.bytes_], npt.NDArray[np.bool_]]]
+        digests = self._columns[key]  # type: ignore[assignment]
+        return digests
 
     def _replayed(
         self,
@@ -434,6 +470,15 @@ class Ledger:
             else:
                 target.update(hashed)
         return frozenset(target)
+
+
+def _concat_audits(parts: list[Audits]) -> Audits:
+    return Audits(
+        records=np.concatenate([part.records for part in parts]),
+        min_deadline_at=np.concatenate([part.min_deadline_at for part in parts]),
+        max_entered_at=np.concatenate([part.max_entered_at for part in parts]),
+        raw_pii=np.concatenate([part.raw_pii for part in parts]),
+    )
 
 
 def _prefix(digests: npt.NDArray[np.bytes_]) -> npt.NDArray[np.uint64]:
@@ -562,12 +607,17 @@ def _unpack(packed: str | list[str | None], count: int) -> Sequence[str | None]:
     return packed.split("\n") if count else []
 
 
+_SWITCH_S = 1e-4  # the child's thread switch interval (see _serve)
+_AUDIT_EVERY = 64  # bodies an idle child audits at once, when its index is current
 _IDLE_S = 0.05  # a child idle this long indexes the users booked so far, ahead of the audits
 
 
 def _serve(conn: Any, retry_window_s: float, fields: dict[str, tuple[str, ...]]) -> None:
     """The child: a reader thread drains the pipe (so the parent never waits on a busy
     child) while this thread applies the messages in order."""
+    # The reader must take the GIL from the hashing thread for every buffer of a long
+    # message; at the default 5 ms switch interval the parent would wait on a full pipe.
+    sys.setswitchinterval(_SWITCH_S)
     ledger = Ledger(retry_window_s, fields)
     inbox: queue.SimpleQueue[bytes] = queue.SimpleQueue()
 
@@ -584,12 +634,16 @@ def _serve(conn: Any, retry_window_s: float, fields: dict[str, tuple[str, ...]])
     indexed = 0  # users booked when the index was last built
     while True:
         booked = ledger._booked
-        idle_work = ledger._index is None and booked > 0 and booked >= 1.5 * indexed
+        stale = ledger._index is None and booked > 0 and booked >= 1.5 * indexed
+        behind = len(ledger._bodies) - ledger._audited_upto >= _AUDIT_EVERY
         try:
-            raw = inbox.get(timeout=_IDLE_S) if idle_work else inbox.get()
-        except queue.Empty:  # nothing to do: index what is booked (a geometric schedule)
-            ledger._book()
-            indexed = ledger._booked
+            raw = inbox.get(timeout=_IDLE_S) if stale or behind else inbox.get()
+        except queue.Empty:  # nothing else to do: index (on a geometric schedule), audit
+            if stale:
+                ledger.prepare()
+                indexed = booked
+            elif ledger._index is not None:
+                ledger._audit_noted()
             continue
         message = pickle.loads(raw)
         kind = message[0]

@@ -438,3 +438,28 @@ def test_ledger_process_answers_as_the_ledger_does() -> None:
     assert members == apart_members and len(members["list"]) == 2
     for column in ("records", "min_deadline_at", "max_entered_at", "raw_pii"):
         np.testing.assert_array_equal(getattr(audits, column), getattr(apart, column))
+
+
+def test_ledger_prepared_ahead_audits_as_at_the_end() -> None:
+    def run(prepare: bool) -> list[list[float]]:
+        ledger = make_ledger()
+        enter(ledger, "add", [("u1", "a@x.io", None, 10.0)])
+        ledger.note(body(sha("a@x.io")))
+        if prepare:
+            ledger.prepare()  # audits the first body now; later bookings must not change it
+        enter(ledger, "email-only", [("u2", "a@x.io", None, 5.0), ("u3", "b@x.io", None, 20.0)])
+        ledger.note(body(f"{sha('a@x.io')},{sha('b@x.io')}"))
+        if prepare:
+            ledger.prepare()
+        ledger.note(body(sha("b@x.io")))
+        audits = ledger.audits()
+        return [audits.min_deadline_at.tolist(), audits.max_entered_at.tolist()]
+
+    assert (
+        run(prepare=True)
+        == run(prepare=False)
+        == [
+            [10.0 + WINDOW, 10.0 + WINDOW, 20.0 + WINDOW],
+            [10.0, 20.0, 20.0],
+        ]
+    )
