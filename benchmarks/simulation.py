@@ -3,8 +3,7 @@
 Run: ``python -m benchmarks.simulation [--only blast|steady]``. Prints one JSON line a case:
 - ``blast``: the shipped Black Friday scenario (2 M users blasted into 10 audiences on one
   token): users per wall-second through ``sim.driver.simulate`` (traffic, engine, mock,
-  ledger), then the checks and the outputs, and the peak RSS of the process and of its
-  largest child (the ledger's process on big runs).
+  ledger), then the checks and the outputs, and the peak RSS of the process.
 - ``steady``: 16 simulated hours of a poisson stream at 100 users/s into one audience:
   wall seconds for ``simulate`` alone and with checks and outputs.
 Targets (issue 4): ≥ 250 k users/wall-s on the blast; the 16 h scenario in under 60 s.
@@ -65,14 +64,11 @@ def blast() -> dict[str, object]:
     figures = _time(load(_ROOT / "scenarios" / "black_friday_blast.toml"))
     users_per_s = figures["users"] / figures["simulate_s"]
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    # the ledger's child process (big runs), which has its own memory
-    child_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {
         "case": "blast_2M",
         **figures,
         "users_per_wall_s": round(users_per_s),
         "peak_rss_mib": round(peak_mib),
-        "peak_rss_child_mib": round(child_mib),
         "target_users_per_wall_s": 250_000,
     }
 

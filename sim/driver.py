@@ -15,15 +15,12 @@ Rules:
 - Windowed faults become the mock's fault rules at the start (their windows are on the mock
   clock); instant faults (revoke, reconnect, delete an audience) fire at their instant through
   the admin API or, for a reconnect, the OAuth flow a workspace admin would go through.
-- The ledger (the sim's own hashing of every user, for the checks) runs in a child process
-  on big runs, in parallel with the engine; it gives the same answers either way.
 - Everything random is seeded from the run's seed: the same scenario and seed give the same
   run, whatever the wall clock.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
 import random
@@ -41,7 +38,7 @@ import simpy
 
 from mock_pinterest import MockConfig
 from sim.latency import LatencyModel, LogNormal
-from sim.ledger import Ledger, LedgerProcess
+from sim.ledger import Ledger
 from sim.pinterest import EPOCH_S, Grant, SimulatedPinterest
 from sim.recorder import (
     COUNTERS,
@@ -53,7 +50,7 @@ from sim.recorder import (
     RunData,
 )
 from sim.scenario import FaultKind, FaultSpec, Scenario, StepAction, StepSpec
-from sim.traffic import Arrivals, Profiles, TrafficSource, expected_arrivals
+from sim.traffic import Arrivals, Profiles, TrafficSource
 from sync_core import (
     Action,
     AudienceRef,
@@ -77,8 +74,6 @@ _SAMPLES_PER_RUN = 1440  # counter samples over a run: one a minute on a 24 h sc
 _PROGRESS_EVERY_S = 0.25  # wall seconds between progress callbacks
 _DEFAULT_SERVER_ERRORS = (500, 503)
 _SEED_RECORDS = 3  # members an existing audience holds before the run
-# From this many expected users on, the ledger hashes in a child process, on another core.
-LEDGER_PROCESS_FROM_USERS = 200_000
 
 
 def simulate(scenario: Scenario, seed: int, *, progress: Progress | None = None) -> RunData:
@@ -90,8 +85,6 @@ def simulate(scenario: Scenario, seed: int, *, progress: Progress | None = None)
         return run.result(wall_seconds=time.perf_counter() - started)
     finally:
         run.pinterest.close()
-        if isinstance(run.ledger, LedgerProcess):
-            run.ledger.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,12 +127,7 @@ class _Run:
         )
         self.traffic = TrafficSource(scenario, seed=seed)
         fields = {s.id: s.match_fields for s in scenario.steps}
-        users = sum(expected_arrivals(t, 0.0, self.end_s) for t in scenario.traffic)
-        self.ledger: Ledger | LedgerProcess = Ledger(scenario.sync.retry_window_s, fields)
-        if users >= LEDGER_PROCESS_FROM_USERS:
-            # a daemonic process (a pool or Dask worker) may not start one: stay in process
-            with contextlib.suppress(AssertionError, OSError):
-                self.ledger = LedgerProcess(scenario.sync.retry_window_s, fields)
+        self.ledger = Ledger(scenario.sync.retry_window_s, fields)
         self.recorder = Recorder([s.id for s in scenario.steps])
         self.sent: dict[str, _SentRequest] = {}
         self.exchanges: set[simpy.Process] = set()
@@ -355,9 +343,6 @@ class _Run:
         users = self._users()
         audiences = {s.id: _audience_key(s.ad_account, s.audience.name) for s in scenario.steps}
         removes = [s.id for s in scenario.steps if s.action is StepAction.REMOVE]
-        if isinstance(self.ledger, LedgerProcess):  # the child works while this one does
-            self.ledger.ask_audits()
-            self.ledger.ask_expected_members(users, audiences, removes, self.initial_members)
         timeseries = _with_oldest_pending(self.recorder.timeseries(), users)
         members = {
             s.id: self.pinterest.audience_members(s.ad_account, s.audience.name)

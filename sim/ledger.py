@@ -13,9 +13,6 @@ Rules:
   entered when the body was sent.
 - After the run it says which hashed ids each audience should hold: those of users the engine
   counted synced, replayed in the order their syncs completed (adds insert, removes discard).
-- ``LedgerProcess`` is the same book kept in a forked child process, fed through a pipe, so
-  a big run hashes its users twice (engine and ledger) on two cores; it answers exactly what
-  an in-process ``Ledger`` would, and ends with ``close``.
 - Millions of users: a column of values is validated by one multi-line regex over the joined
   column and hashed through ``map`` (no Python step per value), and digests are kept as
   32-byte columns. Bodies noted with ``note`` are audited in bulk when ``audits`` is read (a
@@ -24,18 +21,11 @@ Rules:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
-import multiprocessing
-import pickle
-import queue
 import re
 import string
-import sys
-import threading
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import methodcaller
@@ -47,7 +37,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["Audits", "BodyAudit", "Ledger", "LedgerProcess", "normalise_email", "normalise_maid"]
+__all__ = ["Audits", "BodyAudit", "Ledger", "normalise_email", "normalise_maid"]
 
 _HEX = frozenset(string.hexdigits.lower())
 _DIGESTS = re.compile(r"(?:[0-9a-f]{64},)*[0-9a-f]{64},?")
@@ -259,12 +249,8 @@ class Ledger:
         self._bookings: list[tuple[int, npt.NDArray[np.bool_], bytes, Floats]] = []
         self._booked = 0  # users booked so far (their ranks are 0 … _booked - 1)
         self._bodies: list[_Body] = []
-        # audits of the first bodies, final: each was audited against an index holding every
-        # user booked before it was noted (later bookings never count for it)
-        self._audited: list[Audits] = []
-        self._audited_upto = 0
         self._index: _Index | None = None
-        self._columns: dict[str, object] = {}  # per step, derived columns (see ``prepare``)
+        self._columns: dict[str, object] = {}  # per step, derived columns, until the next enter
 
     def enter(
         self,
@@ -305,16 +291,9 @@ class Ledger:
         )
 
     def audits(self) -> Audits:
-        """The audit of every body given to ``note``, in order."""
-        self._audit_noted()
-        if len(self._audited) != 1:
-            self._audited = [_concat_audits(self._audited)]
-        return self._audited[0]
-
-    def _audit_noted(self) -> None:
-        if self._audited_upto < len(self._bodies) or not self._audited:
-            self._audited.append(self._audit(self._bodies[self._audited_upto :]))
-            self._audited_upto = len(self._bodies)
+        """The audit of every body given to ``note``, in order, each against the users entered
+        before it was noted (later bookings never count for it)."""
+        return self._audit(self._bodies)
 
     def _parse(self, body: bytes | None) -> _Body:
         if not body or b'"records"' not in body:
@@ -425,15 +404,6 @@ class Ledger:
         found_at = index.get_indexer(pd.Index(user_ids.to_numpy(dtype=object), dtype=object))
         return np.where(found_at >= 0, where[found_at], -1)
 
-    def prepare(self) -> None:
-        """Build now what the audits and expected members derive from the users booked so
-        far (they reuse it until the next ``enter``): a child process does it while idle."""
-        self._book()
-        self._audit_noted()
-        for step in self._steps:
-            self._booked_ids(step)
-            self._digests(step)
-
     def _booked_ids(self, step: str) -> Any:
         key = f"ids/{step}"
         if key not in self._columns:
@@ -472,15 +442,6 @@ class Ledger:
         return frozenset(target)
 
 
-def _concat_audits(parts: list[Audits]) -> Audits:
-    return Audits(
-        records=np.concatenate([part.records for part in parts]),
-        min_deadline_at=np.concatenate([part.min_deadline_at for part in parts]),
-        max_entered_at=np.concatenate([part.max_entered_at for part in parts]),
-        raw_pii=np.concatenate([part.raw_pii for part in parts]),
-    )
-
-
 def _prefix(digests: npt.NDArray[np.bytes_]) -> npt.NDArray[np.uint64]:
     """The first 8 bytes of each 32-byte digest, as an integer."""
     return np.ascontiguousarray(digests).view(np.uint64)[::4].copy()
@@ -490,183 +451,3 @@ def _hex_list(digests: npt.NDArray[np.bytes_]) -> list[str]:
     if not len(digests):
         return []
     return digests.tobytes().hex(",", _DIGEST).split(",")
-
-
-# -- the ledger in a child process -----------------------------------------------------------
-
-
-class LedgerProcess:
-    """A ``Ledger`` in a forked child: ``enter`` and ``note`` return at once (the child hashes
-    while the simulation goes on); ``audits`` and ``expected_members`` wait for its answer."""
-
-    def __init__(self, retry_window_s: float, match_fields: Mapping[str, Sequence[str]]) -> None:
-        context = multiprocessing.get_context("fork")
-        self._conn, child = context.Pipe()
-        fields = {step: tuple(names) for step, names in match_fields.items()}
-        self._process = context.Process(
-            target=_serve, args=(child, retry_window_s, fields), daemon=True
-        )
-        self._process.start()
-        child.close()
-        self._notes = 0
-        self._pending: deque[str] = deque()  # answers asked for ahead, in order
-
-    def enter(
-        self,
-        step: str,
-        user_ids: Sequence[str],
-        emails: Sequence[str | None],
-        maids: Sequence[str | None],
-        entered_at: npt.NDArray[np.float64],
-    ) -> None:
-        columns = (_pack(user_ids), _pack(emails), _pack(maids))
-        self._send(("enter", step, columns, np.asarray(entered_at, dtype=np.float64)))
-
-    def note(self, body: bytes | None) -> int:
-        self._send(("note", body))
-        self._notes += 1
-        return self._notes - 1
-
-    def audits(self) -> Audits:
-        if not self._asked("audits"):
-            self._send(("audits",))
-        answer: Audits = self._receive()
-        return answer
-
-    def expected_members(
-        self,
-        users: pd.DataFrame,
-        audiences: Mapping[str, str],
-        removes: Iterable[str],
-        initial: Mapping[str, frozenset[str]],
-    ) -> dict[str, frozenset[str]]:
-        if not self._asked("expected"):
-            self.ask_expected_members(users, audiences, removes, initial)
-            self._pending.pop()
-        answer: dict[str, frozenset[str]] = self._receive()
-        return answer
-
-    def ask_audits(self) -> None:
-        """Have the child start on ``audits`` now; the answer is collected by ``audits``."""
-        self._send(("audits",))
-        self._pending.append("audits")
-
-    def ask_expected_members(
-        self,
-        users: pd.DataFrame,
-        audiences: Mapping[str, str],
-        removes: Iterable[str],
-        initial: Mapping[str, frozenset[str]],
-    ) -> None:
-        """Have the child start on ``expected_members`` now (collected by that method)."""
-        columns = ["step", "user_id", "outcome", "outcome_at"]
-        synced = users.loc[users["outcome"] == "synced", columns]
-        self._send(("expected", synced, dict(audiences), list(removes), dict(initial)))
-        self._pending.append("expected")
-
-    def _asked(self, kind: str) -> bool:
-        """Whether ``kind`` was asked ahead (answers come back in the order asked)."""
-        if self._pending and self._pending[0] == kind:
-            self._pending.popleft()
-            return True
-        if self._pending:
-            raise RuntimeError(f"collect {self._pending[0]!r} before {kind!r}")
-        return False
-
-    def close(self) -> None:
-        """Stop the child (idempotent)."""
-        if self._process.is_alive():
-            with contextlib.suppress(OSError):  # the child may be gone already
-                self._send(("close",))
-            self._process.join(timeout=5)
-            if self._process.is_alive():
-                self._process.kill()
-                self._process.join()
-        self._conn.close()
-
-    def _send(self, message: tuple[object, ...]) -> None:
-        self._conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
-
-    def _receive(self) -> Any:
-        kind, value = pickle.loads(self._conn.recv_bytes())
-        if kind == "error":
-            raise RuntimeError(f"the ledger process failed: {value}")
-        return value
-
-
-def _pack(values: Sequence[str | None]) -> str | list[str | None]:
-    """A column as one line-separated text when no value holds a line break (the ledger
-    treats a missing value as an empty one), else as the list itself."""
-    text = "\n".join([value or "" for value in values])
-    return text if text.count("\n") == len(values) - 1 else list(values)
-
-
-def _unpack(packed: str | list[str | None], count: int) -> Sequence[str | None]:
-    if isinstance(packed, list):
-        return packed
-    return packed.split("\n") if count else []
-
-
-_SWITCH_S = 1e-4  # the child's thread switch interval (see _serve)
-_AUDIT_EVERY = 64  # bodies an idle child audits at once, when its index is current
-_IDLE_S = 0.05  # a child idle this long indexes the users booked so far, ahead of the audits
-
-
-def _serve(conn: Any, retry_window_s: float, fields: dict[str, tuple[str, ...]]) -> None:
-    """The child: a reader thread drains the pipe (so the parent never waits on a busy
-    child) while this thread applies the messages in order."""
-    # The reader must take the GIL from the hashing thread for every buffer of a long
-    # message; at the default 5 ms switch interval the parent would wait on a full pipe.
-    sys.setswitchinterval(_SWITCH_S)
-    ledger = Ledger(retry_window_s, fields)
-    inbox: queue.SimpleQueue[bytes] = queue.SimpleQueue()
-
-    def read() -> None:
-        while True:
-            try:
-                message = conn.recv_bytes()
-            except (EOFError, OSError):
-                inbox.put(pickle.dumps(("close",)))
-                return
-            inbox.put(message)
-
-    threading.Thread(target=read, daemon=True).start()
-    indexed = 0  # users booked when the index was last built
-    while True:
-        booked = ledger._booked
-        stale = ledger._index is None and booked > 0 and booked >= 1.5 * indexed
-        behind = len(ledger._bodies) - ledger._audited_upto >= _AUDIT_EVERY
-        try:
-            raw = inbox.get(timeout=_IDLE_S) if stale or behind else inbox.get()
-        except queue.Empty:  # nothing else to do: index (on a geometric schedule), audit
-            if stale:
-                ledger.prepare()
-                indexed = booked
-            elif ledger._index is not None:
-                ledger._audit_noted()
-            continue
-        message = pickle.loads(raw)
-        kind = message[0]
-        try:
-            if kind == "enter":
-                _, step, (ids, emails, maids), entered_at = message
-                n = len(entered_at)
-                ledger.enter(
-                    step,
-                    _unpack(ids, n),  # type: ignore[arg-type]
-                    _unpack(emails, n),
-                    _unpack(maids, n),
-                    entered_at,
-                )
-            elif kind == "note":
-                ledger.note(message[1])
-            elif kind == "audits":
-                conn.send_bytes(pickle.dumps(("ok", ledger.audits()), pickle.HIGHEST_PROTOCOL))
-            elif kind == "expected":
-                members = ledger.expected_members(*message[1:])
-                conn.send_bytes(pickle.dumps(("ok", members), pickle.HIGHEST_PROTOCOL))
-            else:
-                return
-        except Exception as error:  # reported to the parent, which raises
-            conn.send_bytes(pickle.dumps(("error", repr(error))))
-            return

@@ -123,22 +123,6 @@ def test_simulate_same_seed_gives_identical_run() -> None:
     assert first.expected_members == second.expected_members
 
 
-@pytest.mark.parametrize("path", ["remove_users.toml", "audience_deleted.toml"])
-def test_simulate_ledger_in_a_child_process_gives_the_same_run(
-    path: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from sim import driver
-    from sim.scenario import load
-
-    scenario = load(Path(__file__).resolve().parents[2] / "scenarios" / path)
-    here = simulate(scenario, 5)
-    monkeypatch.setattr(driver, "LEDGER_PROCESS_FROM_USERS", 0)
-    apart = simulate(scenario, 5)
-    assert int(here.requests["min_deadline_at"].notna().sum()) > 0
-    pd.testing.assert_frame_equal(here.requests, apart.requests)
-    assert here.expected_members == apart.expected_members
-
-
 def test_simulate_other_seed_gives_other_run() -> None:
     scenario = parse(MIXED, "mixed.toml")
     first, other = simulate(scenario, 21), simulate(scenario, 22)
