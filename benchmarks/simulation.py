@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -75,7 +77,13 @@ def blast() -> dict[str, object]:
 
 def steady() -> dict[str, object]:
     figures = _time(parse(_STEADY, "benchmarks/simulation.py"))
-    return {"case": "steady_16h_100_per_s", **figures, "target_s": 60}
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "case": "steady_16h_100_per_s",
+        **figures,
+        "peak_rss_mib": round(peak_mib),
+        "target_s": 60,
+    }
 
 
 def main() -> None:
@@ -83,9 +91,11 @@ def main() -> None:
     parser.add_argument("--only", choices=["blast", "steady"])
     options = parser.parse_args()
     cases = {"steady": steady, "blast": blast}
-    for name, case in cases.items():
-        if options.only in (None, name):
-            print(json.dumps(case()), flush=True)
+    if options.only is not None:
+        print(json.dumps(cases[options.only]()), flush=True)
+        return
+    for name in cases:  # each in its own process, so that its peak RSS is its own
+        subprocess.run([sys.executable, "-m", "benchmarks.simulation", "--only", name], check=True)
 
 
 if __name__ == "__main__":
