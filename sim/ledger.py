@@ -193,19 +193,20 @@ class _Index:
         prefix = _prefix(keys)
         order = np.argsort(prefix)  # by digest prefix; a digest's bookings in any order
         self.by_prefix = True
-        sorted_keys, sorted_prefix = keys[order], prefix[order]
+        sorted_prefix = prefix[order]
         same = sorted_prefix[1:] == sorted_prefix[:-1]
-        if np.any(same & (sorted_keys[1:] != sorted_keys[:-1])):
+        twins = np.flatnonzero(same)  # few: the full keys are compared only there
+        if np.any(keys[order[twins + 1]] != keys[order[twins]]):
             self.by_prefix = False  # two digests share a prefix: sort by all 32 bytes
             order = np.argsort(keys, kind="stable")
             sorted_keys = keys[order]
             same = sorted_keys[1:] == sorted_keys[:-1]
-        self.keys, self.rank, self.at = sorted_keys, rank[order], at[order]
+        self.rank, self.at = rank[order], at[order]
         starts = np.flatnonzero(np.r_[len(keys) > 0, ~same])
-        self.unique = self.keys[starts]
-        self.search = _prefix(self.unique) if self.by_prefix else self.unique
+        self.unique = keys[order[starts]]
+        self.search = sorted_prefix[starts] if self.by_prefix else self.unique
         self.first = starts
-        self.count = np.diff(np.r_[starts, len(self.keys)])
+        self.count = np.diff(np.r_[starts, len(keys)])
 
     def lookup(
         self, items: npt.NDArray[np.bytes_], seen: npt.NDArray[np.int64]
@@ -332,17 +333,16 @@ class Ledger:
 
     def _book(self) -> _Index:
         if self._index is None:
-            keys, ranks, instants = [], [], []
-            for first, usable, blob, at in self._bookings:
-                rows = np.flatnonzero(usable)
-                keys.append(np.frombuffer(blob, dtype="S32"))
-                ranks.append(rows + first)
-                instants.append(at[rows])
-            self._index = _Index(
-                np.concatenate(keys) if keys else np.zeros(0, dtype="S32"),
-                np.concatenate(ranks) if ranks else np.zeros(0, dtype=np.int64),
-                np.concatenate(instants) if instants else np.zeros(0),
-            )
+            # every booking's usable rows at once: rank = its first rank + the row's position
+            bookings = self._bookings
+            sizes = np.array([len(usable) for _, usable, _, _ in bookings], dtype=np.int64)
+            usable = _concat([usable for _, usable, _, _ in bookings], np.bool_)
+            offset = np.array([first for first, _, _, _ in bookings], dtype=np.int64)
+            offset -= np.cumsum(sizes) - sizes
+            ranks = np.repeat(offset, sizes) + np.arange(len(usable), dtype=np.int64)
+            instants = _concat([at for _, _, _, at in bookings], np.float64)
+            keys = np.frombuffer(b"".join(blob for _, _, blob, _ in bookings), dtype="S32")
+            self._index = _Index(keys, ranks[usable], instants[usable])
         return self._index
 
     # -- audiences ---------------------------------------------------------------------------
@@ -392,23 +392,19 @@ class Ledger:
         book = self._steps.get(step)
         if book is None or not book.user_ids:
             return np.full(len(user_ids), -1, dtype=np.int64)
-        booked = self._booked_ids(step)
-        if pc.count_distinct(booked).as_py() == len(booked):  # one row per user: a hash join
-            probe = pa.array(user_ids.astype(str)).cast(pa.large_string())
-            found = pc.index_in(probe, value_set=booked).fill_null(-1)
-            return np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.int64)
-        index = pd.Index(book.user_ids, dtype=object)
-        where = np.arange(len(index))
-        latest = ~index.duplicated(keep="last")
-        index, where = index[latest], where[latest]
-        found_at = index.get_indexer(pd.Index(user_ids.to_numpy(dtype=object), dtype=object))
-        return np.where(found_at >= 0, where[found_at], -1)
+        # the book read backwards: a hash lookup finds a value's first occurrence, so a user
+        # booked more than once is found at their latest row
+        booked = self._booked_ids_backwards(step)
+        last = len(booked) - 1
+        probe = pa.array(user_ids.astype(str)).cast(pa.large_string())
+        found = pc.index_in(probe, value_set=booked).fill_null(last + 1)
+        return last - np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.int64)
 
-    def _booked_ids(self, step: str) -> Any:
+    def _booked_ids_backwards(self, step: str) -> Any:
         key = f"ids/{step}"
         if key not in self._columns:
             ids = self._steps[step].user_ids
-            self._columns[key] = pa.array(ids, type=pa.large_string())
+            self._columns[key] = pa.array(ids[::-1], type=pa.large_string())
         return self._columns[key]
 
     def _digests(self, step: str) -> list[tuple[npt.NDArray[np.bytes_], npt.NDArray[np.bool_]]]:
@@ -440,6 +436,10 @@ class Ledger:
             else:
                 target.update(hashed)
         return frozenset(target)
+
+
+def _concat(parts: list[Any], dtype: type) -> Any:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
 def _prefix(digests: npt.NDArray[np.bytes_]) -> npt.NDArray[np.uint64]:

@@ -335,6 +335,18 @@ def test_ledger_expected_members_ignores_users_without_usable_ids() -> None:
     assert expected == {"K": frozenset({sha("ok@x.io")})}
 
 
+def test_ledger_expected_members_takes_a_re_entered_users_latest_ids() -> None:
+    ledger = make_ledger()
+    enter(ledger, "add", [("r", "old@x.io", None, 0.0), ("o", "o@x.io", None, 0.0)])
+    enter(ledger, "add", [("r", "new@x.io", MAID, 5.0), ("p", "p@x.io", None, 5.0)])
+    enter(ledger, "add", [("o", None, None, 9.0)])  # re-entered with no usable id
+    users = users_frame(
+        [("add", "r", "synced", 7.0), ("add", "p", "synced", 8.0), ("add", "o", "synced", 9.0)]
+    )
+    expected = ledger.expected_members(users, {"add": "K"}, removes=[], initial={})
+    assert expected == {"K": frozenset({sha("new@x.io"), sha(MAID), sha("p@x.io")})}
+
+
 # -- bulk paths ----------------------------------------------------------------------------
 
 
