@@ -40,6 +40,7 @@ __all__ = [
     "Outage",
     "PlanInputs",
     "TokenLoad",
+    "caught_up_after",
     "derive",
     "format_plan",
     "load_run",
@@ -147,21 +148,20 @@ def derive(scenario: Scenario) -> PlanInputs:
 
 
 def _share(scenario: Scenario, row: TrafficSpec) -> float:
-    return capacity.syncable_share(
-        scenario.step(row.step).match_fields,
-        missing_email=row.missing.email,
-        missing_maid=row.missing.maid,
-        malformed=row.malformed,
-    )
+    return capacity.syncable_share(scenario.step(row.step).match_fields, **_gaps(row))
 
 
 def _rho(scenario: Scenario, row: TrafficSpec) -> float:
-    return capacity.records_per_user(
-        scenario.step(row.step).match_fields,
-        missing_email=row.missing.email,
-        missing_maid=row.missing.maid,
-        malformed=row.malformed,
-    )
+    return capacity.records_per_user(scenario.step(row.step).match_fields, **_gaps(row))
+
+
+def _gaps(row: TrafficSpec) -> dict[str, float]:
+    """A traffic row's missing and malformed shares, as ``sim.capacity`` takes them."""
+    return {
+        "missing_email": row.missing.email,
+        "missing_maid": row.missing.maid,
+        "malformed": row.malformed,
+    }
 
 
 def _row_rate(row: TrafficSpec) -> float:
@@ -547,13 +547,18 @@ def _drain_measured(ctx: _Context) -> float:
     interval = ctx.inputs.flush_interval_s
     if _drain_predicted(ctx) < interval:
         return math.nan
-    journal = ctx.data.requests
+    return caught_up_after(ctx.data.requests, outage.end_s, interval)
+
+
+def caught_up_after(journal: pd.DataFrame, end_s: float, flush_interval_s: float) -> float:
+    """Seconds from ``end_s`` (an outage's end) to the first accepted PATCH whose youngest
+    user entered within a flush of the send: the queue is back to one flush. NaN if never."""
     accepted = journal[(journal["method"] == "PATCH") & (journal["status"] == 200)]
-    after = accepted[accepted["sent_at"] >= outage.end_s]
-    caught_up = after[after["sent_at"] - after["max_entered_at"] <= interval]
+    after = accepted[accepted["sent_at"] >= end_s]
+    caught_up = after[after["sent_at"] - after["max_entered_at"] <= flush_interval_s]
     if caught_up.empty:
         return math.nan
-    return float(caught_up["sent_at"].min()) - outage.end_s
+    return float(caught_up["sent_at"].min()) - end_s
 
 
 def _expiring_outages(ctx: _Context) -> list[Outage]:
