@@ -275,14 +275,16 @@ class Ledger:
 
     # -- bodies ------------------------------------------------------------------------------
 
-    def note(self, body: bytes | None) -> int:
-        """Keep a request body for ``audits`` (against the users entered so far); its number."""
-        self._bodies.append(self._parse(body))
+    def note(self, body: bytes | None, *, seen: int | None = None) -> int:
+        """Keep a request body for ``audits``, against the first ``seen`` users booked (by
+        default, all booked so far: a ledger that books ahead of the feed says how many the
+        engine had been given); its number."""
+        self._bodies.append(self._parse(body, self._booked if seen is None else seen))
         return len(self._bodies) - 1
 
     def audit(self, body: bytes | None) -> BodyAudit:
         """Deadline and PII verdict for a request body (only customer-list writes carry ids)."""
-        parsed = self._parse(body)
+        parsed = self._parse(body, self._booked)
         audits = self._audit([parsed])
         return BodyAudit(
             records=parsed.records,
@@ -296,7 +298,7 @@ class Ledger:
         before it was noted (later bookings never count for it)."""
         return self._audit(self._bodies)
 
-    def _parse(self, body: bytes | None) -> _Body:
+    def _parse(self, body: bytes | None, seen: int) -> _Body:
         if not body or b'"records"' not in body:
             return _EMPTY_BODY
         records = str(json.loads(body).get("records", ""))
@@ -309,7 +311,7 @@ class Ledger:
             items = [item for item in records.split(",") if item]
             count = len(items)
             carried = bytes.fromhex("".join(i for i in items if _DIGEST_ITEM.fullmatch(i)))
-        return _Body(records=count, raw_pii=raw_pii, digests=carried, seen=self._booked)
+        return _Body(records=count, raw_pii=raw_pii, digests=carried, seen=seen)
 
     def _audit(self, bodies: Sequence[_Body]) -> Audits:
         sizes = np.array([len(b.digests) // _DIGEST for b in bodies], dtype=np.int64)
