@@ -37,8 +37,9 @@ import pyarrow as pa
 import simpy
 
 from mock_pinterest import MockConfig
+from sim.feed import FeedChunk, Outcome, open_feed
 from sim.latency import LatencyModel, LogNormal
-from sim.ledger import Ledger
+from sim.ledger import Audits
 from sim.pinterest import EPOCH_S, Grant, SimulatedPinterest
 from sim.recorder import (
     COUNTERS,
@@ -50,7 +51,6 @@ from sim.recorder import (
     RunData,
 )
 from sim.scenario import FaultKind, FaultSpec, Scenario, StepAction, StepSpec
-from sim.traffic import Arrivals, Profiles, TrafficSource
 from sync_core import (
     Action,
     AudienceRef,
@@ -76,31 +76,25 @@ _DEFAULT_SERVER_ERRORS = (500, 503)
 _SEED_RECORDS = 3  # members an existing audience holds before the run
 
 
-def simulate(scenario: Scenario, seed: int, *, progress: Progress | None = None) -> RunData:
-    """Run ``scenario`` with ``seed`` to its end and return everything it produced."""
+def simulate(
+    scenario: Scenario,
+    seed: int,
+    *,
+    progress: Progress | None = None,
+    feed_helper: bool | None = None,
+) -> RunData:
+    """Run ``scenario`` with ``seed`` to its end and return everything it produced.
+
+    ``feed_helper`` runs traffic and ledger in a helper process (``sim.feed``; same outputs):
+    ``None`` lets ``open_feed`` decide by the run's size."""
     started = time.perf_counter()
-    run = _Run(scenario, seed, progress)
+    run = _Run(scenario, seed, progress, feed_helper)
     try:
         run.env.run(until=run.env.process(run.main()))
         return run.result(wall_seconds=time.perf_counter() - started)
     finally:
+        run.feed.close()
         run.pinterest.close()
-
-
-@dataclass(frozen=True, slots=True)
-class _FeedChunk:
-    """Users who entered during one tick, to be fed to the engine when it ends (``at``)."""
-
-    at: float
-    arrivals: Arrivals
-
-
-def _slice(arrivals: Arrivals, lo: int, hi: int) -> Arrivals:
-    if lo == 0 and hi == len(arrivals.entered_at):
-        return arrivals
-    p = arrivals.profiles
-    profiles = Profiles(user_ids=p.user_ids[lo:hi], emails=p.emails[lo:hi], maids=p.maids[lo:hi])
-    return Arrivals(arrivals.step, arrivals.entered_at[lo:hi], profiles)
 
 
 @dataclass(slots=True)
@@ -115,7 +109,9 @@ class _SentRequest:
 class _Run:
     """One simulation run: the environment, the engine, the mock and their books."""
 
-    def __init__(self, scenario: Scenario, seed: int, progress: Progress | None) -> None:
+    def __init__(
+        self, scenario: Scenario, seed: int, progress: Progress | None, helper: bool | None
+    ) -> None:
         self.scenario, self.seed, self.progress = scenario, seed, progress
         self.env = simpy.Environment()
         self.end_s = scenario.duration_s
@@ -125,9 +121,6 @@ class _Run:
             LogNormal(scenario.pinterest.latency.median_s, scenario.pinterest.latency.p99_s),
             random.Random(f"latency-{seed}"),
         )
-        self.traffic = TrafficSource(scenario, seed=seed)
-        fields = {s.id: s.match_fields for s in scenario.steps}
-        self.ledger = Ledger(scenario.sync.retry_window_s, fields)
         self.recorder = Recorder([s.id for s in scenario.steps])
         self.sent: dict[str, _SentRequest] = {}
         self.exchanges: set[simpy.Process] = set()
@@ -137,8 +130,9 @@ class _Run:
             (f for f in scenario.faults if f.kind in _INSTANT_FAULTS), key=lambda f: f.at_s
         )
         self.wakeup: simpy.Event = self.env.event()
-        self.feed: deque[_FeedChunk] = deque()
-        self.drawn_until = 0.0
+        self.feed = open_feed(scenario, seed, self.tick_s, helper=helper)
+        self.waiting: deque[FeedChunk] = deque()  # drawn, not yet fed to the engine
+        self.fed = 0  # users fed to the engine so far
         self.next_sample = 0.0
         self.last_progress = -math.inf
         self.initial_members: dict[str, frozenset[str]] = {}
@@ -166,10 +160,10 @@ class _Run:
 
     def _next_wake(self, now: float) -> float:
         candidates = [self.end_s, self.next_sample]
-        if self.feed:
-            candidates.append(self.feed[0].at)
-        if self.drawn_until < self.end_s:
-            candidates.append(self.drawn_until)
+        if self.waiting:
+            candidates.append(self.waiting[0].at)
+        if self.feed.drawn_until < self.end_s:
+            candidates.append(self.feed.drawn_until)
         if (timer := self.engine.timer()) is not None:
             candidates.append(timer)
         if self.instant_faults:
@@ -205,18 +199,12 @@ class _Run:
 
     def _feed_traffic(self, now: float) -> None:
         """Enter every user whose tick has ended by ``now``, drawing a flush interval ahead."""
-        while self.drawn_until <= now and self.drawn_until < self.end_s:
-            self._draw_ahead()
-        while self.feed and self.feed[0].at <= now:
-            chunk = self.feed.popleft()
+        while self.feed.drawn_until <= now and self.feed.drawn_until < self.end_s:
+            self.waiting.extend(self.feed.window())
+        while self.waiting and self.waiting[0].at <= now:
+            chunk = self.waiting.popleft()
             profiles = chunk.arrivals.profiles
-            self.ledger.enter(
-                chunk.arrivals.step,
-                profiles.user_ids,
-                profiles.emails,
-                profiles.maids,
-                chunk.arrivals.entered_at,
-            )
+            self.fed += len(profiles.user_ids)
             self.engine.enter_many(
                 chunk.arrivals.step,
                 profiles.user_ids,
@@ -225,21 +213,6 @@ class _Run:
                 now,
                 entered_at=chunk.arrivals.entered_at.tolist(),
             )
-
-    def _draw_ahead(self) -> None:
-        """Draw ``[drawn_until, +flush)`` at once and cut it into ticks that have users, so
-        quiet ticks cost nothing and every user enters at the end of their own tick."""
-        t0 = self.drawn_until
-        t1 = min(t0 + self.scenario.sync.flush_interval_s, self.end_s)
-        chunks: list[_FeedChunk] = []
-        for arrivals in self.traffic.tick(t0, t1):
-            ticks = np.floor((arrivals.entered_at - t0) / self.tick_s + 1e-9).astype(np.int64)
-            bounds = np.flatnonzero(np.diff(ticks)) + 1
-            for lo, hi in zip([0, *bounds], [*bounds, len(ticks)], strict=True):
-                at = min(t0 + (int(ticks[lo]) + 1) * self.tick_s, t1)
-                chunks.append(_FeedChunk(at, _slice(arrivals, int(lo), int(hi))))
-        self.feed.extend(sorted(chunks, key=lambda chunk: chunk.at))  # stable: file order kept
-        self.drawn_until = t1
 
     # -- faults ----------------------------------------------------------------------------
 
@@ -295,7 +268,7 @@ class _Run:
             return
         yield self.env.timeout(up)
         answer = self.pinterest.send(request.method, request.path, request.headers, request.body)
-        note = _SentRequest(sent_at, self.ledger.note(request.body))
+        note = _SentRequest(sent_at, self.feed.note(request.body, self.fed))
         self.sent[answer.headers["x-pinterest-rid"]] = note
         back = float(answer.headers.get("x-mock-latency-s", 0.0)) + self.latency.draw(sent_at)
         if up + back >= request.timeout_s:
@@ -343,13 +316,16 @@ class _Run:
         users = self._users()
         audiences = {s.id: _audience_key(s.ad_account, s.audience.name) for s in scenario.steps}
         removes = [s.id for s in scenario.steps if s.action is StepAction.REMOVE]
+        self.feed.ask(Outcome(users, audiences, removes, self.initial_members))
         timeseries = _with_oldest_pending(self.recorder.timeseries(), users)
         members = {
             s.id: self.pinterest.audience_members(s.ad_account, s.audience.name)
             for s in scenario.steps
         }
-        requests = self._requests()
-        expected = self.ledger.expected_members(users, audiences, removes, self.initial_members)
+        journal = self._journal()
+        verdict = self.feed.verdict()
+        requests = _with_audits(journal, verdict.audits, self.sent)
+        expected = verdict.expected_members
         return RunData(
             scenario=scenario.name,
             seed=self.seed,
@@ -374,19 +350,25 @@ class _Run:
         frame["deadline_at"] = frame["entered_at"] + self.scenario.sync.retry_window_s
         return frame[list(USERS_COLUMNS)]
 
-    def _requests(self) -> pd.DataFrame:
+    def _journal(self) -> pd.DataFrame:
         journal = pd.DataFrame([record.to_json() for record in self.pinterest.journal()])
         if journal.empty:
             journal = pd.DataFrame(columns=list(JOURNAL_COLUMNS))
-        notes = [self.sent.get(rid) for rid in journal["request_id"]]
-        # requests the harness made itself while setting up carry no driver note
-        journal["sent_at"] = [math.nan if n is None else n.sent_at for n in notes]
-        journal["answered_at"] = [math.nan if n is None else n.answered_at for n in notes]
-        audits = self.ledger.audits()
-        for column, absent in _AUDIT_COLUMNS.items():
-            values = getattr(audits, column).tolist()
-            journal[column] = [absent if n is None else values[n.body] for n in notes]
         return journal
+
+
+def _with_audits(
+    journal: pd.DataFrame, audits: Audits, sent: dict[str, _SentRequest]
+) -> pd.DataFrame:
+    """The journal with the driver's send and answer instants and the ledger's body audit."""
+    notes = [sent.get(rid) for rid in journal["request_id"]]
+    # requests the harness made itself while setting up carry no driver note
+    journal["sent_at"] = [math.nan if n is None else n.sent_at for n in notes]
+    journal["answered_at"] = [math.nan if n is None else n.answered_at for n in notes]
+    for column, absent in _AUDIT_COLUMNS.items():
+        values = getattr(audits, column).tolist()
+        journal[column] = [absent if n is None else values[n.body] for n in notes]
+    return journal
 
 
 # -- translation tables: scenario → mock, engine and fault actions --------------------------

@@ -95,6 +95,7 @@ MESSY = [
     [
         MESSY,
         [*MESSY, GOLDEN_EMAIL.upper()],  # a digest passes through: the one-by-one path
+        [*MESSY, f"\u3000{GOLDEN_EMAIL}\t"],  # a padded digest, found among unusable values
         [*MESSY, "a\nb@c.com"],  # a line break: the one-by-one path
         [],
     ],

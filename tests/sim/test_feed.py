@@ -1,0 +1,139 @@
+"""sim.feed: traffic and ledger in this process or in a helper process give the same run;
+a helper that fails or vanishes is reported, never waited on forever, and always ended."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import threading
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import sim.feed as feed
+from sim.driver import simulate
+from sim.feed import FeedError, HelperFeed, InlineFeed, open_feed
+from sim.recorder import RunData
+from sim.scenario import Scenario, load, parse
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+# an add step, a remove step replaying it, and a revoke: every ledger path in a few seconds
+MIXED = """
+[scenario]
+name = "feed_mixed"
+seed = 7
+duration = "20m"
+[[step]]
+id = "add"
+audience = { new = "A" }
+[[step]]
+id = "drop"
+action = "remove"
+audience = { new = "A" }
+[[traffic]]
+step = "add"
+kind = "poisson"
+rate = "30/s"
+missing = { email = 0.1, maid = 0.3 }
+malformed = 0.05
+[[traffic]]
+step = "drop"
+kind = "poisson"
+rate = "10/s"
+start = "5m"
+replay = "add"
+[[fault]]
+kind = "revoke_token"
+at = "12m"
+[[fault]]
+kind = "reconnect"
+at = "14m"
+"""
+
+
+def _assert_same_run(inline: RunData, helped: RunData) -> None:
+    for name in ("users", "requests", "timeseries"):
+        pd.testing.assert_frame_equal(getattr(inline, name), getattr(helped, name))
+    assert inline.members == helped.members
+    assert inline.expected_members == helped.expected_members
+    assert len(inline.requests) > 100 and any(inline.expected_members.values())
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [parse(MIXED, "feed_mixed.toml"), load(SCENARIOS / "audience_deleted.toml")],
+    ids=["mixed", "audience_deleted"],
+)
+def test_a_helper_process_gives_the_same_run_as_the_inline_feed(scenario: Scenario) -> None:
+    inline = simulate(scenario, scenario.seed, feed_helper=False)
+    helped = simulate(scenario, scenario.seed, feed_helper=True)
+    _assert_same_run(inline, helped)
+
+
+def test_a_forkserver_helper_gives_the_same_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a process that runs threads starts its helper through a forkserver: all by pickle
+    monkeypatch.setattr(threading, "active_count", lambda: 2)
+    scenario = parse(MIXED, "feed_mixed.toml")
+    inline = simulate(scenario, scenario.seed, feed_helper=False)
+    helped = simulate(scenario, scenario.seed, feed_helper=True)
+    _assert_same_run(inline, helped)
+
+
+def test_a_helper_that_vanishes_is_reported_not_waited_on() -> None:
+    scenario = parse(MIXED, "feed_mixed.toml")
+    helper = HelperFeed(scenario, scenario.seed, 1.0)
+    try:
+        helper.window()
+        helper._process.kill()
+        helper._process.join()
+        with pytest.raises(FeedError, match="ended unexpectedly"):
+            while True:  # windows it sent before dying may still be in the pipe
+                helper.window()
+    finally:
+        helper.close()
+
+
+def test_closing_mid_run_ends_the_helper() -> None:
+    scenario = parse(MIXED, "feed_mixed.toml")
+    helper = HelperFeed(scenario, scenario.seed, 1.0)
+    helper.window()
+    helper.close()
+    assert not helper._process.is_alive()
+    assert not [p for p in multiprocessing.active_children() if p.name == "pinsim-feed"]
+
+
+class _Pipe:
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    def send(self, message: Any) -> None:
+        self.sent.append(message)
+
+
+def test_a_helper_failure_reaches_the_driver_with_its_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*_: object) -> None:
+        raise ValueError("the ledger broke")
+
+    monkeypatch.setattr(feed, "_book", broken)
+    scenario = parse(MIXED, "feed_mixed.toml")
+    pipe = _Pipe()
+    feed._helper_main(pipe, queue.Queue(), scenario, scenario.seed, 1.0)  # type: ignore[arg-type]
+    kind, message = pipe.sent[-1]
+    assert kind == "error"
+    assert "ValueError: the ledger broke" in message
+
+
+def test_the_helper_is_used_only_where_it_pays(monkeypatch: pytest.MonkeyPatch) -> None:
+    small = parse(MIXED, "feed_mixed.toml")  # ~40 k users
+    big = load(SCENARIOS / "black_friday_blast.toml")  # 2 M users
+    assert isinstance(open_feed(small, 1, 1.0), InlineFeed)
+    assert isinstance(open_feed(big, 1, 1.0, helper=False), InlineFeed)
+    assert feed._helper_pays(big)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0})
+    assert not feed._helper_pays(big)  # one core: nothing to overlap with
