@@ -310,7 +310,9 @@ def check_audience_members(data: RunData) -> CheckResult:
         members = data.members.get(step, frozenset())
         expected = data.expected_members.get(step, frozenset())
         total += len(expected)
-        missing, extra = len(expected - members), len(members - expected)
+        # one pass: what is in both is what was expected less what is missing
+        missing = len(expected - members)
+        extra = len(members) - (len(expected) - missing)
         if missing or extra:
             problems.append(f"step {step}: {missing} missing, {extra} extra")
     if problems:

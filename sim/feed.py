@@ -25,6 +25,7 @@ import queue
 import threading
 import traceback
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
@@ -64,7 +65,7 @@ class Verdict:
     hashed ids each audience should hold."""
 
     audits: Audits
-    expected_members: dict[str, frozenset[str]]
+    expected_members: Mapping[str, AbstractSet[str]]
 
 
 @dataclass(frozen=True, slots=True)

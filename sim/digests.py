@@ -1,0 +1,101 @@
+"""A set of hashed ids kept as one sorted column of 32-byte SHA-256 digests.
+
+Rules:
+- ``DigestSet`` is an immutable ``AbstractSet[str]`` of lowercase 64-hex ids — what the checks
+  compare with the mock's list members — stored as a sorted, duplicate-free numpy ``S32``
+  column: 32 bytes an id instead of a ~100-byte Python string and a hash-table slot, and it
+  crosses a process boundary as one buffer.
+- Hex text is made only when the set is iterated, a block of ids at a time.
+- Equality between two ``DigestSet`` compares the columns; everything else (``-``, ``<=``,
+  ``==`` with a ``frozenset``) is ``collections.abc.Set`` over the hex ids, whose cost is one
+  hex conversion and one lookup an id; ``other - digest_set`` is a ``frozenset`` (``other`` may
+  hold anything).
+- Only SHA-256 hex ids belong: ``from_hex`` rejects anything else with ``ValueError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Set
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["DigestSet"]
+
+_DIGEST = 32
+_HEX_BLOCK = 65_536  # ids turned into hex text at a time while iterating
+
+
+class DigestSet(Set[str]):
+    """Hashed ids (lowercase 64-hex SHA-256) as one sorted column of raw digests."""
+
+    __slots__ = ("_digests",)
+
+    def __init__(self, digests: npt.NDArray[np.bytes_] | None = None) -> None:
+        """``digests``: raw 32-byte digests (``S32``), in any order, repeats allowed."""
+        column = np.zeros(0, dtype="S32") if digests is None else np.asarray(digests, "S32")
+        self._digests: npt.NDArray[np.bytes_] = np.unique(column)
+
+    @classmethod
+    def from_hex(cls, ids: Iterable[str]) -> DigestSet:
+        """The set of ``ids``, each a lowercase 64-hex SHA-256 digest."""
+        listed = list(ids)
+        text = "".join(listed)
+        try:
+            raw = bytes.fromhex(text)
+        except ValueError:
+            raw = b""
+        hexes = len(raw) == _DIGEST * len(listed) and set(map(len, listed)) <= {2 * _DIGEST}
+        if not hexes or text != text.lower():
+            raise ValueError("a DigestSet holds lowercase 64-hex SHA-256 ids only")
+        return cls(np.frombuffer(raw, dtype="S32"))
+
+    @classmethod
+    def _from_iterable(cls, it: Iterable[Any]) -> DigestSet:  # type: ignore[override]
+        # what the Set mixins build results with; typeshed's is generic, ours holds str only
+        return cls.from_hex(it)
+
+    @property
+    def digests(self) -> npt.NDArray[np.bytes_]:
+        """The sorted raw digests (read-only)."""
+        view = self._digests.view()
+        view.flags.writeable = False
+        return view
+
+    def __len__(self) -> int:
+        return len(self._digests)
+
+    def __iter__(self) -> Iterator[str]:
+        for start in range(0, len(self._digests), _HEX_BLOCK):
+            block = self._digests[start : start + _HEX_BLOCK]
+            yield from block.tobytes().hex(",", _DIGEST).split(",")
+
+    def __contains__(self, item: object) -> bool:
+        if not isinstance(item, str) or len(item) != 2 * _DIGEST or item != item.lower():
+            return False
+        try:
+            key = np.array(bytes.fromhex(item), dtype="S32")
+        except ValueError:
+            return False
+        at = int(np.searchsorted(self._digests, key))
+        return at < len(self._digests) and bool(self._digests[at] == key)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, DigestSet):
+            return np.array_equal(self._digests, other._digests)
+        return super().__eq__(other)
+
+    def __rsub__(self, other: Iterable[Any]) -> frozenset[Any]:
+        # what ``other`` holds that is not here: any items, so a frozenset; one pass over this
+        # set's hex ids instead of one search per item of ``other``
+        return frozenset(other).difference(self)
+
+    def __hash__(self) -> int:
+        return self._hash()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (DigestSet, (self._digests,))
+
+    def __repr__(self) -> str:
+        return f"DigestSet(<{len(self)} ids>)"

@@ -1,0 +1,54 @@
+"""sim.digests.DigestSet: a set of hex ids that behaves like the frozenset it replaces."""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+
+import numpy as np
+import pytest
+
+from sim.digests import DigestSet
+
+
+def _ids(*words: str) -> list[str]:
+    return [hashlib.sha256(word.encode()).hexdigest() for word in words]
+
+
+def test_a_digest_set_behaves_like_the_frozenset_of_its_ids() -> None:
+    ids = _ids(*(f"user{k}@example.com" for k in range(200)))
+    other = frozenset(ids[50:] + _ids("raw@example.com") + ["not-a-digest"])
+    digest_set = DigestSet.from_hex(ids + ids[:10])  # repeats fold
+    plain = frozenset(ids)
+    assert len(digest_set) == len(plain) == 200
+    assert sorted(digest_set) == sorted(plain)
+    assert all(i in digest_set for i in ids)
+    assert ids[0].upper() not in digest_set and "not-a-digest" not in digest_set
+    assert digest_set == plain and plain == digest_set
+    assert digest_set - other == plain - other
+    assert other - digest_set == other - plain
+    assert (digest_set & other) == (plain & other)
+    assert digest_set <= plain and not digest_set <= other
+
+
+def test_two_digest_sets_compare_by_their_columns() -> None:
+    ids = _ids("a", "b", "c")
+    raw = np.frombuffer(bytes.fromhex("".join(reversed(ids))), dtype="S32")
+    assert DigestSet(raw) == DigestSet.from_hex(ids)
+    assert DigestSet(raw) != DigestSet.from_hex(ids[:2])
+    assert DigestSet() == frozenset() and len(DigestSet()) == 0
+
+
+def test_a_digest_set_survives_pickling() -> None:
+    digest_set = DigestSet.from_hex(_ids("a", "b"))
+    assert pickle.loads(pickle.dumps(digest_set)) == digest_set
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [["raw@example.com"], [_ids("a")[0].upper()], [_ids("a")[0][:63], _ids("b")[0] + "0"]],
+    ids=["raw", "uppercase", "misaligned"],
+)
+def test_only_sha256_hex_ids_belong(ids: list[str]) -> None:
+    with pytest.raises(ValueError, match="64-hex SHA-256 ids only"):
+        DigestSet.from_hex(ids)
