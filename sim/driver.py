@@ -8,7 +8,8 @@ Rules:
 - Traffic is fed in bulk, one tick at a time (a whole number of ticks per flush interval, at
   most 1 s each): the users of ``[t - tick, t)`` enter at ``t`` with their true entry instants,
   so they are eligible at the same flush as if they had entered one by one, their deadlines
-  and lags are exact, and there is no SimPy event per user.
+  and lags are exact, and there is no SimPy event per user. ``sim.feed`` draws the traffic and
+  keeps the ledger, in this process or in a helper process on another core (same outputs).
 - Latency is data: the mock never sleeps; each message leg draws a one-way delay and the
   mock's injected ``x-mock-latency-s`` is added to the answer's leg. A request whose round
   trip exceeds its timeout fails with ``timeout`` (the mock may still have applied it).

@@ -19,9 +19,11 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import queue
+import signal
 import threading
 import traceback
 from collections.abc import Mapping, Sequence
@@ -305,6 +307,7 @@ def _helper_main(
     seed: int,
     tick_s: float,
 ) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's: it ends the helper
     try:
         scenario = shipped if isinstance(shipped, Scenario) else from_raw(shipped)
         ledger = _ledger(scenario)
@@ -317,7 +320,8 @@ def _helper_main(
         outcome = _take_notes(ledger, from_driver, block=True)
         to_driver.send(("verdict", _verdict(ledger, outcome)))
     except BaseException:  # the driver shows it: the helper's stderr may go nowhere
-        to_driver.send(("error", traceback.format_exc()))
+        with contextlib.suppress(OSError):  # unless the driver is gone already
+            to_driver.send(("error", traceback.format_exc()))
 
 
 def _take_notes(ledger: Ledger, from_driver: Any, *, block: bool) -> Any:
