@@ -1,6 +1,8 @@
 """End-to-end simulation speed: the real engine against the real mock, in simulated time.
 
-Run: ``python -m benchmarks.simulation [--only blast|steady]``. Prints one JSON line a case:
+Run: ``python -m benchmarks.simulation [--only blast|steady] [--feed auto|inline|helper]``.
+``--feed`` says where traffic and ledger run (``sim.feed``; both big cases use the helper
+process by default). Prints one JSON line a case:
 - ``blast``: the shipped Black Friday scenario (2 M users blasted into 10 audiences on one
   token): users per wall-second through ``sim.driver.simulate`` (traffic, engine, mock,
   ledger), then the checks and the outputs, and the peak RSS of the process.
@@ -44,9 +46,12 @@ rate = "100/s"
 """
 
 
-def _time(scenario: Scenario) -> dict[str, float]:
+_FEEDS: dict[str, bool | None] = {"auto": None, "inline": False, "helper": True}
+
+
+def _time(scenario: Scenario, feed: str) -> dict[str, float]:
     started = time.perf_counter()
-    data = simulate(scenario, scenario.seed)
+    data = simulate(scenario, scenario.seed, feed_helper=_FEEDS[feed])
     simulated = time.perf_counter() - started
     checks = run_checks(data)
     expect = check_expectations(data, scenario.expect)
@@ -62,26 +67,33 @@ def _time(scenario: Scenario) -> dict[str, float]:
     }
 
 
-def blast() -> dict[str, object]:
-    figures = _time(load(_ROOT / "scenarios" / "black_friday_blast.toml"))
+def _peak_rss_mib() -> dict[str, int]:
+    """This process's peak RSS, and the feed helper's (the largest child's) if one ran."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    helper = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
+    return {"peak_rss_mib": own, "helper_peak_rss_mib": helper}
+
+
+def blast(feed: str) -> dict[str, object]:
+    figures = _time(load(_ROOT / "scenarios" / "black_friday_blast.toml"), feed)
     users_per_s = figures["users"] / figures["simulate_s"]
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "case": "blast_2M",
+        "feed": feed,
         **figures,
         "users_per_wall_s": round(users_per_s),
-        "peak_rss_mib": round(peak_mib),
+        **_peak_rss_mib(),
         "target_users_per_wall_s": 250_000,
     }
 
 
-def steady() -> dict[str, object]:
-    figures = _time(parse(_STEADY, "benchmarks/simulation.py"))
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def steady(feed: str) -> dict[str, object]:
+    figures = _time(parse(_STEADY, "benchmarks/simulation.py"), feed)
     return {
         "case": "steady_16h_100_per_s",
+        "feed": feed,
         **figures,
-        "peak_rss_mib": round(peak_mib),
+        **_peak_rss_mib(),
         "target_s": 60,
     }
 
@@ -89,13 +101,15 @@ def steady() -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=["blast", "steady"])
+    parser.add_argument("--feed", choices=list(_FEEDS), default="auto")
     options = parser.parse_args()
     cases = {"steady": steady, "blast": blast}
     if options.only is not None:
-        print(json.dumps(cases[options.only]()), flush=True)
+        print(json.dumps(cases[options.only](options.feed)), flush=True)
         return
     for name in cases:  # each in its own process, so that its peak RSS is its own
-        subprocess.run([sys.executable, "-m", "benchmarks.simulation", "--only", name], check=True)
+        command = ["-m", "benchmarks.simulation", "--only", name, "--feed", options.feed]
+        subprocess.run([sys.executable, *command], check=True)
 
 
 if __name__ == "__main__":
