@@ -99,6 +99,7 @@ class Backend:
         self.limiter = RateLimiter(windows_for(config))
         self._match_salt = config.seed & 0xFFFF_FFFF
         self._match_below = int(config.match_rate * _MATCH_SPACE)
+        self._request_id_prefix = f"{config.seed & 0xFFFF:04x}"
         self.reset()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -142,7 +143,7 @@ class Backend:
 
     def next_request_id(self) -> str:
         self._request_count += 1
-        return f"{self.config.seed & 0xFFFF:04x}{self._request_count:012x}"
+        return f"{self._request_id_prefix}{self._request_count:012x}"
 
     def _secret(self, hex_digits: int) -> str:
         return f"{self._rng.getrandbits(hex_digits * 4):0{hex_digits}x}"

@@ -169,6 +169,11 @@ class FaultBook:
     def rules(self) -> list[FaultRule]:
         return list(self._rules.values())
 
+    @property
+    def active(self) -> bool:
+        """Whether any rule is set: with none, ``apply`` is ``NO_EFFECT`` and draws nothing."""
+        return bool(self._rules)
+
     def apply(self, facts: RequestFacts, now: float) -> FaultEffect:
         """Fire the matching rules for one request and combine their effects."""
         if not self._rules:

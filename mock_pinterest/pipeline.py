@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar
 
 from flask import Flask, Response, current_app, g, jsonify, request
@@ -63,11 +64,14 @@ class CallState:
     """What the gate learned about the current request; blueprints add journal details."""
 
     __slots__ = (
+        "admin",
         "category",
         "code",
         "customer_list_id",
         "latency_s",
+        "method",
         "operation_type",
+        "path",
         "rate_headers",
         "records",
         "request_id",
@@ -75,10 +79,15 @@ class CallState:
         "token",
     )
 
-    def __init__(self, t: float, request_id: str, token: AccessToken | None) -> None:
+    def __init__(
+        self, t: float, request_id: str, token: AccessToken | None, method: str, path: str
+    ) -> None:
         self.t = t
         self.request_id = request_id
         self.token = token
+        self.method = method
+        self.path = path
+        self.admin = path.startswith(ADMIN_PREFIX)
         self.category: str | None = None
         self.code: int | None = None
         self.latency_s = 0.0
@@ -115,14 +124,10 @@ def current_token() -> AccessToken:
 def install(app: Flask, backend: Backend) -> None:
     """Attach the gate, the error handlers and the answer decoration to ``app``."""
     app.extensions[EXTENSION_KEY] = backend
-    app.before_request(_gate)
-    app.after_request(_finish)
+    app.before_request(partial(_gate, backend))
+    app.after_request(partial(_finish, backend))
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(HTTPException, _http_error)
-
-
-def _is_admin() -> bool:
-    return request.path.startswith(ADMIN_PREFIX)
 
 
 def _bearer() -> str | None:
@@ -131,25 +136,27 @@ def _bearer() -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def _gate() -> None:
-    backend = current_backend()
+def _gate(backend: Backend) -> None:
     token = backend.lookup_token(_bearer())
-    state = g.call = CallState(float(backend.now()), backend.next_request_id(), token)
-    if _is_admin():
+    state = g.call = CallState(
+        float(backend.now()), backend.next_request_id(), token, request.method, request.path
+    )
+    if state.admin:
         return
     view = current_app.view_functions.get(request.endpoint or "")
     op = _OPERATIONS.get(view) if view is not None else None
     state.category = op.category if op else None
-    facts = RequestFacts(
-        method=request.method,
-        path=request.path,
-        category=state.category,
-        token_id=token.token_id if token else None,
-    )
-    effect = backend.faults.apply(facts, state.t)
-    state.latency_s = effect.latency_s
-    if effect.status is not None:
-        raise generic_error(effect.status)
+    if backend.faults.active:
+        facts = RequestFacts(
+            method=state.method,
+            path=state.path,
+            category=state.category,
+            token_id=token.token_id if token else None,
+        )
+        effect = backend.faults.apply(facts, state.t)
+        state.latency_s = effect.latency_s
+        if effect.status is not None:
+            raise generic_error(effect.status)
     if op is None:
         return
     if op.authenticated:
@@ -191,15 +198,15 @@ def _http_error(error: HTTPException) -> tuple[Response, int]:
     return _api_error(generic_error(error.code or 500))
 
 
-def _finish(response: Response) -> Response:
-    backend = current_backend()
+def _finish(backend: Backend, response: Response) -> Response:
     state = g.get("call")
     if not isinstance(state, CallState):
         return response
     response.headers["x-pinterest-rid"] = state.request_id
-    if _is_admin():
+    if state.admin:
         return response
-    response.headers.update(state.rate_headers)
+    if state.rate_headers:
+        response.headers.update(state.rate_headers)
     if state.latency_s:
         response.headers[LATENCY_HEADER] = f"{state.latency_s:g}"
         if backend.config.sleep_latency:
@@ -211,8 +218,8 @@ def _finish(response: Response) -> Response:
             t=state.t,
             token_id=token.token_id if token else None,
             user=token.user if token else None,
-            method=request.method,
-            path=request.path,
+            method=state.method,
+            path=state.path,
             category=state.category,
             status=response.status_code,
             code=state.code,

@@ -88,6 +88,14 @@ class RateLimiter:
         windows = self._windows.get(category)
         if not windows:
             return None
+        if len(windows) == 1:
+            # The common case, without the list building below; same verdict and headers.
+            window = windows[0]
+            count = self._current(key, category, 0, window, now)
+            allowed = count.count < window.limit
+            if allowed:
+                count.count += 1
+            return self._decision(window, count, now, allowed=allowed)
         counts = [
             self._current(key, category, index, window, now) for index, window in enumerate(windows)
         ]

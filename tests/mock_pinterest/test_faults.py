@@ -79,3 +79,12 @@ def test_faults_remove_and_list_round_trip() -> None:
     assert book.rules()[0].to_json()["match"] == {"method": "GET"}
     assert book.remove(rule.id) and not book.remove(rule.id)
     assert book.apply(GET, 0).status is None
+
+
+def test_faults_active_only_while_a_rule_is_set() -> None:
+    book = FaultBook(random.Random(0))
+    assert not book.active
+    rule = book.add({"status": 500})
+    assert book.active
+    book.remove(rule.id)
+    assert not book.active

@@ -1,10 +1,52 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 from flask import Flask
 
 from mock_pinterest.errors import InvalidParameters
-from mock_pinterest.wire import Page, numeric_id, page_params, paginate
+from mock_pinterest.wire import HexText, Page, json_body, numeric_id, page_params, paginate
+
+HEX = "0123456789abcdef" * 4
+# Bodies around the records shortcut: each must parse exactly as json.loads does.
+TRICKY_BODIES = [
+    b'{"records":"' + f"{HEX},{HEX}".encode() + b'","operation_type":"ADD"}',
+    b'{ "operation_type" : "ADD" ,\n "records"\t:\r "' + HEX.encode() + b',"}',
+    b'{"records":""}',
+    b'{"records":"' + HEX.upper().encode() + b'"}',
+    b'{"records":"a@b.co,' + HEX.encode() + b'"}',
+    b'{"records":"' + HEX.encode() + b'","records":"ab"}',
+    b'{"records":"' + HEX.encode() + b'","\\u0072ecords":"ab"}',
+    b'{"\\"records":"' + HEX.encode() + b'"}',
+    b'{"a":"\\"","records":"' + HEX.encode() + b'"}',
+    b'{"a":{"records":"' + HEX.encode() + b'"}}',
+    b'{"a":["records","' + HEX.encode() + b'"]}',
+    b'["records":"' + HEX.encode() + b'"]',
+    b'{"records":"' + HEX.encode() + b'",}',
+    b'{"records":"' + HEX.encode() + b'"',
+    b'{"records":"' + HEX.encode(),
+    b'\xef\xbb\xbf{"records":"' + HEX.encode() + b'"}',
+    b'{"records":"' + HEX.encode() + b'","name":"\xff"}',
+    b'{"records":5}',
+]
+
+
+def _json_body(body: bytes) -> object:
+    app = Flask(__name__)
+    with app.test_request_context("/", method="POST", data=body, content_type="application/json"):
+        try:
+            return json_body()
+        except InvalidParameters:
+            return None
+
+
+def _stdlib(body: bytes) -> object:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
 
 
 @pytest.mark.parametrize("value", ["", "12a", "1" * 19, "١٢"])
@@ -22,3 +64,26 @@ def test_wire_paginate_descending_after_bookmark() -> None:
     page = Page(size=2, bookmark="30", descending=True)
     result = paginate(["10", "20", "30", "40"], page, id_of=str, render=int)
     assert result == {"items": [20, 10], "bookmark": None}
+
+
+@pytest.mark.parametrize("body", TRICKY_BODIES)
+def test_wire_json_body_parses_as_json_loads(body: bytes) -> None:
+    parsed = _json_body(body)
+    assert parsed == _stdlib(body)
+    if isinstance(parsed, dict):
+        assert list(parsed) == list(json.loads(body))
+
+
+def test_wire_json_body_marks_plain_hex_records() -> None:
+    parsed = _json_body(b'{"records":"' + HEX.encode() + b',","operation_type":"ADD"}')
+    assert isinstance(parsed, dict) and type(parsed["records"]) is HexText
+    uppercase = _json_body(b'{"records":"' + HEX.upper().encode() + b'"}')
+    assert isinstance(uppercase, dict) and type(uppercase["records"]) is str
+
+
+def test_wire_json_body_reads_the_body_once_per_request() -> None:
+    body = b'{"records":"' + HEX.encode() + b'"}'
+    with Flask(__name__).test_request_context(
+        "/", method="POST", data=body, content_type="application/json"
+    ):
+        assert json_body() is json_body()
