@@ -24,6 +24,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import sys
 import threading
 import traceback
 from collections.abc import Mapping, Sequence
@@ -42,6 +43,7 @@ from sim.traffic import Arrivals, TrafficSource, expected_arrivals
 
 __all__ = ["Feed", "FeedChunk", "FeedError", "HelperFeed", "InlineFeed", "Verdict", "open_feed"]
 
+_PIPE_BYTES = 1 << 20  # Linux's default cap on a pipe's size
 _NOTES_PER_MESSAGE = 256  # bodies sent to the helper at once: a message each costs GIL hand-offs
 
 HELPER_MIN_USERS = 200_000
@@ -143,6 +145,7 @@ class HelperFeed:
         else:
             raise FeedError("a scenario built without TOML cannot be shipped to a helper")
         self._from_helper, helper_end = context.Pipe(duplex=False)
+        _widen(helper_end)
         self._to_helper = context.Queue()
         self._process = context.Process(
             target=_helper_main,
@@ -215,13 +218,25 @@ def _helper_pays(scenario: Scenario) -> bool:
     users = sum(expected_arrivals(spec, 0.0, scenario.duration_s) for spec in scenario.traffic)
     in_worker = multiprocessing.current_process().name != "MainProcess"
     shippable = _can_fork() or bool(scenario.raw)
-    cores = len(os.sched_getaffinity(0))
-    return users >= HELPER_MIN_USERS and cores >= 2 and not in_worker and shippable
+    linux = sys.platform == "linux"  # where it was measured; elsewhere only when asked for
+    cores = len(os.sched_getaffinity(0)) if linux else 1
+    return users >= HELPER_MIN_USERS and linux and cores >= 2 and not in_worker and shippable
 
 
 def _can_fork() -> bool:
-    """Fork is near-instant, but only safe while this process runs no other thread."""
-    return threading.active_count() == 1
+    """Fork is near-instant, but only safe on Linux while this process runs no other thread."""
+    return sys.platform == "linux" and threading.active_count() == 1
+
+
+def _widen(pipe_end: Connection) -> None:
+    """Let the pipe hold ~20 steady-traffic windows instead of one, so that neither process
+    waits on the other's every hiccup (Linux only; elsewhere the default size stays)."""
+    try:
+        import fcntl  # not on every platform
+
+        fcntl.fcntl(pipe_end.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+    except (ImportError, AttributeError, OSError):
+        pass
 
 
 # -- the windows ------------------------------------------------------------------------------
