@@ -419,3 +419,64 @@ def test_ledger_digest_only_records_agree_with_the_regex(records: str) -> None:
     from sim.ledger import _DIGESTS, _only_digests
 
     assert _only_digests(records) is (_DIGESTS.fullmatch(records) is not None)
+
+
+@pytest.mark.parametrize("batch", [1, 3, 1 << 20])
+def test_ledger_queued_hashing_changes_no_verdict(
+    batch: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Values wait in a step's queue until ``_BATCH`` users or a read: hashed a call at a time,
+    a few calls at a time or only at the end, the audits and audiences are the same."""
+    import sim.ledger
+
+    monkeypatch.setattr(sim.ledger, "_BATCH", batch)
+    ledger = make_ledger()
+    enter(ledger, "add", [("a", "a@x.io", MAID, 1.0), ("b", "b@x.io", None, 2.0)])
+    first = ledger.note(body(f"{sha('a@x.io')},{sha('c@x.io')}"))
+    enter(ledger, "email-only", [("c", "C@x.io", MAID, 3.0)])
+    enter(ledger, "add", [("d", "d@x.io", None, 4.0), ("a", "a@x.io", None, 5.0)])
+    enter(ledger, "remove", [("b", "b@x.io", None, 6.0)])
+    second = ledger.note(body(f"{sha('a@x.io')},{sha('c@x.io')},{sha(MAID)}"), seen=4)
+    third = ledger.note(body(f"{sha('d@x.io')},{sha(MAID)}"))
+    audits = ledger.audits()
+    assert audits.min_deadline_at.tolist() == [1.0 + WINDOW] * 3
+    assert audits.max_entered_at[first] == 1.0  # c came after the note
+    assert audits.max_entered_at[second] == 3.0  # d and a's re-entry came after the 4th user
+    assert audits.max_entered_at[third] == 4.0
+    users = users_frame(
+        [
+            ("add", "a", "synced", 1.0),
+            ("add", "b", "synced", 2.0),
+            ("email-only", "c", "synced", 3.0),
+            ("remove", "b", "synced", 4.0),
+        ]
+    )
+    expected = ledger.expected_members(
+        users, {"add": "K", "remove": "K", "email-only": "E"}, removes=["remove"], initial={}
+    )
+    assert expected == {"K": frozenset({sha("a@x.io")}), "E": frozenset({sha("c@x.io")})}
+
+
+def test_ledger_index_hash_and_sorted_paths_agree_with_a_scan() -> None:
+    from sim.ledger import _Index
+
+    rng = np.random.default_rng(5)
+    distinct = np.frombuffer(rng.bytes(32 * 400), dtype="S32")
+    for keys in (distinct[:300], distinct[rng.integers(0, 200, 300)]):  # unique, repeated
+        rank = rng.permutation(len(keys)).astype(np.int64)
+        at = rng.uniform(0, 100, len(keys))
+        items = distinct[rng.integers(0, 400, 1000)]
+        seen = rng.integers(0, len(keys) + 1, len(items)).astype(np.int64)
+        index = _Index(keys, rank, at)
+        assert (index.table is not None) == (len(set(keys.tolist())) == len(keys))
+        latest, earliest = index.lookup(items, seen)
+        for k, (item, limit) in enumerate(zip(items.tolist(), seen.tolist(), strict=True)):
+            booked = [
+                a
+                for key, r, a in zip(keys.tolist(), rank.tolist(), at.tolist(), strict=True)
+                if key == item and r < limit
+            ]
+            if booked:
+                assert (latest[k], earliest[k]) == (max(booked), min(booked))
+            else:
+                assert math.isnan(latest[k]) and math.isnan(earliest[k])
