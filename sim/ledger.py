@@ -26,12 +26,12 @@ Rules:
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import math
 import re
 import string
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from operator import methodcaller
 from typing import Any
@@ -41,6 +41,8 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from sim.digests import DigestSet
 
 __all__ = ["Audits", "BodyAudit", "Ledger", "normalise_email", "normalise_maid"]
 
@@ -402,11 +404,13 @@ class Ledger:
         audiences: Mapping[str, str],
         removes: Iterable[str],
         initial: Mapping[str, frozenset[str]],
-    ) -> dict[str, frozenset[str]]:
+    ) -> dict[str, AbstractSet[str]]:
         """Per audience key, the hashed ids it should hold at the end.
 
         ``audiences`` maps each step to its audience key; ``removes`` names the remove steps;
-        ``initial`` is what each audience held before the run.
+        ``initial`` is what each audience held before the run. An audience only added to is a
+        ``DigestSet`` (no hex text until read); one with a remove step is replayed user by user
+        into a ``frozenset``.
         """
         removing = frozenset(removes)
         synced = users.loc[users["outcome"] == "synced", ["step", "user_id", "outcome_at"]]
@@ -420,25 +424,27 @@ class Ledger:
         for step, code in code_of.items():
             mine = np.flatnonzero(codes == code)
             rows[mine] = self._rows_of(step, user_ids.iloc[mine])
-        members: dict[str, frozenset[str]] = {}
+        members: dict[str, AbstractSet[str]] = {}
         for key in sorted(set(audiences.values())):
             writers = [step for step, target in audiences.items() if target == key]
             start = initial.get(key, frozenset())
-            if any(step in removing for step in writers):
+            if any(step in removing for step in writers) or not _all_digests(start):
                 steps = np.asarray(names, dtype=object)[codes]
                 members[key] = self._replayed(start, writers, removing, steps, rows)
                 continue
-            hashed: list[Iterable[str]] = [start]
+            added = [DigestSet.from_hex(start).digests]
             for step in writers:
                 if step not in self._steps or step not in code_of:
                     continue
                 mine = rows[(codes == code_of[step]) & (rows >= 0)]
-                hashed.append(itertools.chain.from_iterable(self._hex_of_rows(step, mine)))
-            members[key] = frozenset(itertools.chain.from_iterable(hashed))
+                added.extend(self._digests_of_rows(step, mine))
+            members[key] = DigestSet(np.concatenate(added))
         return members
 
-    def _hex_of_rows(self, step: str, rows: npt.NDArray[np.int64]) -> Iterator[list[str]]:
-        """The hex digests of ``step``'s booked ``rows``, read a hashed batch at a time."""
+    def _digests_of_rows(
+        self, step: str, rows: npt.NDArray[np.int64]
+    ) -> Iterator[npt.NDArray[np.bytes_]]:
+        """The digests of ``step``'s booked ``rows``, read a hashed batch at a time."""
         book = self._steps[step]
         self._hash(book)
         take = np.zeros(len(book.user_ids), dtype=bool)
@@ -449,7 +455,7 @@ class Ledger:
                 end = first + len(usable)
                 picked = take[first:end][usable]
                 first = end
-                yield _hex_list(np.frombuffer(blob, dtype="S32")[picked])
+                yield np.frombuffer(blob, dtype="S32")[picked]
 
     def _rows_of(self, step: str, user_ids: pd.Series) -> npt.NDArray[np.int64]:
         """Each user's latest row in ``step``'s book (-1 when the step never booked them)."""
@@ -517,7 +523,7 @@ def _words(digests: npt.NDArray[np.bytes_]) -> npt.NDArray[np.uint64]:
     return np.ascontiguousarray(digests).view(np.uint64).reshape(-1, 4)
 
 
-def _hex_list(digests: npt.NDArray[np.bytes_]) -> list[str]:
-    if not len(digests):
-        return []
-    return digests.tobytes().hex(",", _DIGEST).split(",")
+def _all_digests(ids: Iterable[str]) -> bool:
+    """Whether every id is a lowercase 64-hex SHA-256 digest (what a ``DigestSet`` holds)."""
+    listed = list(ids)
+    return all(len(i) == 2 * _DIGEST for i in listed) and set("".join(listed)) <= _HEX
