@@ -35,7 +35,7 @@ class DigestSet(Set[str]):
     def __init__(self, digests: npt.NDArray[np.bytes_] | None = None) -> None:
         """``digests``: raw 32-byte digests (``S32``), in any order, repeats allowed."""
         column = np.zeros(0, dtype="S32") if digests is None else np.asarray(digests, "S32")
-        self._digests: npt.NDArray[np.bytes_] = np.unique(column)
+        self._digests: npt.NDArray[np.bytes_] = _sorted_unique(column)
 
     @classmethod
     def from_hex(cls, ids: Iterable[str]) -> DigestSet:
@@ -67,9 +67,13 @@ class DigestSet(Set[str]):
         return len(self._digests)
 
     def __iter__(self) -> Iterator[str]:
+        for block in self._hex_blocks():
+            yield from block
+
+    def _hex_blocks(self) -> Iterator[list[str]]:
         for start in range(0, len(self._digests), _HEX_BLOCK):
             block = self._digests[start : start + _HEX_BLOCK]
-            yield from block.tobytes().hex(",", _DIGEST).split(",")
+            yield block.tobytes().hex(",", _DIGEST).split(",")
 
     def __contains__(self, item: object) -> bool:
         if not isinstance(item, str) or len(item) != 2 * _DIGEST or item != item.lower():
@@ -86,6 +90,13 @@ class DigestSet(Set[str]):
             return np.array_equal(self._digests, other._digests)
         return super().__eq__(other)
 
+    def __sub__(self, other: Any) -> Set[str]:
+        if isinstance(other, DigestSet) and self == other:
+            return DigestSet()
+        if isinstance(other, set | frozenset) and all(map(other.issuperset, self._hex_blocks())):
+            return DigestSet()  # the usual answer, nothing missing, from C loops only
+        return super().__sub__(other)
+
     def __rsub__(self, other: Iterable[Any]) -> frozenset[Any]:
         # what ``other`` holds that is not here: any items, so a frozenset; one pass over this
         # set's hex ids instead of one search per item of ``other``
@@ -99,3 +110,24 @@ class DigestSet(Set[str]):
 
     def __repr__(self) -> str:
         return f"DigestSet(<{len(self)} ids>)"
+
+
+def _sorted_unique(column: npt.NDArray[np.bytes_]) -> npt.NDArray[np.bytes_]:
+    """``np.unique(column)``, but sorted by the first 8 bytes as a big-endian integer (the same
+    order as the bytes') — several times faster than comparing 32-byte strings; only digests
+    that share those 8 bytes (repeats, mostly) are compared whole."""
+    if len(column) < 2:
+        return column.copy()
+    prefix = np.ascontiguousarray(column).view(">u8")[::4]
+    order = np.argsort(prefix)
+    out, prefix = column[order], prefix[order]
+    tied = np.flatnonzero(prefix[1:] == prefix[:-1])
+    if not len(tied):
+        return out
+    # sorting every tied digest by its whole value keeps each in its run of equal prefixes
+    at = np.union1d(tied, tied + 1)
+    out[at] = np.sort(out[at])
+    repeat = np.zeros(len(out), dtype=bool)
+    repeat[at[1:]] = out[at[1:]] == out[at[:-1]]
+    repeat[at[1:]] &= np.diff(at) == 1
+    return out[~repeat]

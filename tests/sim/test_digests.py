@@ -52,3 +52,22 @@ def test_a_digest_set_survives_pickling() -> None:
 def test_only_sha256_hex_ids_belong(ids: list[str]) -> None:
     with pytest.raises(ValueError, match="64-hex SHA-256 ids only"):
         DigestSet.from_hex(ids)
+
+
+def test_the_column_is_np_unique_even_where_digests_share_their_first_bytes() -> None:
+    rng = np.random.default_rng(3)
+    raw = rng.integers(0, 256, size=(4000, 32), dtype=np.uint8)
+    raw[:1000, :8] = raw[0, :8]  # a long run of equal prefixes, tails all different
+    raw[1000:1500, :8] = rng.integers(0, 256, size=8, dtype=np.uint8)
+    raw[2000:2400] = raw[2400:2800]  # exact repeats
+    raw[3000:3100, 8:] = 0  # trailing zero bytes, which S32 does not show
+    column = np.frombuffer(raw.tobytes(), dtype="S32")
+    shuffled = column[rng.permutation(len(column))]
+    assert np.array_equal(DigestSet(shuffled).digests, np.unique(column))
+
+
+def test_missing_ids_are_found_against_a_frozenset() -> None:
+    ids = _ids(*map(str, range(100)))
+    assert len(DigestSet.from_hex(ids) - frozenset(ids[:90])) == 10
+    assert not DigestSet.from_hex(ids) - frozenset(ids)
+    assert not DigestSet.from_hex(ids) - DigestSet.from_hex(ids)
