@@ -24,6 +24,7 @@ import numpy.typing as npt
 __all__ = ["DigestSet"]
 
 _DIGEST = 32
+_LOWER_HEX_AND_COMMA = b"0123456789abcdef,"
 _HEX_BLOCK = 65_536  # ids turned into hex text at a time while iterating
 
 
@@ -39,16 +40,15 @@ class DigestSet(Set[str]):
 
     @classmethod
     def from_hex(cls, ids: Iterable[str]) -> DigestSet:
-        """The set of ``ids``, each a lowercase 64-hex SHA-256 digest."""
+        """The set of ``ids``, each a lowercase 64-hex SHA-256 digest (checked in C loops: only
+        hex digits and commas, and a comma after every 64 characters)."""
         listed = list(ids)
-        text = "".join(listed)
-        try:
-            raw = bytes.fromhex(text)
-        except ValueError:
-            raw = b""
-        hexes = len(raw) == _DIGEST * len(listed) and set(map(len, listed)) <= {2 * _DIGEST}
-        if not hexes or text != text.lower():
+        text = ",".join(listed).encode("ascii", errors="replace")
+        count = len(listed)
+        aligned = len(text) == 65 * count - 1 and text[64::65] == b"," * (count - 1)
+        if count and (not aligned or text.translate(None, _LOWER_HEX_AND_COMMA)):
             raise ValueError("a DigestSet holds lowercase 64-hex SHA-256 ids only")
+        raw = bytes.fromhex(text.replace(b",", b"").decode("ascii"))
         return cls(np.frombuffer(raw, dtype="S32"))
 
     @classmethod

@@ -28,6 +28,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Generator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,7 @@ import pyarrow as pa
 import simpy
 
 from mock_pinterest import MockConfig
+from sim.digests import DigestSet
 from sim.feed import FeedChunk, Outcome, open_feed
 from sim.latency import LatencyModel, LogNormal
 from sim.ledger import Audits
@@ -319,8 +321,8 @@ class _Run:
         removes = [s.id for s in scenario.steps if s.action is StepAction.REMOVE]
         self.feed.ask(Outcome(users, audiences, removes, self.initial_members))
         timeseries = _with_oldest_pending(self.recorder.timeseries(), users)
-        members = {
-            s.id: self.pinterest.audience_members(s.ad_account, s.audience.name)
+        members = {  # while the feed's helper, if any, works on the verdict
+            s.id: _compact(self.pinterest.audience_members(s.ad_account, s.audience.name))
             for s in scenario.steps
         }
         journal = self._journal()
@@ -569,6 +571,15 @@ def _with_oldest_pending(timeseries: pd.DataFrame, users: pd.DataFrame) -> pd.Da
         ages[has] = np.where(entered[idx] <= t[has], t[has] - entered[idx], 0.0)
         out.loc[rows.index, "oldest_pending_age_s"] = ages
     return out
+
+
+def _compact(ids: frozenset[str]) -> AbstractSet[str]:
+    """A list's members as a ``DigestSet`` when all are SHA-256 hex (the audience check then
+    compares two sorted columns); as they are when the list holds anything else."""
+    try:
+        return DigestSet.from_hex(ids)
+    except ValueError:
+        return ids
 
 
 def _resolved_at(users: pd.DataFrame) -> npt.NDArray[np.float64]:
