@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import pandas as pd
@@ -41,10 +41,21 @@ from sim.profiles import Profiles
 from sim.scenario import Scenario, from_raw
 from sim.traffic import Arrivals, TrafficSource, expected_arrivals
 
-__all__ = ["Feed", "FeedChunk", "FeedError", "HelperFeed", "InlineFeed", "Verdict", "open_feed"]
+__all__ = [
+    "HELPER_MIN_USERS",
+    "Feed",
+    "FeedChunk",
+    "FeedError",
+    "HelperFeed",
+    "InlineFeed",
+    "Outcome",
+    "Verdict",
+    "open_feed",
+]
 
 _PIPE_BYTES = 1 << 20  # Linux's default cap on a pipe's size
 _NOTES_PER_MESSAGE = 256  # bodies sent to the helper at once: a message each costs GIL hand-offs
+_DRIVER_CHECK_S = 1.0  # how often a waiting helper makes sure its driver is still there
 
 HELPER_MIN_USERS = 200_000
 """Expected users from which ``open_feed`` runs the feed in a helper process: below it, the
@@ -87,7 +98,8 @@ class Feed(Protocol):
     """What the driver uses: windows in order, body notes, then the verdict (asked for as soon
     as the outcome is known, read when needed: a helper works on it meanwhile)."""
 
-    drawn_until: float
+    @property
+    def drawn_until(self) -> float: ...
 
     def window(self) -> list[FeedChunk]: ...
 
@@ -160,10 +172,8 @@ class HelperFeed:
         self._noted = 0
 
     def window(self) -> list[FeedChunk]:
-        drawn_until, chunks = self._receive()
-        self.drawn_until = drawn_until
-        chunks_: list[FeedChunk] = chunks
-        return chunks_
+        self.drawn_until, chunks = self._receive()
+        return cast(list[FeedChunk], chunks)
 
     def note(self, body: bytes | None, seen: int) -> int:
         self._notes.append((body, seen))
@@ -177,8 +187,7 @@ class HelperFeed:
         self._to_helper.put(("verdict", _slim(outcome)))
 
     def verdict(self) -> Verdict:
-        verdict: Verdict = self._receive()
-        return verdict
+        return cast(Verdict, self._receive())
 
     def close(self) -> None:
         self._to_helper.cancel_join_thread()  # never wait on a helper that is gone
@@ -205,9 +214,7 @@ class HelperFeed:
         return payload
 
 
-def open_feed(
-    scenario: Scenario, seed: int, tick_s: float, *, helper: bool | None = None
-) -> InlineFeed | HelperFeed:
+def open_feed(scenario: Scenario, seed: int, tick_s: float, *, helper: bool | None = None) -> Feed:
     """The feed for a run: ``helper`` forces one or the other; ``None`` decides by size."""
     if helper is None:
         helper = _helper_pays(scenario)
@@ -331,23 +338,41 @@ def _helper_main(
             chunks = windows.next()
             to_driver.send(("window", (windows.drawn_until, chunks)))  # before booking it
             _book(ledger, chunks)
-            _take_notes(ledger, from_driver, block=False)  # the driver keeps no body waiting
-        outcome = _take_notes(ledger, from_driver, block=True)
-        to_driver.send(("verdict", _verdict(ledger, outcome)))
+            _take_notes(ledger, from_driver)  # the driver keeps no body waiting
+        to_driver.send(("verdict", _verdict(ledger, _await_verdict(ledger, from_driver))))
     except BaseException:  # the driver shows it: the helper's stderr may go nowhere
         with contextlib.suppress(OSError):  # unless the driver is gone already
             to_driver.send(("error", traceback.format_exc()))
 
 
-def _take_notes(ledger: Ledger, from_driver: Any, *, block: bool) -> Any:
-    """Note the bodies the driver sent, until the queue is empty (``block=False``) or until the
-    driver asks for the verdict, whose ``Outcome`` is returned."""
+def _take_notes(ledger: Ledger, from_driver: Any) -> None:
+    """Note the bodies the driver has sent so far, without waiting for more."""
     while True:
         try:
-            kind, payload = from_driver.get(block=block)
+            kind, payload = from_driver.get(block=False)
         except queue.Empty:
-            return None
+            return
         if kind != "notes":
-            return payload
-        for body, seen in payload:
-            ledger.note(body, seen=seen)
+            raise FeedError("the verdict was asked for before the last window was drawn")
+        _note(ledger, payload)
+
+
+def _await_verdict(ledger: Ledger, from_driver: Any) -> Outcome:
+    """Note the remaining bodies until the driver asks for the verdict; its ``Outcome``."""
+    while True:
+        try:
+            kind, payload = from_driver.get(timeout=_DRIVER_CHECK_S)
+        except queue.Empty:
+            # the queue's write end lives on in this process too: a dead driver is no EOF
+            driver = multiprocessing.parent_process()
+            if driver is not None and not driver.is_alive():
+                raise FeedError("the driver is gone") from None
+            continue
+        if kind != "notes":
+            return cast(Outcome, payload)
+        _note(ledger, payload)
+
+
+def _note(ledger: Ledger, notes: list[tuple[bytes | None, int]]) -> None:
+    for body, seen in notes:
+        ledger.note(body, seen=seen)

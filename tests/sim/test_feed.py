@@ -137,3 +137,20 @@ def test_the_helper_is_used_only_where_it_pays(monkeypatch: pytest.MonkeyPatch) 
     assert feed._helper_pays(big)
     monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0})
     assert not feed._helper_pays(big)  # one core: nothing to overlap with
+
+
+class _Quiet:
+    def get(self, **_: object) -> Any:
+        raise queue.Empty
+
+
+class _Gone:
+    def is_alive(self) -> bool:
+        return False
+
+
+def test_a_helper_waiting_on_a_dead_driver_gives_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: _Gone())
+    scenario = parse(MIXED, "feed_mixed.toml")
+    with pytest.raises(FeedError, match="the driver is gone"):
+        feed._await_verdict(feed._ledger(scenario), _Quiet())
