@@ -25,7 +25,7 @@ __all__ = ["DigestSet"]
 
 _DIGEST = 32
 _LOWER_HEX_AND_COMMA = b"0123456789abcdef,"
-_HEX_BLOCK = 65_536  # ids turned into hex text at a time while iterating
+_HEX_BLOCK = 65_536  # ids turned into hex text, or back, at a time
 
 
 class DigestSet(Set[str]):
@@ -41,15 +41,14 @@ class DigestSet(Set[str]):
     @classmethod
     def from_hex(cls, ids: Iterable[str]) -> DigestSet:
         """The set of ``ids``, each a lowercase 64-hex SHA-256 digest (checked in C loops: only
-        hex digits and commas, and a comma after every 64 characters)."""
+        hex digits and commas, and a comma after every 64 characters), a block at a time so
+        that the text made on the way stays small."""
         listed = list(ids)
-        text = ",".join(listed).encode("ascii", errors="replace")
-        count = len(listed)
-        aligned = len(text) == 65 * count - 1 and text[64::65] == b"," * (count - 1)
-        if count and (not aligned or text.translate(None, _LOWER_HEX_AND_COMMA)):
-            raise ValueError("a DigestSet holds lowercase 64-hex SHA-256 ids only")
-        raw = bytes.fromhex(text.replace(b",", b"").decode("ascii"))
-        return cls(np.frombuffer(raw, dtype="S32"))
+        blocks = [
+            _digests_of(listed[start : start + _HEX_BLOCK])
+            for start in range(0, len(listed), _HEX_BLOCK)
+        ]
+        return cls(np.concatenate(blocks) if blocks else None)
 
     @classmethod
     def _from_iterable(cls, it: Iterable[Any]) -> DigestSet:  # type: ignore[override]
@@ -131,3 +130,11 @@ def _sorted_unique(column: npt.NDArray[np.bytes_]) -> npt.NDArray[np.bytes_]:
     repeat[at[1:]] = out[at[1:]] == out[at[:-1]]
     repeat[at[1:]] &= np.diff(at) == 1
     return out[~repeat]
+
+
+def _digests_of(ids: list[str]) -> npt.NDArray[np.bytes_]:
+    text = ",".join(ids).encode("ascii", errors="replace")
+    aligned = len(text) == 65 * len(ids) - 1 and text[64::65] == b"," * (len(ids) - 1)
+    if not aligned or text.translate(None, _LOWER_HEX_AND_COMMA):
+        raise ValueError("a DigestSet holds lowercase 64-hex SHA-256 ids only")
+    return np.frombuffer(bytes.fromhex(text.replace(b",", b"").decode("ascii")), dtype="S32")
