@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from sim.checks import CHECKS, check_expectations, run_checks
+from sim.digests import DigestSet
 from sim.recorder import FaultWindow, RunData
 from sim.scenario import Expectations, ExpectBounds
 from tests.sim.rundata_samples import sample_run
@@ -210,11 +212,14 @@ def test_errored_at_deadline_fails_for_early_error_but_exempts_rejected(good: Ru
     assert run_checks(good)["errored_at_deadline"].ok  # same users, reason rejected
 
 
-def test_audience_members_counts_missing_and_extra(good: RunData) -> None:
+@pytest.mark.parametrize("kind", [frozenset, DigestSet.from_hex], ids=["frozenset", "digests"])
+def test_audience_members_counts_missing_and_extra(
+    good: RunData, kind: Callable[[set[str]], AbstractSet[str]]
+) -> None:
     members = dict(good.members)
     vip = set(members["vip-add"])
     vip.pop()
-    members["vip-add"] = frozenset(vip | {"f" * 64, "e" * 64})
+    members["vip-add"] = kind(vip | {"f" * 64, "e" * 64})
     result = run_checks(dataclasses.replace(good, members=members))["audience_members"]
     assert not result.ok
     assert result.detail == "step vip-add: 1 missing, 2 extra"
