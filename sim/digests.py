@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["DigestSet"]
+__all__ = ["DigestSet", "digest_list"]
 
 _DIGEST = 32
 _LOWER_HEX_AND_COMMA = b"0123456789abcdef,"
@@ -132,9 +132,25 @@ def _sorted_unique(column: npt.NDArray[np.bytes_]) -> npt.NDArray[np.bytes_]:
     return out[~repeat]
 
 
+def digest_list(text: str) -> bytes | None:
+    """The raw digests of ``text`` when it is a comma-separated list of lowercase 64-hex ids
+    (one comma between, at most one after: the wire's ``records``), else None. In C loops: hex
+    digits and commas only, a comma after every 64 characters and nowhere else."""
+    count, trailing = divmod(len(text) + 1, 2 * _DIGEST + 1)
+    commas = count - 1 + trailing
+    listed = (
+        count > 0
+        and trailing in (0, 1)
+        and text.isascii()
+        and not text.encode().translate(None, _LOWER_HEX_AND_COMMA)
+        and text.count(",") == commas
+        and text[2 * _DIGEST :: 2 * _DIGEST + 1] == "," * commas
+    )
+    return bytes.fromhex(text.replace(",", "")) if listed else None
+
+
 def _digests_of(ids: list[str]) -> npt.NDArray[np.bytes_]:
-    text = ",".join(ids).encode("ascii", errors="replace")
-    aligned = len(text) == 65 * len(ids) - 1 and text[64::65] == b"," * (len(ids) - 1)
-    if not aligned or text.translate(None, _LOWER_HEX_AND_COMMA):
+    raw = digest_list(",".join(ids))
+    if raw is None or len(raw) != _DIGEST * len(ids):  # an empty id hides as a trailing comma
         raise ValueError("a DigestSet holds lowercase 64-hex SHA-256 ids only")
-    return np.frombuffer(bytes.fromhex(text.replace(b",", b"").decode("ascii")), dtype="S32")
+    return np.frombuffer(raw, dtype="S32")

@@ -42,12 +42,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sim.digests import DigestSet
+from sim.digests import DigestSet, digest_list
 
 __all__ = ["Audits", "BodyAudit", "Ledger", "normalise_email", "normalise_maid"]
 
 _HEX = frozenset(string.hexdigits.lower())
-_DIGESTS = re.compile(r"(?:[0-9a-f]{64},)*[0-9a-f]{64},?")
 _DIGEST_ITEM = re.compile(r"[0-9a-f]{64}")
 # Every character ``str.isspace`` (so ``str.strip`` and the regex ``\s``) calls blank, spelled
 # out: a class of code points is several times faster to match than the ``\s`` category.
@@ -121,21 +120,6 @@ def _digest_column(name: str, raws: Sequence[str | None]) -> tuple[bytes, npt.ND
 
 def _digest_text(value: str) -> bool:
     return len(value) == 64 and set(value) <= _HEX
-
-
-def _only_digests(records: str) -> bool:
-    """``_DIGESTS.fullmatch(records)``, in C loops: 64-hex items, one comma between, at most
-    one after."""
-    count, trailing = divmod(len(records) + 1, 65)
-    commas = count - 1 + trailing
-    return (
-        count > 0
-        and trailing in (0, 1)
-        and records.isascii()
-        and not records.encode().translate(None, b"0123456789abcdef,")
-        and records.count(",") == commas
-        and records[64::65] == "," * commas
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,11 +338,10 @@ class Ledger:
         if not body or b'"records"' not in body:
             return _EMPTY_BODY
         records = str(json.loads(body).get("records", ""))
-        digests_only = _only_digests(records)
-        raw_pii = b"@" in body or (bool(records) and not digests_only)
-        if digests_only:
-            carried = bytes.fromhex(records.replace(",", ""))
-            count = len(carried) // _DIGEST
+        listed = digest_list(records)
+        raw_pii = b"@" in body or (bool(records) and listed is None)
+        if listed is not None:
+            carried, count = listed, len(listed) // _DIGEST
         else:
             items = [item for item in records.split(",") if item]
             count = len(items)
