@@ -51,6 +51,14 @@ class DigestSet(Set[str]):
         return cls(np.concatenate(blocks) if blocks else None)
 
     @classmethod
+    def of(cls, ids: Iterable[str]) -> DigestSet | None:
+        """``from_hex(ids)``, or None when some id is not a lowercase 64-hex digest."""
+        try:
+            return cls.from_hex(ids)
+        except ValueError:
+            return None
+
+    @classmethod
     def _from_iterable(cls, it: Iterable[Any]) -> DigestSet:  # type: ignore[override]
         # what the Set mixins build results with; typeshed's is generic, ours holds str only
         return cls.from_hex(it)

@@ -576,10 +576,8 @@ def _with_oldest_pending(timeseries: pd.DataFrame, users: pd.DataFrame) -> pd.Da
 def _compact(ids: frozenset[str]) -> AbstractSet[str]:
     """A list's members as a ``DigestSet`` when all are SHA-256 hex (the audience check then
     compares two sorted columns); as they are when the list holds anything else."""
-    try:
-        return DigestSet.from_hex(ids)
-    except ValueError:
-        return ids
+    compact = DigestSet.of(ids)
+    return ids if compact is None else compact
 
 
 def _resolved_at(users: pd.DataFrame) -> npt.NDArray[np.float64]:

@@ -411,11 +411,12 @@ class Ledger:
         for key in sorted(set(audiences.values())):
             writers = [step for step, target in audiences.items() if target == key]
             start = initial.get(key, frozenset())
-            if any(step in removing for step in writers) or not _all_digests(start):
+            start_digests = DigestSet.of(start)
+            if any(step in removing for step in writers) or start_digests is None:
                 steps = np.asarray(names, dtype=object)[codes]
                 members[key] = self._replayed(start, writers, removing, steps, rows)
                 continue
-            added = [DigestSet.from_hex(start).digests]
+            added = [start_digests.digests]
             for step in writers:
                 if step not in self._steps or step not in code_of:
                     continue
@@ -504,9 +505,3 @@ def _prefix(digests: npt.NDArray[np.bytes_]) -> npt.NDArray[np.uint64]:
 def _words(digests: npt.NDArray[np.bytes_]) -> npt.NDArray[np.uint64]:
     """Each 32-byte digest as a row of four 8-byte integers (a view when contiguous)."""
     return np.ascontiguousarray(digests).view(np.uint64).reshape(-1, 4)
-
-
-def _all_digests(ids: Iterable[str]) -> bool:
-    """Whether every id is a lowercase 64-hex SHA-256 digest (what a ``DigestSet`` holds)."""
-    listed = list(ids)
-    return all(len(i) == 2 * _DIGEST for i in listed) and set("".join(listed)) <= _HEX

@@ -71,3 +71,9 @@ def test_missing_ids_are_found_against_a_frozenset() -> None:
     assert len(DigestSet.from_hex(ids) - frozenset(ids[:90])) == 10
     assert not DigestSet.from_hex(ids) - frozenset(ids)
     assert not DigestSet.from_hex(ids) - DigestSet.from_hex(ids)
+
+
+def test_of_gives_none_for_anything_but_digests() -> None:
+    assert DigestSet.of(_ids("a", "b")) == DigestSet.from_hex(_ids("a", "b"))
+    assert DigestSet.of(frozenset()) == DigestSet()
+    assert DigestSet.of(["raw@example.com", *_ids("a")]) is None
