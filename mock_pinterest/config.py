@@ -18,6 +18,8 @@ from typing import Literal
 DAY_S = 86_400.0
 
 InvalidRecordPolicy = Literal["report", "reject"]
+# How a rate-limit window counts (Pinterest does not say); ``ratelimit`` implements each.
+RATE_LIMIT_ALGORITHMS = ("fixed_window", "sliding_window", "token_bucket")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,6 +34,8 @@ class MockConfig:
     org_read_per_minute: int = 1000
     org_write_per_minute: int = 1000
     retry_after: bool = False
+    # Undocumented: the window algorithm of every limit above, one of RATE_LIMIT_ALGORITHMS.
+    rate_limit_algorithm: str = "fixed_window"
     # Customer lists.
     max_records_per_request: int = 1900
     invalid_records: InvalidRecordPolicy = "report"
@@ -64,6 +68,12 @@ class MockConfig:
             raise ValueError("limits must be positive")
         if self.invalid_records not in ("report", "reject"):
             raise ValueError("invalid_records must be 'report' or 'reject'")
+        if self.rate_limit_algorithm not in RATE_LIMIT_ALGORITHMS:
+            raise ValueError(
+                "rate_limit_algorithm must be one of "
+                + ", ".join(repr(name) for name in RATE_LIMIT_ALGORITHMS)
+                + f"; got {self.rate_limit_algorithm!r}"
+            )
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, object]) -> MockConfig:
