@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+from sim.latency import LogNormal
+
 __all__ = [
     "LagEstimate",
     "backlog_served_s",
@@ -48,8 +50,6 @@ __all__ = [
     "requests_per_flush",
     "syncable_share",
 ]
-
-_Z99 = 2.3263478740408408  # the standard normal's 99th percentile
 
 
 # --------------------------------------------------------------------------- who is sent
@@ -197,9 +197,8 @@ class LagEstimate:
 
 def lognormal_mean_s(median_s: float, p99_s: float) -> float:
     """Mean of the log-normal ``sim.latency`` fits to a median and a p99:
-    ``median · exp(σ²/2)`` with ``σ = ln(p99/median)/z₀.₉₉``."""
-    sigma = math.log(p99_s / median_s) / _Z99
-    return median_s * math.exp(sigma * sigma / 2)
+    ``median · exp(σ²/2)`` with ``σ = ln(p99/median)/z₀.₉₉`` (a constant when they are equal)."""
+    return LogNormal(median_s, p99_s).mean_s
 
 
 def low_load_lag(
@@ -209,8 +208,8 @@ def low_load_lag(
 
     A user entering at a uniformly random instant of a flush interval waits for the next tick
     (mean ``T/2``, at most ``T``: someone entering exactly at a tick waits a whole interval),
-    is sent at once (no backlog) and counted synced when the answer is back: one up and one
-    down leg (``2 × lognormal_mean_s`` for the simulated network). Constant (evenly spaced)
+    is sent at once (no backlog) and counted synced when the answer is back: the path both
+    ways and the server's time (``2 × propagation + service`` means). Constant (evenly spaced)
     arrivals at rate λ wait ``T/2 + 1/(2λ)`` on average instead. Provisioning, 429s and
     retries are not in it.
     """

@@ -19,8 +19,9 @@ Definitions (the precise meaning of each check):
   the journal shows; network jitter may bunch arrivals, pacing is the sender's promise) in any
   half-open window [s, s + 1 s) is at most `limits.requests_per_second`. The maximum over all
   windows is attained by one starting at a request, so windows starting at each request are
-  counted exactly with a sorted search. Requests without a token (OAuth exchanges) are not
-  counted. A nanosecond of slack absorbs float rounding in sums of sim times.
+  counted exactly with a sorted search (`sim.pacing.busiest_second`, which the run's pacing
+  figures use on arrivals). Requests without a token (OAuth exchanges) are not counted. A
+  nanosecond of slack absorbs float rounding in sums of sim times.
 - `max_records`: no request carries more than `limits.max_records_per_request` records.
 - `flush_cadence`, two halves. Early: no PATCH carries a user who entered at or after the
   latest flush tick k·T ≤ `sent_at` (`max_entered_at`, from the sim's ledger; ticks counted
@@ -48,6 +49,7 @@ Definitions (the precise meaning of each check):
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -55,13 +57,13 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
+from sim import pacing
 from sim.recorder import RunData, final_counters, lag_percentiles
 from sim.scenario import Expectations, ExpectBounds
 
 OUTCOME_COUNTERS: Final = ("synced", "not_synced", "pending", "errored")
 """The outcomes an entered user is in exactly one of."""
 
-_FLOAT_SLACK_S: Final = 1e-9
 _RATE_WINDOW_S: Final = 1.0
 _TICK_TOLERANCE_S: Final = 1e-6
 # A 429 holds a token for its reset (whole seconds) and, while refusals go on, a growing
@@ -143,22 +145,13 @@ def check_rate_limit(data: RunData) -> CheckResult:
     requests = journal[journal["token_id"].notna() & journal["sent_at"].notna()]
     worst_count, worst_token, worst_start = 0, "", 0.0
     for token_id, group in requests.groupby("token_id", sort=True):
-        count, start = _busiest_second(group["sent_at"].to_numpy(float))
+        count, start = pacing.busiest_second(group["sent_at"].to_numpy(float))
         if count > worst_count:
             worst_count, worst_token, worst_start = count, str(token_id), start
     if worst_count == 0:
         return CheckResult(True, f"no token-bearing requests (limit {limit}/s)")
     window = f"{worst_count} requests on {worst_token} in [{worst_start:.3f} s, +1 s)"
     return CheckResult(worst_count <= limit, f"busiest second: {window}, limit {limit}")
-
-
-def _busiest_second(times: np.ndarray) -> tuple[int, float]:
-    """Most requests in any half-open 1 s window, and where that window starts."""
-    times = np.sort(times)
-    ends = np.searchsorted(times, times + _RATE_WINDOW_S - _FLOAT_SLACK_S, side="left")
-    counts = ends - np.arange(len(times))
-    worst = int(np.argmax(counts))
-    return int(counts[worst]), float(times[worst])
 
 
 def check_max_records(data: RunData) -> CheckResult:
@@ -356,6 +349,7 @@ class _Rule:
     holds: Callable[[float, float], bool]
     shown_as: str
     unit: str = ""
+    nothing_holds: bool = True  # the verdict when there is nothing to measure
 
 
 def check_expectations(data: RunData, expect: Expectations) -> dict[str, CheckResult]:
@@ -379,10 +373,11 @@ def _check_bounds(
 
 
 def _judge(name: str, rule: _Rule, measured: float | None, bound: float) -> CheckResult:
-    metric = name.removesuffix("_min").removesuffix("_max")
+    metric = _BOUND_AFFIX.sub("", name)
     expected = f"expected {rule.shown_as} {bound:g}{rule.unit}"
     if measured is None:
-        return CheckResult(True, f"{metric}: nothing to measure ({_NOTHING[metric]}); {expected}")
+        detail = f"{metric}: nothing to measure ({_NOTHING[metric]}); {expected}"
+        return CheckResult(rule.nothing_holds, detail)
     ok = rule.holds(measured, bound)
     return CheckResult(ok, f"{metric} = {measured:g}{rule.unit}, {expected}")
 
@@ -406,7 +401,26 @@ def _last_pending_at(data: RunData, step: str | None) -> float | None:
     return None if pending_at.empty else float(pending_at.max())
 
 
-_NOTHING: Final = {"lag_p99": "no synced users", "drain_by": "never pending"}
+def _pacing(figure: str) -> Callable[[RunData, str | None], float | None]:
+    """A run-wide pacing figure (`sim.pacing`); the scenario refuses these per step."""
+
+    def measure(data: RunData, step: str | None) -> float | None:
+        if step is not None:
+            raise ValueError(f"{figure} is a per-token figure: set it in [expect]")
+        value: float | None = getattr(pacing.overall(data), figure)
+        return value
+
+    return measure
+
+
+# the figure a bound is on: `errored_max` and `max_429_share` bound `errored` and `429_share`
+_BOUND_AFFIX: Final = re.compile(r"^(min|max)_|_(min|max)$")
+_NOTHING: Final = {
+    "lag_p99": "no synced users",
+    "drain_by": "never pending",
+    "429_share": "no customer-list writes",
+    "utilisation": "no backlog",
+}
 
 _RULES: Final[Mapping[str, _Rule]] = {
     "errored": _Rule(_final("errored"), operator.eq, "="),
@@ -419,4 +433,7 @@ _RULES: Final[Mapping[str, _Rule]] = {
     "lag_p99_max_s": _Rule(_lag_p99, operator.le, "≤", " s"),
     # Drained by D: the last sample still showing someone pending is before D.
     "drain_by_s": _Rule(_last_pending_at, operator.lt, "<", " s"),
+    "max_429_share": _Rule(_pacing("share_429"), operator.le, "≤"),
+    # a run that never had a backlog never showed how well it uses the limit
+    "min_utilisation": _Rule(_pacing("utilisation"), operator.ge, "≥", nothing_holds=False),
 }

@@ -256,7 +256,7 @@ def _load_file(path: Path) -> Scenario:
 
 
 def summary_table(outcome: RunOutcome) -> str:
-    """Per step the seven counters and lag p50/p99, then the checks."""
+    """Per step the seven counters and lag p50/p99, the pacing figures, then the checks."""
     from sim.recorder import final_counters, lag_percentiles
 
     data = outcome.data
@@ -268,11 +268,27 @@ def summary_table(outcome: RunOutcome) -> str:
         counts = "".join(f"{value:>11}" for value in values)
         lag = lag_percentiles(data.users[data.users["step"] == step])
         lines.append(f"{step:<24}{counts}{_seconds(lag['p50']):>10}{_seconds(lag['p99']):>10}")
+    lines.append(pacing_line(data))
     results = {**outcome.checks, **_prefixed(outcome)}
     failed = [name for name, result in results.items() if not result.ok]
     verdict = "all ok" if not failed else "FAILED: " + ", ".join(failed)
     lines.append(f"checks: {len(results) - len(failed)} of {len(results)} ok ({verdict})")
     return "\n".join(lines)
+
+
+def pacing_line(data: RunData) -> str:
+    """The run's 429 share of writes and utilisation of the limit while backlogged (sim.pacing)."""
+    from sim import pacing
+
+    figures = pacing.overall(data)
+    share, used = figures.share_429, figures.utilisation
+    refused = "-" if share is None else f"{share:.2%}"
+    utilisation = "- (no backlog)" if used is None else f"{used:.1%}"
+    return (
+        f"pacing: 429 share {refused} of {figures.writes:,} writes; utilisation {utilisation} "
+        f"of {figures.requests_per_second}/s over {figures.backlog_s:,.1f}s of backlog; "
+        f"busiest arrival second {figures.busiest.count}"
+    )
 
 
 def _seconds(value: float | None) -> str:

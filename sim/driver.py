@@ -10,9 +10,12 @@ Rules:
   so they are eligible at the same flush as if they had entered one by one, their deadlines
   and lags are exact, and there is no SimPy event per user. ``sim.feed`` draws the traffic and
   keeps the ledger, in this process or in a helper process on another core (same outputs).
-- Latency is data: the mock never sleeps; each message leg draws a one-way delay and the
-  mock's injected ``x-mock-latency-s`` is added to the answer's leg. A request whose round
-  trip exceeds its timeout fails with ``timeout`` (the mock may still have applied it).
+- Latency is data: the mock never sleeps. A request waits for one of the keep-alive pool's
+  connections, travels the path (``sim.latency``: propagation), is admitted or refused by the
+  mock at its arrival, takes the server's service time (plus the mock's injected
+  ``x-mock-latency-s``; a 429 is refused at the door and takes none) and travels back. A
+  request whose round trip exceeds its timeout fails with ``timeout`` at that instant (the
+  mock may still have applied it) and frees its connection.
 - Windowed faults become the mock's fault rules at the start (their windows are on the mock
   clock); instant faults (revoke, reconnect, delete an audience) fire at their instant through
   the admin API or, for a reconnect, the OAuth flow a workspace admin would go through.
@@ -30,8 +33,9 @@ from collections import deque
 from collections.abc import Callable, Generator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
+import httpx
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -41,9 +45,10 @@ import simpy
 from mock_pinterest import MockConfig
 from sim.digests import DigestSet
 from sim.feed import FeedChunk, Outcome, open_feed
-from sim.latency import LatencyModel, LogNormal
+from sim.latency import LogNormal, NetworkModel, Part
 from sim.ledger import Audits
 from sim.pinterest import EPOCH_S, Grant, SimulatedPinterest
+from sim.pool import ConnectionPool
 from sim.recorder import (
     COUNTERS,
     JOURNAL_COLUMNS,
@@ -59,6 +64,7 @@ from sync_core import (
     AudienceRef,
     Connection,
     OutcomeColumns,
+    Pacing,
     ResponseReceived,
     SendRequest,
     Step,
@@ -120,10 +126,14 @@ class _Run:
         self.end_s = scenario.duration_s
         self.pinterest = SimulatedPinterest(_mock_config(scenario, seed), lambda: self.env.now)
         self.engine = SyncEngine(_sync_config(scenario), rng=random.Random(f"engine-{seed}"))
-        self.latency = LatencyModel(
-            LogNormal(scenario.pinterest.latency.median_s, scenario.pinterest.latency.p99_s),
-            random.Random(f"latency-{seed}"),
+        network = scenario.network
+        self.network = NetworkModel(
+            propagation=LogNormal(network.propagation.median_s, network.propagation.p99_s),
+            service=LogNormal(network.service.median_s, network.service.p99_s),
+            rng=random.Random(f"latency-{seed}"),
+            paths=network.paths,
         )
+        self.pool = ConnectionPool(self.env, network.connections, self.network.open_path)
         self.recorder = Recorder([s.id for s in scenario.steps])
         self.sent: dict[str, _SentRequest] = {}
         self.exchanges: set[simpy.Process] = set()
@@ -225,7 +235,8 @@ class _Run:
             self.pinterest.add_fault(rule)
         if fault.kind is FaultKind.LATENCY and fault.median_s is not None:
             p99 = fault.p99_s if fault.p99_s is not None else fault.median_s * 5
-            self.latency.add_window(fault.at_s, until, LogNormal(fault.median_s, p99))
+            delay = LogNormal(fault.median_s, p99)
+            self.network.add_window(fault.part, fault.at_s, until, delay)
 
     def _fire_faults(self, now: float) -> None:
         while self.instant_faults and self.instant_faults[0].at_s <= now:
@@ -264,27 +275,44 @@ class _Run:
 
     def _exchange(self, request: SendRequest) -> Generator[simpy.Event, Any, None]:
         sent_at = self.env.now
-        up = self.latency.draw(sent_at)
-        if up >= request.timeout_s:
-            yield self.env.timeout(request.timeout_s)
+        deadline = self.env.timeout(request.timeout_s)
+        granted = self.pool.acquire()
+        if granted not in (yield granted | deadline):
+            self.pool.abandon(granted)
             self._deliver(TransportFailed(request.request_id, "timeout"))
             return
-        yield self.env.timeout(up)
-        answer = self.pinterest.send(request.method, request.path, request.headers, request.body)
-        note = _SentRequest(sent_at, self.feed.note(request.body, self.fed))
-        self.sent[answer.headers["x-pinterest-rid"]] = note
-        back = float(answer.headers.get("x-mock-latency-s", 0.0)) + self.latency.draw(sent_at)
-        if up + back >= request.timeout_s:
-            yield self.env.timeout(request.timeout_s - up)
-            self._deliver(TransportFailed(request.request_id, "timeout"), note)
-            return
-        yield self.env.timeout(back)
+        connection = cast(int, granted.value)
+        path_s = self.pool.path_s[connection]
+        try:
+            arrival = self.env.timeout(self.network.leg(path_s, self.env.now))
+            if arrival not in (yield arrival | deadline):
+                self._deliver(TransportFailed(request.request_id, "timeout"))
+                return
+            answer = self.pinterest.send(
+                request.method, request.path, request.headers, request.body
+            )
+            note = _SentRequest(sent_at, self.feed.note(request.body, self.fed))
+            self.sent[answer.headers["x-pinterest-rid"]] = note
+            back = self.env.timeout(self._answer_time(answer, path_s))
+            if back not in (yield back | deadline):
+                self._deliver(TransportFailed(request.request_id, "timeout"), note)
+                return
+        finally:
+            self.pool.release(connection)
         self._deliver(
             ResponseReceived(
                 request.request_id, answer.status_code, dict(answer.headers), answer.content
             ),
             note,
         )
+
+    def _answer_time(self, answer: httpx.Response, path_s: float) -> float:
+        """From arrival to the answer's return: service (none for a 429, refused at the
+        door), the mock's injected latency, and the path back."""
+        now = self.env.now
+        service = 0.0 if answer.status_code == 429 else self.network.draw(Part.SERVICE, now)
+        injected = float(answer.headers.get("x-mock-latency-s", 0.0))
+        return service + injected + self.network.leg(path_s, now)
 
     def _deliver(
         self, outcome: ResponseReceived | TransportFailed, note: _SentRequest | None = None
@@ -346,6 +374,7 @@ class _Run:
                 flush_interval_s=scenario.sync.flush_interval_s,
                 retry_window_s=scenario.sync.retry_window_s,
             ),
+            step_connections={s.id: s.connection for s in scenario.steps},
         )
 
     def _users(self) -> pd.DataFrame:
@@ -393,6 +422,7 @@ def _mock_config(scenario: Scenario, seed: int) -> MockConfig:
         max_records_per_request=settings.max_records_per_request,
         match_rate=settings.match_rate,
         retry_after=settings.retry_after,
+        rate_limit_algorithm=str(settings.rate_limiter),
         auto_approve=True,
         epoch_s=EPOCH_S,
     )
@@ -407,6 +437,8 @@ def _sync_config(scenario: Scenario) -> SyncConfig:
         retry_window_s=sync.retry_window_s,
         max_in_flight=sync.max_in_flight,
         request_timeout_s=sync.request_timeout_s,
+        pacing=Pacing(sync.pacer.value),
+        pacing_margin_s=sync.pacing_margin_s,
     )
 
 

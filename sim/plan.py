@@ -16,6 +16,10 @@ Rules:
   of traffic, replays included, counts.
 - Measurements read only what a run writes (users, the journal, fault windows), so a
   reloaded folder and a fresh run give the same table.
+- Beside the capacity row stand the run's pacing figures (``sim.pacing``, over the token's
+  steps): its 429 share of writes, predicted 0 (the engine paces under the limit; the error
+  is n/a, a share of 0 has no relative error), and its utilisation of the limit while users
+  wait, predicted 1.0 (the closed-form capacity ``r·m`` assumes every slot used).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from sim import capacity
+from sim import capacity, pacing
 from sim.recorder import FaultWindow, Limits, RunData
 from sim.scenario import FaultKind, Scenario, TrafficKind, TrafficSpec
 from sim.traffic import expected_arrivals
@@ -89,9 +93,8 @@ class PlanInputs:
     retry_window_s: float
     request_timeout_s: float
     margin_s: float
-    latency_median_s: float
-    latency_p99_s: float
     round_trip_mean_s: float
+    round_trip_p99_s: float  # bounded above by the sum of the parts' p99s
     duration_s: float
     tokens: tuple[TokenLoad, ...]
     outages: tuple[Outage, ...]
@@ -127,20 +130,18 @@ class PlanInputs:
 
 def derive(scenario: Scenario) -> PlanInputs:
     """The closed forms' parameters for ``scenario`` (see the module docstring)."""
-    from sync_core import SyncConfig  # the engine's pacing margin, not a copy of it
-
-    sync, pinterest = scenario.sync, scenario.pinterest
-    latency = pinterest.latency
+    sync, pinterest, network = scenario.sync, scenario.pinterest, scenario.network
+    path, service = network.propagation, network.service
     return PlanInputs(
         flush_interval_s=sync.flush_interval_s,
         requests_per_second=min(sync.requests_per_second, pinterest.ads_write_per_second),
         max_records=min(sync.max_records_per_request, pinterest.max_records_per_request),
         retry_window_s=sync.retry_window_s,
         request_timeout_s=sync.request_timeout_s,
-        margin_s=SyncConfig().pacing_margin_s,
-        latency_median_s=latency.median_s,
-        latency_p99_s=latency.p99_s,
-        round_trip_mean_s=2 * capacity.lognormal_mean_s(latency.median_s, latency.p99_s),
+        margin_s=sync.pacing_margin_s,
+        round_trip_mean_s=2 * capacity.lognormal_mean_s(path.median_s, path.p99_s)
+        + capacity.lognormal_mean_s(service.median_s, service.p99_s),
+        round_trip_p99_s=2 * path.p99_s + service.p99_s,
         duration_s=scenario.duration_s,
         tokens=tuple(_token(scenario, conn.id) for conn in scenario.connections),
         outages=_outages(scenario),
@@ -337,7 +338,7 @@ def _lag(ctx: _Context) -> capacity.LagEstimate:
     """Low-load lag; evenly spaced (constant) rows wait ``constant_arrival_wait_s``, not T/2."""
     inputs = ctx.inputs
     lag = capacity.low_load_lag(
-        inputs.flush_interval_s, inputs.round_trip_mean_s, 2 * inputs.latency_p99_s
+        inputs.flush_interval_s, inputs.round_trip_mean_s, inputs.round_trip_p99_s
     )
     rows = [row for row in _flowing(ctx) if _volume(row) > 0]
     volume = sum(_volume(row) for row in rows)
@@ -596,6 +597,25 @@ def _expired_measured(ctx: _Context) -> float:
     return float(((users["outcome"] == "errored") & users["step"].isin(steps)).sum())
 
 
+def _pacing_of(ctx: _Context) -> pacing.Pacing:
+    """The run's pacing figures for the connections of this token's steps, combined."""
+    assert ctx.data is not None
+    connections = {ctx.data.connection_of_step.get(step) for step in ctx.token.steps}
+    figures = pacing.by_connection(ctx.data)
+    mine = (one for connection, one in figures.items() if connection in connections)
+    return pacing.combine(mine, ctx.data.limits.requests_per_second)
+
+
+def _measured_share_429(ctx: _Context) -> float:
+    share = _pacing_of(ctx).share_429
+    return math.nan if share is None else share
+
+
+def _measured_utilisation(ctx: _Context) -> float:
+    used = _pacing_of(ctx).utilisation
+    return math.nan if used is None else used
+
+
 _NOTE_BATCH_AWARE = (
     "users/s with flush-sized batches; this engine merges flushes above the knee, so its "
     "ceiling is r·m"
@@ -609,6 +629,23 @@ _FORMULAS: Final = (
         _capacity,
         _measured_capacity,
         "peak 10 s synced rate; measured only when a backlog keeps the token busy ≥ 20 s",
+    ),
+    _Formula(
+        "429 share of writes",
+        "share",
+        lambda ctx: True,
+        lambda ctx: 0.0,
+        _measured_share_429,
+        "customer-list writes answered 429: pacing under r, the engine should not be refused",
+    ),
+    _Formula(
+        "utilisation while backlogged",
+        "share of r",
+        lambda ctx: True,
+        lambda ctx: 1.0,
+        _measured_utilisation,
+        "accepted writes arriving in backlog ÷ (r × backlog s), outages included; r·m assumes "
+        "every slot used",
     ),
     _Formula(
         "knee ⌊rT/k⌋·m/(ρT)",
@@ -780,7 +817,7 @@ def load_run(folder: Path, scenario: Scenario) -> RunData:
         if not (folder / name).is_file():
             raise FileNotFoundError(f"{folder / name}: no such file (run pinsim run/check first)")
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-    sync = scenario.sync
+    sync, pinterest = scenario.sync, scenario.pinterest
     return RunData(
         scenario=str(summary["scenario"]),
         seed=int(summary["seed"]),
@@ -792,12 +829,13 @@ def load_run(folder: Path, scenario: Scenario) -> RunData:
         members={},
         expected_members={},
         fault_windows=tuple(_fault_window(f.kind, f.at_s, f.until_s) for f in scenario.faults),
-        limits=Limits(
-            requests_per_second=sync.requests_per_second,
-            max_records_per_request=sync.max_records_per_request,
+        limits=Limits(  # as the driver sets them: the limits are Pinterest's
+            requests_per_second=pinterest.ads_write_per_second,
+            max_records_per_request=pinterest.max_records_per_request,
             flush_interval_s=sync.flush_interval_s,
             retry_window_s=sync.retry_window_s,
         ),
+        step_connections={step.id: step.connection for step in scenario.steps},
     )
 
 

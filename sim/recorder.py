@@ -13,6 +13,10 @@ Rules:
   the end of the run, so the final row per step is the run's final state.
 - Derived series used by more than one consumer (the entry→synced lag) live here so that the
   checks and the report cannot disagree on them.
+- Users reach Pinterest through their step's connection (`step_connections`); the journal's
+  `user` names the same connection (the driver creates one mock user per connection, named by
+  its id). Without the mapping every step is on the one connection the journal names, and a
+  journal naming several is refused: which token served which users would be a guess.
 """
 
 from __future__ import annotations
@@ -102,6 +106,7 @@ class RunData:
     expected_members: Mapping[str, AbstractSet[str]]
     fault_windows: tuple[FaultWindow, ...]
     limits: Limits
+    step_connections: Mapping[str, str] | None = None  # step id → connection id
 
     def __post_init__(self) -> None:
         for name, frame, columns in (
@@ -112,11 +117,27 @@ class RunData:
             missing = [column for column in columns if column not in frame.columns]
             if missing:
                 raise RunDataError(f"RunData.{name} lacks columns {missing}")
+        if self.step_connections is None and len(named := _journal_connections(self.requests)) > 1:
+            raise RunDataError(f"RunData.step_connections is needed: the journal names {named}")
 
     @property
     def step_ids(self) -> tuple[str, ...]:
         """Step ids in the order the recorder sampled them."""
         return tuple(str(step) for step in pd.unique(self.timeseries["step"]))
+
+    @property
+    def connection_of_step(self) -> Mapping[str, str]:
+        """Step id → connection id: `step_connections`, else every step on the journal's one."""
+        if self.step_connections is not None:
+            return self.step_connections
+        named = _journal_connections(self.requests)
+        return dict.fromkeys(self.step_ids, named[0]) if named else {}
+
+
+def _journal_connections(requests: pd.DataFrame) -> list[str]:
+    """The connections (mock users) the journal's token-bearing requests name, sorted."""
+    users = requests.loc[requests["token_id"].notna(), "user"].dropna()
+    return sorted(str(user) for user in pd.unique(users))
 
 
 def synced_lag_s(users: pd.DataFrame) -> npt.NDArray[np.float64]:

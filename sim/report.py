@@ -2,6 +2,7 @@
 
 Responsibility: write `summary.json`, `timeseries.csv`, `users.parquet`, `requests.csv`, the
 PNG plots and a self-contained `report.html` for one `RunData` and its check results.
+summary.json's `pacing` holds the figures of `sim.pacing`, over all tokens and per token.
 
 Rules:
 - Deterministic: the same `RunData` gives byte-identical files apart from the wall-clock field
@@ -26,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sim import pacing
 from sim.checks import CheckResult
 from sim.plots import write_plots
 from sim.recorder import (
@@ -86,6 +88,7 @@ def build_summary(
             "total": len(data.requests),
             "by_status": {str(status): int(n) for status, n in sorted(statuses.items())},
         },
+        "pacing": _pacing(data),
         "checks": _verdicts(checks),
         "expect": _verdicts(expect_results),
     }
@@ -93,7 +96,35 @@ def build_summary(
 
 def _rounded(percentiles: Mapping[str, float | None]) -> dict[str, float | None]:
     """Microsecond precision: enough for sim time, short enough to read."""
-    return {k: None if v is None else round(v, 6) for k, v in percentiles.items()}
+    return {k: _round(v) for k, v in percentiles.items()}
+
+
+def _pacing(data: RunData) -> dict[str, object]:
+    """The run's pacing figures over all tokens, then per token."""
+    tokens = pacing.by_token(data)
+    overall = pacing.combine(tokens.values(), data.limits.requests_per_second)
+    return {**_figures(overall), "tokens": {token: _figures(one) for token, one in tokens.items()}}
+
+
+def _figures(figures: pacing.Pacing) -> dict[str, object]:
+    busiest = figures.busiest
+    return {
+        "writes": figures.writes,
+        "refused_429": figures.refused_429,
+        "share_429": _round(figures.share_429),
+        "accepted_in_backlog": figures.accepted_in_backlog,
+        "backlog_s": round(figures.backlog_s, 6),
+        "utilisation": _round(figures.utilisation),
+        "busiest_arrival_second": {
+            "count": busiest.count,
+            "start_s": _round(busiest.start_s),
+            "token": busiest.token,
+        },
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
 
 
 def _verdicts(results: Mapping[str, CheckResult]) -> dict[str, dict[str, object]]:
@@ -128,6 +159,7 @@ th:first-child,td:first-child,td.detail{text-align:left}
 <h2>Steps</h2>$steps
 <h2>Entry → synced lag (s)</h2>$lag
 <h2>Requests</h2>$requests
+<h2>Pacing</h2>$pacing
 <h2>Checks</h2>$checks
 <h2>Expectations</h2>$expect
 <h2>Plots</h2>$plots
@@ -156,6 +188,7 @@ def render_html(summary: Mapping[str, object], plots: Mapping[str, Path]) -> str
             ["status", "requests"],
             [*_mapping(requests["by_status"]).items(), ("total", requests["total"])],
         ),
+        pacing=_pacing_table(_mapping(summary["pacing"])),
         checks=_verdict_table(checks),
         expect=_verdict_table(expect) if expect else "<p>No expectations set.</p>",
         plots="\n".join(_img(name, path) for name, path in plots.items()),
@@ -172,6 +205,50 @@ def _lag_table(steps: Mapping[str, object], overall: Mapping[str, object]) -> st
     quantiles = list(overall)
     rows = [[step, *_mapping(_mapping(row)["lag_s"]).values()] for step, row in steps.items()]
     return _table(["step", *quantiles], [*rows, ["all steps", *overall.values()]])
+
+
+# summary key → (row label, its one-line definition)
+_PACING_ROWS: Final = {
+    "writes": ("writes", "customer-list PATCHes the engine sent"),
+    "share_429": ("429 share", "share of those writes Pinterest answered 429"),
+    "backlog_s": (
+        "backlog (s)",
+        "seconds in which a user was past the flush after their entry but not synced or errored",
+    ),
+    "utilisation": (
+        "utilisation",
+        "accepted writes arriving during the backlog ÷ (r × backlog seconds), r the limit a second",
+    ),
+    "busiest_arrival_second": (
+        "busiest arrival second",
+        "most requests arriving in any 1 s window (refused ones too), and when",
+    ),
+}
+
+
+_PACING_SHARES: Final = frozenset({"share_429", "utilisation"})
+
+
+def _pacing_table(figures: Mapping[str, object]) -> str:
+    """Figures in rows, all tokens then each token in columns, each row with its definition."""
+    columns = {"all tokens": figures, **_mapping(figures["tokens"])}
+    head = "".join(f"<th>{_esc(name)}</th>" for name in ["figure", *columns, "definition"])
+    rows = []
+    for key, (label, definition) in _PACING_ROWS.items():
+        cells = "".join(f"<td>{_pacing_cell(key, _mapping(c)[key])}</td>" for c in columns.values())
+        rows.append(
+            f'<tr><td>{_esc(label)}</td>{cells}<td class="detail">{_esc(definition)}</td></tr>'
+        )
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def _pacing_cell(key: str, value: object) -> str:
+    if isinstance(value, Mapping):  # the busiest second: how many, from when
+        start = value["start_s"]
+        return "—" if start is None else f"{_cell(value['count'])} at {_cell(start)} s"
+    if key in _PACING_SHARES and isinstance(value, float):
+        return f"{value:.2%}"  # a few 429s in thousands of writes must not show as 0.000
+    return _cell(value)
 
 
 def _verdict_table(results: Mapping[str, object]) -> str:

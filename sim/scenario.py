@@ -15,17 +15,22 @@ Rules:
 Expectations (``[expect]`` for totals over all steps, ``[expect.steps.<id>]`` for one step) are
 bounds on the state at the end of the run unless said otherwise; every key is optional:
 
-=================  =========================================================================
-``errored``        the errored count equals this exactly
-``errored_min``    errored count is at least this
-``errored_max``    errored count is at most this
-``synced_min``     synced count is at least this
-``not_synced_min`` not-synced count is at least this
-``not_synced_max`` not-synced count is at most this
-``pending_max``    pending count at the end of the run is at most this
-``lag_p99_max``    p99 of entry-to-synced lag over synced users is at most this duration
-``drain_by``       from this instant on (sim time) every sample has pending == 0
-=================  =========================================================================
+===================  =======================================================================
+``errored``          the errored count equals this exactly
+``errored_min``      errored count is at least this
+``errored_max``      errored count is at most this
+``synced_min``       synced count is at least this
+``not_synced_min``   not-synced count is at least this
+``not_synced_max``   not-synced count is at most this
+``pending_max``      pending count at the end of the run is at most this
+``lag_p99_max``      p99 of entry-to-synced lag over synced users is at most this duration
+``drain_by``         from this instant on (sim time) every sample has pending == 0
+``max_429_share``    share (0..1) of the run's customer-list writes answered 429 is at most
+                     this (``sim.pacing``); ``[expect]`` only
+``min_utilisation``  the run's utilisation of the rate limit while users wait to be sent is
+                     at least this share (``sim.pacing``); fails when there was no backlog;
+                     ``[expect]`` only
+===================  =======================================================================
 """
 
 from __future__ import annotations
@@ -41,18 +46,22 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from sim.latency import Part, Paths
 from sim.units import UnitError, parse_duration, parse_rate
 
 __all__ = [
     "AudienceSpec",
     "ConnectionSpec",
+    "DelaySpec",
     "ExpectBounds",
     "Expectations",
     "FaultKind",
     "FaultSpec",
-    "LatencySpec",
     "MissingShares",
+    "NetworkSpec",
+    "Pacer",
     "PinterestSettings",
+    "RateLimiter",
     "Scenario",
     "ScenarioError",
     "StepAction",
@@ -99,17 +108,44 @@ class FaultKind(enum.StrEnum):
     LATENCY = "latency"
 
 
+class Pacer(enum.StrEnum):
+    """``sync.pacer``: the engine's pacing (``sync_core.pacing``)."""
+
+    ADAPTIVE = "adaptive"
+    FIXED = "fixed"
+
+
 class StepAction(enum.StrEnum):
     ADD = "add"
     REMOVE = "remove"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LatencySpec:
-    """One-way latency of the mock's answers: a log-normal fitted to a median and a p99."""
+class RateLimiter(enum.StrEnum):
+    """How the mock counts its rate limits (``MockConfig.rate_limit_algorithm``)."""
 
-    median_s: float = 0.12
-    p99_s: float = 0.6
+    FIXED_WINDOW = "fixed_window"
+    SLIDING_WINDOW = "sliding_window"
+    TOKEN_BUCKET = "token_bucket"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DelaySpec:
+    """A delay: a log-normal fitted to a median and a p99 (equal: a constant; 0: none)."""
+
+    median_s: float
+    p99_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetworkSpec:
+    """``[network]``: the simulated network between the engine and Pinterest (``sim.latency``).
+
+    Defaults are a cloud region talking to a large API over TLS keep-alive connections."""
+
+    propagation: DelaySpec = DelaySpec(median_s=0.03, p99_s=0.06)
+    service: DelaySpec = DelaySpec(median_s=0.12, p99_s=0.6)
+    connections: int = 16
+    paths: Paths = Paths.PER_CONNECTION
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,7 +157,7 @@ class PinterestSettings:
     max_records_per_request: int = 1900
     match_rate: float = 0.6
     retry_after: bool = False
-    latency: LatencySpec = field(default_factory=LatencySpec)
+    rate_limiter: RateLimiter = RateLimiter.FIXED_WINDOW
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,8 +168,10 @@ class SyncSettings:
     requests_per_second: int = 7
     max_records_per_request: int = 1900
     retry_window_s: float = 13 * 3600.0
-    max_in_flight: int = 4
+    max_in_flight: int = 16
     request_timeout_s: float = 30.0
+    pacer: Pacer = Pacer.ADAPTIVE
+    pacing_margin_s: float = 0.02
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -220,6 +258,7 @@ class FaultSpec:
     median_s: float | None = None
     p99_s: float | None = None
     extra_s: float | None = None
+    part: Part = Part.SERVICE
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -235,6 +274,8 @@ class ExpectBounds:
     pending_max: int | None = None
     lag_p99_max_s: float | None = None
     drain_by_s: float | None = None
+    max_429_share: float | None = None
+    min_utilisation: float | None = None
 
     def items(self) -> Iterator[tuple[str, int | float]]:
         """The bounds that are set, as ``(field name, value)``."""
@@ -263,6 +304,7 @@ class Scenario:
     heavy: bool = False
     source: str = "<string>"
     pinterest: PinterestSettings = field(default_factory=PinterestSettings)
+    network: NetworkSpec = field(default_factory=NetworkSpec)
     sync: SyncSettings = field(default_factory=SyncSettings)
     connections: tuple[ConnectionSpec, ...] = (ConnectionSpec(id=DEFAULT_CONNECTION),)
     steps: tuple[StepSpec, ...] = ()
@@ -323,7 +365,7 @@ def override(scenario: Scenario, key: str, value: object) -> Scenario:
     """A copy of ``scenario`` with the TOML value at dotted ``key`` replaced, re-validated.
 
     ``key`` walks tables by name and arrays by index: ``"traffic.0.rate"``,
-    ``"sync.retry_window"``, ``"pinterest.latency.p99"``. Missing tables are created.
+    ``"sync.retry_window"``, ``"network.service.p99"``. Missing tables are created.
     """
     raw: dict[str, Any] = copy.deepcopy(dict(scenario.raw))
     parts = key.split(".")
@@ -515,7 +557,7 @@ def _match_fields(value: object) -> tuple[str, ...]:
 
 
 _TOP_LEVEL = frozenset(
-    {"scenario", "pinterest", "sync", "connection", "step", "traffic", "fault", "expect"}
+    {"scenario", "pinterest", "network", "sync", "connection", "step", "traffic", "fault", "expect"}
 )
 
 
@@ -540,6 +582,7 @@ def _build(raw: dict[str, Any], source: str) -> Scenario:
         heavy=heavy,
         source=source,
         pinterest=_pinterest(top.table("pinterest")),
+        network=_network(top.table("network")),
         sync=_sync(top.table("sync")),
         connections=connections,
         steps=steps,
@@ -550,14 +593,42 @@ def _build(raw: dict[str, Any], source: str) -> Scenario:
     )
 
 
-def _latency(table: _Table) -> LatencySpec:
-    base = LatencySpec()
-    median_s = table.get("median", _duration, base.median_s)
-    p99_s = table.get("p99", _duration, base.p99_s)
+_OLD_LATENCY = (
+    "replaced by the [network] table (one-way legs no longer carry the server's time): write "
+    '[network] service = { median = "120ms", p99 = "600ms" } for Pinterest\'s processing and '
+    'propagation = { median = "30ms", p99 = "60ms" } for the one-way path'
+)
+
+
+def _network(table: _Table) -> NetworkSpec:
+    base = NetworkSpec()
+    spec = NetworkSpec(
+        propagation=table.get("propagation", _delay, base.propagation),
+        service=table.get("service", _delay, base.service),
+        connections=table.get("connections", _positive_integer, base.connections),
+        paths=table.get("paths", _choice(Paths), base.paths),
+    )
     table.done()
+    return spec
+
+
+def _delay(value: object) -> DelaySpec:
+    """``"40ms"`` (a constant) or ``{ median = "120ms", p99 = "600ms" }``."""
+    if not isinstance(value, dict):
+        seconds = _duration(value)
+        return DelaySpec(median_s=seconds, p99_s=seconds)
+    unknown = sorted(set(value) - {"median", "p99"})
+    if unknown:
+        raise ValueError(f"{unknown[0]}: unknown key; a delay takes median and p99")
+    missing = [name for name in ("median", "p99") if name not in value]
+    if missing:
+        raise ValueError(f"{missing[0]}: missing (give median and p99, or one duration)")
+    median_s, p99_s = _duration(value["median"]), _duration(value["p99"])
     if p99_s < median_s:
-        raise table.error("p99", "must not be below the median")
-    return LatencySpec(median_s=median_s, p99_s=p99_s)
+        raise ValueError("p99 must not be below the median")
+    if median_s == 0 < p99_s:
+        raise ValueError("a median of 0 needs a p99 of 0 (no delay)")
+    return DelaySpec(median_s=median_s, p99_s=p99_s)
 
 
 def _pinterest(table: _Table) -> PinterestSettings:
@@ -572,8 +643,10 @@ def _pinterest(table: _Table) -> PinterestSettings:
         ),
         match_rate=table.get("match_rate", _share, base.match_rate),
         retry_after=table.get("retry_after", _boolean, base.retry_after),
-        latency=_latency(table.table("latency")),
+        rate_limiter=table.get("rate_limiter", _choice(RateLimiter), base.rate_limiter),
     )
+    if table.has("latency"):
+        raise table.error("latency", _OLD_LATENCY)
     table.done()
     return settings
 
@@ -591,6 +664,8 @@ def _sync(table: _Table) -> SyncSettings:
         retry_window_s=table.get("retry_window", _positive_duration, base.retry_window_s),
         max_in_flight=table.get("max_in_flight", _positive_integer, base.max_in_flight),
         request_timeout_s=table.get("request_timeout", _positive_duration, base.request_timeout_s),
+        pacer=table.get("pacer", _choice(Pacer), base.pacer),
+        pacing_margin_s=table.get("pacing_margin", _duration, base.pacing_margin_s),
     )
     table.done()
     return settings
@@ -743,7 +818,10 @@ _FAULT_KEYS: dict[FaultKind, tuple[frozenset[str], frozenset[str]]] = {
     FaultKind.DELETE_AUDIENCE: (frozenset({"step"}), frozenset({"step"})),
     FaultKind.RATE_LIMIT_STORM: (frozenset(), frozenset({"until", "share", "connection"})),
     FaultKind.SERVER_ERRORS: (frozenset(), frozenset({"until", "share", "status", "connection"})),
-    FaultKind.LATENCY: (frozenset(), frozenset({"until", "median", "p99", "extra", "connection"})),
+    FaultKind.LATENCY: (
+        frozenset(),
+        frozenset({"until", "part", "median", "p99", "extra", "connection"}),
+    ),
 }
 _TOKEN_FAULTS = frozenset({FaultKind.REVOKE_TOKEN, FaultKind.RECONNECT})
 _DEFAULT_STATUSES = (500, 503)
@@ -780,6 +858,7 @@ def _fault(
         median_s=row.get("median", _duration, None),
         p99_s=row.get("p99", _duration, None),
         extra_s=row.get("extra", _duration, None),
+        part=row.get("part", _choice(Part), Part.SERVICE),
     )
     row.done()
     _check_fault(row, spec, step_ids)
@@ -811,6 +890,8 @@ def _check_latency_fault(row: _Table, spec: FaultSpec) -> None:
         raise row.error("p99" if spec.p99_s is None else "median", "missing (give both)")
     if spec.median_s is not None and spec.p99_s is not None and spec.p99_s < spec.median_s:
         raise row.error("p99", "must not be below the median")
+    if spec.extra_s is not None and spec.part is Part.PROPAGATION:
+        raise row.error("extra", "is Pinterest's own added delay: it applies to part 'service'")
 
 
 _COUNT_BOUNDS = (
@@ -824,13 +905,21 @@ _COUNT_BOUNDS = (
 )
 
 
+# bounds on figures of the whole run (``sim.pacing``): a step has no token of its own
+_RUN_BOUNDS = ("max_429_share", "min_utilisation")
+
+
 def _expectations(table: _Table, step_ids: set[str]) -> Expectations:
     steps_table = table.table("steps")
     per_step = {}
     for step_id in steps_table.names():
         if step_id not in step_ids:
             raise steps_table.error(step_id, f"no [[step]] with id {step_id!r}")
-        per_step[step_id] = _bounds(steps_table.table(step_id))
+        step_table = steps_table.table(step_id)
+        for name in _RUN_BOUNDS:
+            if step_table.has(name):
+                raise step_table.error(name, "a per-token figure: set it in [expect]")
+        per_step[step_id] = _bounds(step_table)
     return Expectations(totals=_bounds(table), steps=MappingProxyType(per_step))
 
 
@@ -840,6 +929,8 @@ def _bounds(table: _Table) -> ExpectBounds:
         **counts,
         lag_p99_max_s=table.get("lag_p99_max", _duration, None),
         drain_by_s=table.get("drain_by", _duration, None),
+        max_429_share=table.get("max_429_share", _share, None),
+        min_utilisation=table.get("min_utilisation", _share, None),
     )
     table.done()
     return bounds

@@ -11,7 +11,7 @@ docs/CONTRACTS.md §2; the module map:
 - ``outcomes``: the one classification table (status, code, failure → verdict, reason)
 - ``wire``: Pinterest v5 requests and response parsing
 - ``identity``: normalising and hashing emails and MAIDs
-- ``batching``, ``ratelimit``, ``retry``, ``token``, ``provisioning``, ``launch``: one policy each
+- ``batching``, ``pacing``, ``retry``, ``token``, ``provisioning``, ``launch``: one policy each
 - ``users``, ``metrics``: per-user columns, step counters and outcome records
 - ``errors``: ``UsageError`` (caller's fault) vs ``PeerError`` (Pinterest's)
 """
@@ -39,7 +39,7 @@ from sync_core.events import (
 )
 from sync_core.identity import hash_email, hash_maid
 from sync_core.metrics import OutcomeColumns, StepCounters, UserOutcome
-from sync_core.model import Action, AudienceRef, Connection, Step, SyncConfig
+from sync_core.model import Action, AudienceRef, Connection, Pacing, Step, SyncConfig
 from sync_core.token import TokenStatus
 
 __all__ = [
@@ -56,6 +56,7 @@ __all__ = [
     "NoMatchField",
     "Outcome",
     "OutcomeColumns",
+    "Pacing",
     "PeerError",
     "ResponseReceived",
     "SendRequest",

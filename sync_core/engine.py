@@ -48,10 +48,10 @@ from sync_core.events import (
 from sync_core.identity import email_column, maid_column
 from sync_core.launch import validate
 from sync_core.metrics import OutcomeColumns, StepCounters, StepTally, UserOutcome, UserState
-from sync_core.model import Connection, Step, SyncConfig
+from sync_core.model import Connection, Pacing, Step, SyncConfig
 from sync_core.outcomes import Disposition, Reason, Verdict, classify
+from sync_core.pacing import Pacer
 from sync_core.provisioning import Provisioner, Stage
-from sync_core.ratelimit import TokenLimiter
 from sync_core.retry import Backoff
 from sync_core.token import TokenState, TokenStatus
 from sync_core.users import UserTable
@@ -98,14 +98,15 @@ class _Target:
 
 
 class _Conn:
-    __slots__ = ("limiter", "refresh_in_flight", "targets", "token")
+    __slots__ = ("pacer", "refresh_in_flight", "targets", "token")
 
     def __init__(self, connection: Connection, config: SyncConfig) -> None:
         self.token = TokenState(connection)
-        self.limiter = TokenLimiter(
+        self.pacer = Pacer(
             limit=config.requests_per_second,
             max_in_flight=config.max_in_flight,
             margin_s=config.pacing_margin_s,
+            adaptive=config.pacing is Pacing.ADAPTIVE,
         )
         self.targets: deque[_Target] = deque()  # round-robin order
         self.refresh_in_flight = False
@@ -287,7 +288,9 @@ class SyncEngine:
             raise UsageError(f"unknown or already answered request {outcome.request_id}")
         self._advance(now)
         del self._flights[outcome.request_id]
-        flight.conn.limiter.record_done()
+        flight.conn.pacer.record_done()
+        if isinstance(outcome, ResponseReceived):
+            flight.conn.pacer.on_round_trip(now - flight.sent_at)
         status, body, disposition, reset_s = self._interpret(flight, outcome, now)
         handlers = {
             "batch": self._on_batch,
@@ -350,7 +353,7 @@ class SyncEngine:
 
     def _forget_flights(self) -> None:
         for flight in self._flights.values():
-            flight.conn.limiter.record_done()
+            flight.conn.pacer.record_done()
             if flight.batch is not None and flight.target is not None:
                 flight.batch.retry_at = self._now
                 flight.target.waiting.append(flight.batch)
@@ -405,7 +408,7 @@ class SyncEngine:
     # -- choosing what to send ---------------------------------------------------------------
 
     def _next_request(self, conn: _Conn, now: float) -> SendRequest | None:
-        if not conn.limiter.can_send(now):
+        if not conn.pacer.can_send(now):
             return None
         token = conn.token
         if token.status is TokenStatus.REFRESHING:
@@ -491,7 +494,7 @@ class SyncEngine:
     def _send(self, flight: _Flight, request: wire.WireRequest, now: float) -> SendRequest:
         request_id = self._next_id
         self._next_id += 1
-        flight.conn.limiter.record_send(now)
+        flight.conn.pacer.record_send(now)
         self._flights[request_id] = replace(flight, sent_at=now)
         method, path, headers, body = request
         return SendRequest(
@@ -506,15 +509,15 @@ class SyncEngine:
     # -- when is there something to do -------------------------------------------------------
 
     def _conn_due(self, conn: _Conn) -> float | None:
-        limiter, token = conn.limiter, conn.token
-        if limiter.in_flight >= limiter.max_in_flight or token.status is TokenStatus.INVALID:
+        pacer, token = conn.pacer, conn.token
+        if pacer.saturated() or token.status is TokenStatus.INVALID:
             return None  # an answer or a reconnect comes first
         if token.status is TokenStatus.REFRESHING:
             due = None if conn.refresh_in_flight else token.refresh_at
         else:
             dues = [at for at in map(self._target_due, conn.targets) if at is not None]
             due = min(dues, default=None)
-        return None if due is None else max(due, limiter.next_free_at())
+        return None if due is None else max(due, pacer.next_free_at())
 
     def _target_due(self, target: _Target) -> float | None:
         if not target.provisioner.ready:
@@ -537,34 +540,29 @@ class SyncEngine:
             return 0, b"", classify(None, failure=outcome.kind), self.config.default_reset_s
         assert isinstance(outcome, ResponseReceived)
         limits = wire.parse_rate_limit(outcome.headers)
-        exhausted = limits.remaining == 0 and limits.reset_s is not None
-        if exhausted and not conn.limiter.recently_full(now):
-            # Pinterest counts more than we sent (another client on the token, or a longer
-            # window): its word wins. When we sent a full window lately, the header only says
-            # what the limiter already enforces, and its whole-second reset would cost pace.
-            conn.limiter.block_until(now + (limits.reset_s or 0.0), now)
         reset_s = limits.reset_s or self.config.default_reset_s
+        if limits.remaining == 0 and limits.reset_s is not None:
+            conn.pacer.on_budget_spent(sent_at=flight.sent_at, reset_s=reset_s, now=now)
         code = None if outcome.status < 300 else wire.error_code(outcome.body)
         disposition = classify(outcome.status, code)
         if disposition.verdict is Verdict.WAIT_RESET:
-            reset_s = self._hold_after_refusal(conn, reset_s, flight.sent_at)
-            conn.limiter.block_until(now + reset_s, now)
+            hold_at = self._hold_after_refusal(conn, flight.sent_at, reset_s, now)
+            conn.pacer.block_until(hold_at, now)
+            reset_s = max(0.0, hold_at - now)  # the refused request's retry waits as long
         elif 200 <= outcome.status < 300:
-            conn.limiter.refusals = 0
+            conn.pacer.on_accepted()
         return outcome.status, outcome.body, disposition, reset_s
 
-    def _hold_after_refusal(self, conn: _Conn, reset_s: float, sent_at: float) -> float:
-        """How long a 429 holds the token: the announced reset the first time; while the
-        refusals go on (a storm), at least the exponential backoff too, so a token that
-        Pinterest keeps refusing is probed ever more gently instead of at full pace. Requests
-        sent before the current hold was decided were refused for the same reason: they do
-        not escalate it."""
-        if sent_at < conn.limiter.blocked_at:
-            return reset_s
-        conn.limiter.refusals += 1
-        if conn.limiter.refusals == 1:
-            return reset_s
-        return max(reset_s, self._backoff.delay_s(conn.limiter.refusals - 1, self._rng))
+    def _hold_after_refusal(self, conn: _Conn, sent_at: float, reset_s: float, now: float) -> float:
+        """When a 429 lets the token send again: what the pacer makes of the server's reset
+        the first time; while the refusals go on (a storm), at least the reset and the
+        exponential backoff from now, so a token that Pinterest keeps refusing is probed ever
+        more gently instead of at full pace. Requests sent before the current hold was decided
+        were refused for the same reason: they do not escalate it."""
+        hold_at, streak = conn.pacer.on_refused(sent_at=sent_at, reset_s=reset_s, now=now)
+        if streak <= 1:
+            return hold_at
+        return max(hold_at, now + max(reset_s, self._backoff.delay_s(streak - 1, self._rng)))
 
     def _apply_token_verdict(self, flight: _Flight, verdict: Verdict, now: float) -> None:
         if verdict in (Verdict.REFRESH, Verdict.INVALIDATE):

@@ -19,12 +19,20 @@ __all__ = [
     "Action",
     "AudienceRef",
     "Connection",
+    "Pacing",
     "Step",
     "SyncConfig",
 ]
 
 MATCH_FIELDS = ("email", "maid")
 REQUIRED_SCOPES = frozenset({"ads:read", "ads:write"})
+
+
+class Pacing(enum.Enum):
+    """How the engine paces a token (``sync_core.pacing``)."""
+
+    ADAPTIVE = "adaptive"  # estimated arrivals, a learned margin, in-flight from Little's law
+    FIXED = "fixed"  # sends spaced by a fixed margin, a fixed in-flight bound: for comparison
 
 
 class Action(enum.Enum):
@@ -42,7 +50,8 @@ class SyncConfig:
     requests_per_second: int = 7
     max_records_per_request: int = 1900
     retry_window_s: float = 13 * 3600.0
-    max_in_flight: int = 4
+    # The ceiling on requests in flight per token; the adaptive pacer sizes below it.
+    max_in_flight: int = 16
     request_timeout_s: float = 30.0
     backoff_base_s: float = 1.0
     backoff_max_s: float = 300.0
@@ -51,8 +60,10 @@ class SyncConfig:
     # When a 429 carries no x-ratelimit-reset: the limiter's window is one second.
     default_reset_s: float = 1.0
     page_size: int = 250
-    # Pinterest counts arrivals: a window reopened at exactly one second loses to rounding.
-    pacing_margin_s: float = 0.001
+    pacing: Pacing = Pacing.ADAPTIVE
+    # Beyond 1 s between a request and the r-th before it: fixed for the fixed pacer, the
+    # starting point of the adaptive one (which learns it from Pinterest's refusals).
+    pacing_margin_s: float = 0.02
 
     def __post_init__(self) -> None:
         positive = {

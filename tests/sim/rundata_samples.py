@@ -4,6 +4,9 @@
 each flush tick sends their hashed ids in ≤ 1,900-record PATCHes paced under the token's
 limit, and the timeseries is derived from the users table, so the counters conserve. Tests
 break exactly one invariant at a time with `dataclasses.replace` on the result.
+
+`hand_run(users_frame([...]), [journal_row(...), ...], sim_seconds=…)` wraps a few hand-written
+users and journal rows, for figures checked in closed form (sim.pacing).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sim.recorder import COUNTERS, FaultWindow, Limits, RunData
+from sim.recorder import COUNTERS, REQUESTS_COLUMNS, FaultWindow, Limits, RunData
 
 LIMITS = Limits(
     requests_per_second=7,
@@ -188,3 +191,87 @@ def _oldest_pending_age(users: pd.DataFrame, times: np.ndarray) -> np.ndarray:
         if first < len(entered) and entered[first] <= now:
             ages[i] = now - entered[first]
     return ages
+
+
+# --- hand-built runs: a few users and journal rows, for closed-form figures ---------------------
+
+LIST_PATH = "/v5/ad_accounts/549755885175/customer_lists/100"
+
+
+def users_frame(rows: list[tuple[str, float, str, float]]) -> pd.DataFrame:
+    """Users from `(step, entered_at, outcome, outcome_at)`; NaN outcome_at for pending ones."""
+    steps, entered, outcomes, outcome_at = zip(*rows, strict=True) if rows else ((),) * 4
+    entered_at = np.asarray(entered, dtype=float)
+    return pd.DataFrame(
+        {
+            "user_id": [f"u{i}" for i in range(len(rows))],
+            "step": list(steps),
+            "entered_at": entered_at,
+            "deadline_at": entered_at + LIMITS.retry_window_s,
+            "outcome": list(outcomes),
+            "outcome_at": np.asarray(outcome_at, dtype=float),
+            "attempts": 1,
+            "last_status": 200,
+            "reason": None,
+        }
+    )
+
+
+def journal_row(
+    t: float,
+    *,
+    token: str | None = "tok-1",
+    user: str | None = "acme",
+    method: str = "PATCH",
+    path: str = LIST_PATH,
+    status: int = 200,
+    sent_at: float | None = None,
+) -> dict[str, object]:
+    """One journal row the engine sent (`sent_at` 0.1 s before arrival unless given; NaN: the
+    harness's own)."""
+    sent = t - _LATENCY_S if sent_at is None else sent_at
+    return {
+        "t": t,
+        "token_id": token,
+        "user": user,
+        "method": method,
+        "path": path,
+        "category": "ads_write",
+        "status": status,
+        "code": 8 if status == 429 else None,
+        "records": 1 if method == "PATCH" else 0,
+        "operation_type": "ADD" if method == "PATCH" else None,
+        "customer_list_id": "100" if path == LIST_PATH else None,
+        "request_id": f"req-{t}",
+        "sent_at": sent,
+        "answered_at": sent + 2 * _LATENCY_S,
+        "min_deadline_at": np.nan,
+        "max_entered_at": np.nan,
+        "raw_pii": False,
+    }
+
+
+def hand_run(
+    users: pd.DataFrame,
+    requests: list[dict[str, object]],
+    *,
+    sim_seconds: float,
+    steps: tuple[str, ...] = ("a",),
+    step_connections: dict[str, str] | None = None,
+) -> RunData:
+    """A `RunData` around hand-built users and journal rows; the counters follow the users."""
+    journal = pd.DataFrame(requests, columns=list(REQUESTS_COLUMNS))
+    return RunData(
+        scenario="hand",
+        seed=0,
+        sim_seconds=sim_seconds,
+        wall_seconds=0.1,
+        timeseries=timeseries_from_users(users, steps, LIMITS.flush_interval_s, sim_seconds),
+        users=users,
+        requests=journal,
+        members={},
+        expected_members={},
+        fault_windows=(),
+        limits=LIMITS,
+        step_connections=step_connections,
+    )

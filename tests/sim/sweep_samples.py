@@ -7,8 +7,11 @@ BLAST = """
 name = "tiny_blast"
 seed = 3
 duration = "20s"
+[network]
+propagation = {{ median = "1ms", p99 = "2ms" }}
+service = "0s"
+paths = "independent"
 [pinterest]
-latency = {{ median = "1ms", p99 = "2ms" }}
 [[step]]
 id = "a"
 audience = {{ new = "A" }}

@@ -285,3 +285,38 @@ def test_check_expectations_lag_without_synced_users_is_vacuous(good: RunData) -
     )
     assert results["lag_p99_max"].ok
     assert "no synced users" in results["lag_p99_max"].detail
+
+
+@pytest.mark.parametrize(
+    ("bounds", "ok", "detail"),
+    [
+        # the storm answers 7 of the 29 writes 429
+        (ExpectBounds(max_429_share=0.25), True, "429_share = 0.241379, expected ≤ 0.25"),
+        (ExpectBounds(max_429_share=0.2), False, "429_share = 0.241379, expected ≤ 0.2"),
+        (ExpectBounds(min_utilisation=0.5), True, "utilisation = 0.600546, expected ≥ 0.5"),
+        (ExpectBounds(min_utilisation=0.7), False, "utilisation = 0.600546, expected ≥ 0.7"),
+    ],
+)
+def test_check_expectations_pacing_bounds(bounds: ExpectBounds, ok: bool, detail: str) -> None:
+    stormy = sample_run(storm=(20.0, 40.0))
+    (result,) = check_expectations(stormy, Expectations(totals=bounds)).values()
+    assert (result.ok, result.detail) == (ok, detail)
+
+
+def test_check_expectations_min_utilisation_fails_without_backlog(good: RunData) -> None:
+    nobody = good.users.assign(outcome="not_synced")
+    results = check_expectations(
+        dataclasses.replace(good, users=nobody),
+        Expectations(totals=ExpectBounds(min_utilisation=0.1, max_429_share=0.0)),
+    )
+    assert not results["min_utilisation"].ok
+    assert results["min_utilisation"].detail == (
+        "utilisation: nothing to measure (no backlog); expected ≥ 0.1"
+    )
+    assert results["max_429_share"].ok  # no storm: nothing refused
+
+
+def test_check_expectations_pacing_bounds_are_run_wide(good: RunData) -> None:
+    expect = Expectations(steps={"vip-add": ExpectBounds(max_429_share=0.1)})
+    with pytest.raises(ValueError, match=r"per-token figure: set it in \[expect\]"):
+        check_expectations(good, expect)

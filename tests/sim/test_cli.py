@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 import mock_pinterest.serve
-from sim.cli import ProgressBar, main
+from sim.cli import ProgressBar, main, summary_table
+from sim.runner import RunOutcome
+from sim.scenario import default
+from tests.sim.rundata_samples import sample_run
 
 REPO = Path(__file__).parents[2]
 TINY = """
@@ -176,3 +179,20 @@ def test_cli_sweep_prints_table_and_fails_on_a_failed_run(
     assert (out / "runs" / "1" / "summary.json").exists()
     summary = json.loads((out / "sweep.json").read_text())
     assert summary["command"] == shlex.join(["pinsim", *argv, "--workers", "2", "--keep-runs"])
+
+
+def test_summary_table_has_a_pacing_line(tmp_path: Path) -> None:
+    data = sample_run(storm=(20.0, 40.0))
+    outcome = RunOutcome(
+        scenario=default(),
+        data=data,
+        checks={},
+        expectations={},
+        out_dir=tmp_path,
+        report=tmp_path / "report.html",
+    )
+    lines = summary_table(outcome).splitlines()
+    assert lines[-2] == (
+        "pacing: 429 share 24.14% of 29 writes; utilisation 60.1% of 7/s over 5.2s of "
+        "backlog; busiest arrival second 4"
+    )

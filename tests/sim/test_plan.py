@@ -3,15 +3,20 @@ fresh run and from its output folder."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from sim import pacing
 from sim.cli import main
 from sim.plan import PLAN_COLUMNS, derive, format_plan, load_run, plan_rows
+from sim.report import write_outputs
 from sim.runner import run
 from sim.scenario import Scenario, parse
+from tests.sim.rundata_samples import sample_run
 
 SCENARIOS = Path(__file__).parents[2] / "scenarios"
 
@@ -20,8 +25,11 @@ REVOKED = """
 name = "planned"
 seed = 3
 duration = "20m"
+[network]
+propagation = { median = "1ms", p99 = "2ms" }
+service = "0s"
+paths = "independent"
 [pinterest]
-latency = { median = "1ms", p99 = "2ms" }
 [[step]]
 id = "a"
 match_fields = ["email"]
@@ -96,3 +104,44 @@ def test_plan_cli_user_mistakes_exit_2(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["plan", str(SCENARIOS / "steady_day.toml"), "--runs", str(tmp_path)]) == 2
     errors = capsys.readouterr().err.splitlines()
     assert len(errors) == 3 and all(line.startswith("pinsim: error: ") for line in errors)
+
+
+SAMPLED = """
+[scenario]
+name = "sample"
+[[connection]]
+id = "acme"
+[[step]]
+id = "vip-add"
+connection = "acme"
+[[step]]
+id = "lapsed-add"
+connection = "acme"
+"""
+
+
+def test_plan_rows_show_pacing_beside_capacity() -> None:
+    data = sample_run(storm=(20.0, 40.0))
+    scenario = parse(SAMPLED, "sample.toml")
+    frame = plan_rows(scenario, data).set_index("formula")
+    assert list(frame.index[:3]) == [
+        "capacity r·m/ρ",
+        "429 share of writes",
+        "utilisation while backlogged",
+    ]
+    share, used = frame.loc["429 share of writes"], frame.loc["utilisation while backlogged"]
+    assert (share["predicted"], used["predicted"]) == (0.0, 1.0)
+    assert share["simulated"] == pytest.approx(7 / 29)
+    assert np.isnan(share["error"])  # relative to a prediction of 0
+    assert used["simulated"] == pytest.approx(pacing.overall(data).utilisation)
+    assert used["error"] == pytest.approx(used["simulated"] - 1.0)
+
+
+def test_plan_load_run_keeps_the_pacing_figures(tmp_path: Path) -> None:
+    data = sample_run(storm=(20.0, 40.0))
+    write_outputs(data, {}, {}, tmp_path)
+    reloaded = load_run(tmp_path, parse(SAMPLED, "sample.toml"))
+    assert dict(reloaded.connection_of_step) == {"vip-add": "acme", "lapsed-add": "acme"}
+    assert pacing.by_token(reloaded) == pacing.by_token(data)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["pacing"]["utilisation"] == round(pacing.overall(reloaded).utilisation or 0, 6)

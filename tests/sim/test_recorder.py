@@ -109,3 +109,21 @@ def test_final_counters_is_last_sample_per_step() -> None:
     final = final_counters(recorder.timeseries())
     assert final.loc["a", "entered"] == 3
     assert final.loc["b", "synced"] == 4
+
+
+def test_rundata_connection_of_step_defaults_to_the_journals_one_connection() -> None:
+    run = sample_run()  # every request on the mock user "acme"
+    assert run.step_connections is None
+    assert dict(run.connection_of_step) == {"vip-add": "acme", "lapsed-add": "acme"}
+    given = dataclasses.replace(run, step_connections={"vip-add": "x", "lapsed-add": "y"})
+    assert dict(given.connection_of_step) == {"vip-add": "x", "lapsed-add": "y"}
+
+
+def test_rundata_needs_step_connections_when_the_journal_names_several() -> None:
+    run = sample_run()
+    requests = run.requests.copy()
+    requests.loc[requests.index[-1], "user"] = "other"
+    with pytest.raises(RunDataError, match=r"step_connections is needed.*'acme', 'other'"):
+        dataclasses.replace(run, requests=requests)
+    mapped = {"vip-add": "acme", "lapsed-add": "other"}
+    assert dataclasses.replace(run, requests=requests, step_connections=mapped).step_connections

@@ -108,3 +108,55 @@ def test_write_outputs_report_is_self_contained_and_escaped(tmp_path: Path, data
     assert "✘ 1 failed" in page
     assert page.count("data:image/png;base64,") == 5
     assert 'src="http' not in page and "counters.png" not in page
+
+
+def test_write_outputs_summary_has_pacing_overall_and_per_token(out: Path) -> None:
+    summary = json.loads((out / "summary.json").read_text())
+    # the storm answers the first attempt of each PATCH in [20 s, 40 s) 429
+    assert summary["pacing"] == {
+        "writes": 29,
+        "refused_429": 7,
+        "share_429": 0.241379,
+        "accepted_in_backlog": 22,
+        "backlog_s": 5.233333,
+        "utilisation": 0.600546,
+        "busiest_arrival_second": {"count": 4, "start_s": 20.1, "token": "tok-1"},
+        "tokens": {
+            "tok-1": {
+                "writes": 29,
+                "refused_429": 7,
+                "share_429": 0.241379,
+                "accepted_in_backlog": 22,
+                "backlog_s": 5.233333,
+                "utilisation": 0.600546,
+                "busiest_arrival_second": {"count": 4, "start_s": 20.1, "token": "tok-1"},
+            }
+        },
+    }
+
+
+def test_write_outputs_pacing_is_null_without_writes_or_backlog(
+    tmp_path: Path, data: RunData
+) -> None:
+    quiet = dataclasses.replace(
+        data,
+        users=data.users.assign(outcome="not_synced"),
+        requests=data.requests.assign(method="GET"),
+    )
+    write_outputs(quiet, {}, {}, tmp_path)
+    pacing = json.loads((tmp_path / "summary.json").read_text())["pacing"]
+    assert (pacing["writes"], pacing["share_429"]) == (0, None)
+    assert (pacing["backlog_s"], pacing["utilisation"]) == (0.0, None)
+    assert pacing["busiest_arrival_second"]["count"] > 0  # every request counts there
+    assert "<h2>Pacing</h2>" in (tmp_path / "report.html").read_text()
+
+
+def test_write_outputs_report_has_a_pacing_table_with_definitions(out: Path) -> None:
+    page = (out / "report.html").read_text()
+    table = page.split("<h2>Pacing</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "<th>all tokens</th><th>tok-1</th><th>definition</th>" in table
+    for label in ("writes", "429 share", "backlog (s)", "utilisation", "busiest arrival second"):
+        assert f"<td>{label}</td>" in table
+    assert "<td>24.14%</td>" in table and "<td>60.05%</td>" in table
+    assert "<td>4 at 20.100 s</td>" in table
+    assert "customer-list PATCHes the engine sent" in table

@@ -4,8 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from mock_pinterest.config import RATE_LIMIT_ALGORITHMS, MockConfig
 from sim.scenario import (
     FaultKind,
+    RateLimiter,
     ScenarioError,
     StepAction,
     TrafficKind,
@@ -150,6 +152,24 @@ def test_parse_rejects_bad_file_with_key_and_reason(text: str, key: str, reason:
     assert str(error).startswith(f"bad.toml: {key}: ")
 
 
+@pytest.mark.parametrize("value", RATE_LIMIT_ALGORITHMS)
+def test_parse_pinterest_rate_limiter_accepts_every_mock_algorithm(value: str) -> None:
+    assert parse(STEP, "tiny.toml").pinterest.rate_limiter == RateLimiter.FIXED_WINDOW
+    settings = parse(f'[pinterest]\nrate_limiter = "{value}"', "s.toml").pinterest
+    assert settings.rate_limiter == RateLimiter(value)
+    assert MockConfig(rate_limit_algorithm=str(settings.rate_limiter)).rate_limit_algorithm == value
+    assert {member.value for member in RateLimiter} == set(RATE_LIMIT_ALGORITHMS)
+
+
+def test_parse_pinterest_rate_limiter_rejects_unknown_value_in_one_line() -> None:
+    error = _error('[pinterest]\nrate_limiter = "leaky_bucket"')
+    assert (error.file, error.key) == ("bad.toml", "pinterest.rate_limiter")
+    assert str(error) == (
+        "bad.toml: pinterest.rate_limiter: unknown ratelimiter 'leaky_bucket'; "
+        "expected one of: fixed_window, sliding_window, token_bucket"
+    )
+
+
 def test_parse_reports_toml_syntax_error_with_line() -> None:
     error = _error("[scenario]\nname = \n")
     assert "line 2" in error.reason
@@ -193,3 +213,23 @@ def test_expectations_collect_totals_and_steps() -> None:
     )
     assert dict(scenario.expect.totals.items()) == {"errored": 0, "lag_p99_max_s": 60.0}
     assert dict(scenario.expect.steps["vip"].items()) == {"synced_min": 10}
+
+
+def test_expectations_take_pacing_bounds_as_shares() -> None:
+    scenario = parse(STEP + "[expect]\nmax_429_share = 0.01\nmin_utilisation = 0.9\n")
+    assert dict(scenario.expect.totals.items()) == {
+        "max_429_share": 0.01,
+        "min_utilisation": 0.9,
+    }
+    assert "expect.min_utilisation: expected a share between 0 and 1" in str(
+        _error(STEP + "[expect]\nmin_utilisation = 90\n")
+    )
+
+
+@pytest.mark.parametrize("key", ["max_429_share", "min_utilisation"])
+def test_expectations_refuse_pacing_bounds_per_step(key: str) -> None:
+    error = _error(STEP + f"[expect.steps.vip]\n{key} = 0.5\n")
+    assert (error.key, error.reason) == (
+        f"expect.steps.vip.{key}",
+        "a per-token figure: set it in [expect]",
+    )

@@ -84,7 +84,7 @@ def test_plan_runs_defaults_to_the_scenarios_seed() -> None:
         ("sync.requests_per_secnd=5", "did you mean 'requests_per_second'"),
         ("sync.requests_per_second=5,many", "expected an integer"),
         # the second value only fails against the default p99 of 600 ms
-        ("pinterest.latency.median=1ms,1s", "pinterest.latency.p99: must not be below"),
+        ("network.propagation.median=1ms,1s", "p99 must not be below the median"),
     ],
 )
 def test_plan_runs_validates_every_combination(text: str, reason: str) -> None:

@@ -30,7 +30,7 @@ def _table(axes: list[Axis]) -> pd.DataFrame:
             {"1000/s": 1000.0, "60/min": 1.0},
             " (users/s)",
         ),
-        (Axis("pinterest.latency.median", ("50ms", "1s")), {"50ms": 0.05, "1s": 1.0}, " (s)"),
+        (Axis("network.service.median", ("50ms", "1s")), {"50ms": 0.05, "1s": 1.0}, " (s)"),
     ],
 )
 def test_numeric_reads_counts_rates_and_durations(

@@ -562,8 +562,9 @@ def test_pacing_obeys_a_stricter_mock_limit_and_still_delivers_everyone() -> Non
         assert refused  # the engine's 7/s met the mock's 3/s
         patches = [r for r in records if r.method == "PATCH" and r.status == 200]
         assert sum(r.records for r in patches) == n
-        # After the first refusal the engine paces itself: few 429s, not a storm.
-        assert len(refused) <= 3
+        # The first refused burst teaches the engine; it paces itself within two seconds of
+        # it and is never refused again: a few 429s, not a storm.
+        assert max(r.t for r in refused) < refused[0].t + 2.0
         counters = engine.counters("add")
         assert (counters.synced, counters.pending, counters.errored) == (n, 0, 0)
         (customer_list,) = world.lists_named("Strict")

@@ -1,38 +1,162 @@
-"""The per-token sliding window."""
+"""The pacer's rules, one by one, on scripted sends and answers (``now`` is the only clock)."""
 
-from sync_core.ratelimit import TokenLimiter
+import pytest
 
+from sync_core.pacing import Pacer
 
-def test_token_limiter_allows_the_eighth_send_exactly_one_second_after_the_first() -> None:
-    limiter = TokenLimiter(limit=7, max_in_flight=100)
-    for k in range(7):
-        assert limiter.can_send(0.1 + k * 0.01)
-        limiter.record_send(0.1 + k * 0.01)
-    assert limiter.next_free_at() == 0.1 + 1.0
-    assert not limiter.can_send(1.0999999999)
-    assert limiter.can_send(0.1 + 1.0)
+R = 7
 
 
-def test_token_limiter_margin_delays_the_reopened_window_by_exactly_the_margin() -> None:
-    limiter = TokenLimiter(limit=7, max_in_flight=100, margin_s=0.001)
-    for k in range(7):
-        limiter.record_send(k / 7)
-    assert limiter.next_free_at() == 1.0 + 0.001
-    assert not limiter.can_send(1.0) and limiter.can_send(1.001)
+def adaptive(*, margin_s: float = 0.02, max_in_flight: int = 100) -> Pacer:
+    return Pacer(limit=R, max_in_flight=max_in_flight, margin_s=margin_s)
 
 
-def test_token_limiter_bounds_requests_in_flight() -> None:
-    limiter = TokenLimiter(limit=7, max_in_flight=2)
-    limiter.record_send(0.0)
-    limiter.record_send(0.0)
-    assert not limiter.can_send(5.0)
-    limiter.record_done()
-    assert limiter.can_send(5.0)
+def send_burst(pacer: Pacer, now: float, count: int = R) -> None:
+    """``count`` sends at ``now``, their answers back at once (in flight stays free)."""
+    for _ in range(count):
+        assert pacer.can_send(now)
+        pacer.record_send(now)
+        pacer.record_done()
 
 
-def test_token_limiter_obeys_a_server_block_and_never_shortens_it() -> None:
-    limiter = TokenLimiter(limit=7, max_in_flight=4)
-    limiter.block_until(30.0, 1.0)
-    limiter.block_until(10.0, 2.0)
-    assert limiter.next_free_at() == 30.0
-    assert not limiter.can_send(29.9) and limiter.can_send(30.0)
+def test_pacer_reopens_the_window_one_second_and_the_margin_after_the_rth_arrival() -> None:
+    pacer = adaptive(margin_s=0.02)
+    send_burst(pacer, 0.5)
+    assert pacer.next_free_at() == pytest.approx(1.52)
+    assert not pacer.can_send(1.519) and pacer.can_send(pacer.next_free_at())
+
+
+def test_pacer_plans_by_estimated_arrival_when_the_path_speeds_up() -> None:
+    pacer = adaptive(margin_s=0.02)
+    pacer.on_round_trip(0.2)  # one way 0.1 s
+    send_burst(pacer, 0.0)  # estimated to arrive at 0.1
+    pacer.on_round_trip(0.04)  # the path got faster: one way 0.02 s
+    assert pacer.one_way_s == pytest.approx(0.02)
+    # a send at 1.02 would arrive at 1.04, only 0.94 s after the burst: wait until 1.1
+    assert pacer.next_free_at() == pytest.approx(0.1 + 1.0 + 0.02 - 0.02)
+    assert not pacer.can_send(1.05)
+
+
+def test_pacer_never_plans_more_than_r_sends_in_a_second_of_sending() -> None:
+    pacer = adaptive(margin_s=0.0)
+    send_burst(pacer, 0.0)  # estimated arrival 0.0 (no round trip yet)
+    for _ in range(200):
+        pacer.on_round_trip(5.0)  # the path slowed: one way rises, a step per answer
+    assert pacer.one_way_s > 0.01
+    # by arrival alone a send at 0.99 would do; the ceiling on sends says 1.0
+    assert pacer.next_free_at() == pytest.approx(1.0)
+
+
+def test_pacer_one_way_estimate_falls_at_once_and_rises_a_tenth_of_a_millisecond_per_answer() -> (
+    None
+):
+    pacer = adaptive()
+    pacer.on_round_trip(0.1)
+    assert pacer.one_way_s == pytest.approx(0.05)
+    pacer.on_round_trip(0.06)
+    assert pacer.one_way_s == pytest.approx(0.03)
+    for _ in range(128):  # the 0.06 s sample ages out of the window of 128
+        pacer.on_round_trip(1.0)
+    assert pacer.one_way_s == pytest.approx(0.03 + 0.0001)
+    pacer.on_round_trip(1.0)
+    assert pacer.one_way_s == pytest.approx(0.03 + 0.0002)
+
+
+@pytest.mark.parametrize(
+    ("round_trip_s", "max_in_flight", "expected"),
+    [
+        (0.2, 100, R),  # answers within a window: one window's worth, a burst of r
+        (1.5, 100, 2 * R),  # a pessimistic round trip spans two windows: two bursts
+        (1.5, 10, 10),  # never above the configured ceiling
+        (0.001, 1, 1),  # the ceiling wins over the floor of 2
+    ],
+)
+def test_pacer_sizes_in_flight_by_littles_law(
+    round_trip_s: float, max_in_flight: int, expected: int
+) -> None:
+    pacer = adaptive(max_in_flight=max_in_flight)
+    for _ in range(50):  # a steady round trip: rttvar decays towards 0
+        pacer.on_round_trip(round_trip_s)
+    assert pacer.in_flight_limit == expected
+
+
+def test_pacer_in_flight_bound_stops_sends_until_an_answer() -> None:
+    pacer = adaptive(max_in_flight=2)
+    pacer.record_send(0.0)
+    pacer.record_send(0.0)
+    assert pacer.saturated() and not pacer.can_send(5.0)
+    pacer.record_done()
+    assert pacer.can_send(5.0)
+
+
+def test_pacer_narrows_the_margin_additively_on_each_accepted_write_down_to_1_ms() -> None:
+    pacer = adaptive(margin_s=0.02)
+    for _ in range(100):
+        pacer.on_accepted()
+    assert pacer.margin_s == pytest.approx(0.02 - 100 * 0.00005)
+    for _ in range(1000):
+        pacer.on_accepted()
+    assert pacer.margin_s == pytest.approx(0.001)
+
+
+def test_pacer_widens_the_margin_on_a_refusal_once_per_cause() -> None:
+    pacer = adaptive(margin_s=0.02)
+    hold_at, streak = pacer.on_refused(sent_at=10.0, reset_s=1.0, now=10.1)
+    assert pacer.margin_s == pytest.approx(1.5 * 0.02 + 0.001)
+    assert (hold_at, streak) == (10.0, 1)
+    # sent before that widening: refused for the same reason; no second widening
+    assert pacer.on_refused(sent_at=10.05, reset_s=1.0, now=10.12) == (10.05, 0)
+    assert pacer.margin_s == pytest.approx(0.031)
+
+
+def test_pacer_a_storm_of_refusals_widens_the_margin_only_once() -> None:
+    pacer = adaptive(margin_s=0.02)
+    streaks = [pacer.on_refused(sent_at=10.0 + k, reset_s=1.0, now=10.1 + k)[1] for k in range(20)]
+    assert streaks == list(range(1, 21))  # the engine escalates its backoff on these
+    assert pacer.margin_s == pytest.approx(0.031)
+    pacer.on_accepted()  # the streak ends; the next refusal widens again
+    pacer.on_refused(sent_at=40.0, reset_s=1.0, now=40.1)
+    assert pacer.margin_s == pytest.approx(1.5 * (0.031 - 0.00005) + 0.001)
+
+
+@pytest.mark.parametrize(("reset_s", "hold_at"), [(1.0, 10.0), (5.0, 14.0), (0.5, 10.0)])
+def test_pacer_holds_a_refused_token_until_the_earliest_reset_the_header_allows(
+    reset_s: float, hold_at: float
+) -> None:
+    # R whole seconds rounded up: the budget reopens within (R - 1, R] of the refused arrival
+    pacer = adaptive()
+    assert pacer.on_refused(sent_at=10.0, reset_s=reset_s, now=10.2)[0] == hold_at
+
+
+def test_pacer_obeys_a_spent_budget_it_cannot_explain_from_the_reset() -> None:
+    pacer = adaptive()
+    pacer.record_send(3.0)
+    pacer.on_budget_spent(sent_at=3.0, reset_s=4.0, now=3.2)  # someone else spends it
+    assert pacer.next_free_at() == 7.0 and pacer.blocked_at == 3.2
+
+
+def test_pacer_ignores_a_spent_budget_its_own_full_window_explains() -> None:
+    pacer = adaptive()
+    send_burst(pacer, 3.0)
+    pacer.on_budget_spent(sent_at=3.0, reset_s=1.0, now=3.2)
+    assert pacer.blocked_until == 0.0
+
+
+def test_pacer_never_shortens_a_server_hold() -> None:
+    pacer = adaptive()
+    pacer.block_until(30.0, 1.0)
+    pacer.block_until(10.0, 2.0)
+    assert pacer.next_free_at() == 30.0 and pacer.blocked_at == 1.0
+
+
+def test_fixed_pacer_spaces_sends_by_its_margin_and_holds_a_refusal_from_the_answer() -> None:
+    pacer = Pacer(limit=R, max_in_flight=4, margin_s=0.001, adaptive=False)
+    for _ in range(50):
+        pacer.on_round_trip(3.0)
+        pacer.on_accepted()
+    assert (pacer.in_flight_limit, pacer.one_way_s, pacer.margin_s) == (4, 0.0, 0.001)
+    for k in range(R):
+        pacer.record_send(k / R)
+    assert pacer.next_free_at() == pytest.approx(1.001)
+    assert pacer.on_refused(sent_at=0.5, reset_s=1.0, now=0.7) == (1.7, 1)
+    assert pacer.margin_s == 0.001

@@ -1,0 +1,205 @@
+"""Pacing for one token: hold Pinterest's limit where Pinterest counts it — at arrival.
+
+Pinterest counts a request when it *arrives*; the engine can only choose when it *sends*. The
+adaptive pacer plans each send by its estimated arrival and learns, from the answers, how far
+to trust that estimate. Its rules, one row each (r = ``limit`` requests per second):
+
+=====================  =======================================================================
+on                     rule
+=====================  =======================================================================
+a send at ``now``      allowed when (1) fewer than ``in_flight_limit`` are in flight, (2) no
+                       server hold is running (``held_until``), (3) fewer than r sends fell in
+                       the last second — ``requests_per_second`` is a ceiling the engine never
+                       plans above, on the wire or at arrival — and (4) its estimated arrival,
+                       ``now + one_way_s``, comes at least 1 s + ``margin_s`` after the
+                       estimated arrival of the r-th send before it. Every answer is a sliding-
+                       window-legal schedule, which is also legal under a fixed window or a
+                       token bucket of r per second.
+any answer             its round trip is a sample: ``one_way_s`` is half the shortest of the
+                       last 128 (the path, as free of the server's time as round trips can
+                       tell: it falls at once when the path speeds up — the dangerous change,
+                       when later sends would catch earlier ones up — and rises only as old
+                       samples age out); ``srtt``/``rttvar`` are the usual smoothed mean and
+                       deviation (gains 1/8 and 1/4, as TCP's).
+any answer             ``in_flight_limit`` = ⌈r · (srtt + 4·rttvar)⌉ + 1 within [2,
+                       ``max_in_flight``]: Little's law on a pessimistic round trip, so slow
+                       answers overlap instead of stalling the token, and fast ones don't
+                       pile requests onto a struggling server.
+2xx                    ``margin_s`` narrows by 0.05 ms (additive decrease), never below 1 ms.
+429                    ``margin_s`` grows 1.5×, plus 1 ms (multiplicative increase), at most 1 s —
+                       once per cause: a refusal of a request sent before the last widening
+                       was decided by the same schedule and widens nothing.
+429 (hold)             the server's budget reopens within (R − 1, R] s of the refused arrival
+                       (R = ``x-ratelimit-reset``, whole seconds rounded up): no send before
+                       ``sent_at + R − 1`` (a send then arrives no sooner than the refused one
+                       did, plus R − 1). Only the first refusal of a streak widens the margin;
+                       the engine lengthens the hold (backoff) while refusals go on.
+``remaining: 0``       when we sent no full window in the last 2 s, someone else spends this
+                       token's budget: hold until ``sent_at + R``. After a full window of ours
+                       the header only says what rule (4) already enforces.
+=====================  =======================================================================
+
+Round trips alone cannot tell the path's jitter from the server's: the server's time does not
+move arrivals, the path's does. So the margin is not guessed from round-trip spread — it is
+learned from the only witness of arrival spacing, the server's refusals. At equilibrium the
+widening after a refusal (half the margin) is narrowed back by that many 0.05 ms steps: one
+refusal per (margin / 0.1 ms) accepted writes, under 1 % for any margin above 10 ms, and the
+margin settles just above what the path's jitter needs.
+
+The fixed pacer (``adaptive=False``) is the earlier design, kept for comparison: sends spaced
+as if arrivals were sends (rule 4 with ``one_way_s`` = 0 and a fixed margin), a fixed
+``in_flight_limit`` = ``max_in_flight``, and a 429 holding the token for R from its answer.
+
+No clock, no IO: every call takes ``now``; one pacer per token, shared by every step on it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+__all__ = ["Pacer"]
+
+_ROUND_TRIP_SAMPLES = 128  # ~18 s of answers at 7/s: the window for the path's level
+_MARGIN_STEP_S = 0.00005  # additive decrease per accepted write
+_ONE_WAY_RISE_S = 0.0001  # the most the one-way estimate rises per answer
+_MARGIN_FLOOR_S = 0.001
+_MARGIN_CAP_S = 1.0
+_MARGIN_WIDEN = 1.5  # multiplicative increase on a refusal
+_MARGIN_JUMP_S = 0.001  # added to the widened margin, so a near-zero margin grows too
+_SRTT_GAIN, _RTTVAR_GAIN = 0.125, 0.25
+_MIN_IN_FLIGHT = 2
+
+
+class Pacer:
+    """The pacing state of one token; see the module docstring for its rules."""
+
+    __slots__ = (
+        "_arrivals",
+        "_round_trips",
+        "_rttvar",
+        "_sends",
+        "_srtt",
+        "adaptive",
+        "blocked_at",
+        "blocked_until",
+        "in_flight",
+        "in_flight_limit",
+        "limit",
+        "margin_s",
+        "max_in_flight",
+        "one_way_s",
+        "refusals",
+        "widened_at",
+    )
+
+    def __init__(
+        self, *, limit: int, max_in_flight: int, margin_s: float, adaptive: bool = True
+    ) -> None:
+        self.limit = limit
+        self.max_in_flight = max_in_flight
+        self.adaptive = adaptive
+        self.margin_s = margin_s
+        # Before any round trip: one second's worth of requests may be out at once.
+        self.in_flight_limit = (
+            min(max_in_flight, max(limit, _MIN_IN_FLIGHT)) if adaptive else max_in_flight
+        )
+        self.one_way_s = 0.0
+        self._sends: deque[float] = deque(maxlen=limit)
+        self._arrivals: deque[float] = deque(maxlen=limit)  # estimated, at send time
+        self._round_trips: deque[float] = deque(maxlen=_ROUND_TRIP_SAMPLES)
+        self._srtt = math.nan
+        self._rttvar = 0.0
+        self.widened_at = -math.inf
+        self.blocked_at = -1.0  # when the current server hold was decided
+        self.blocked_until = 0.0
+        self.in_flight = 0
+        self.refusals = 0  # 429s in a row, reset by the next 2xx: how hard to back off
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def next_free_at(self) -> float:
+        """The earliest instant a send would keep every rule but the in-flight bound."""
+        if len(self._sends) < self.limit:
+            return self.blocked_until
+        if not self.adaptive:
+            return max(self.blocked_until, self._sends[0] + 1.0 + self.margin_s)
+        by_arrival = self._arrivals[0] + 1.0 + self.margin_s - self.one_way_s
+        return max(self.blocked_until, self._sends[0] + 1.0, by_arrival)
+
+    def saturated(self) -> bool:
+        """Whether the in-flight bound stops sends until an answer comes."""
+        return self.in_flight >= self.in_flight_limit
+
+    def can_send(self, now: float) -> bool:
+        return not self.saturated() and self.next_free_at() <= now
+
+    def record_send(self, now: float) -> float:
+        """Note a send; returns its estimated arrival."""
+        arrival = now + self.one_way_s
+        self._sends.append(now)
+        self._arrivals.append(arrival)
+        self.in_flight += 1
+        return arrival
+
+    def record_done(self) -> None:
+        self.in_flight -= 1
+
+    # -- learning from answers -----------------------------------------------------------------
+
+    def on_round_trip(self, round_trip_s: float) -> None:
+        """An answer came back ``round_trip_s`` after its send (not a transport failure)."""
+        if not self.adaptive:
+            return
+        first = not self._round_trips
+        self._round_trips.append(round_trip_s)
+        shortest = min(self._round_trips) / 2.0
+        # Falls at once, rises a step per answer: a sample ageing out of the window must not
+        # move every planned arrival at once (the margin would have to absorb the jump).
+        self.one_way_s = shortest if first else min(shortest, self.one_way_s + _ONE_WAY_RISE_S)
+        if math.isnan(self._srtt):
+            self._srtt, self._rttvar = round_trip_s, round_trip_s / 2.0
+        else:
+            self._rttvar += _RTTVAR_GAIN * (abs(self._srtt - round_trip_s) - self._rttvar)
+            self._srtt += _SRTT_GAIN * (round_trip_s - self._srtt)
+        windows = max(1, math.ceil(self._srtt + 4.0 * self._rttvar))  # windows one spans
+        self.in_flight_limit = min(self.max_in_flight, max(_MIN_IN_FLIGHT, self.limit * windows))
+
+    def on_accepted(self) -> None:
+        """A 2xx: the schedule held; trust it a little more."""
+        self.refusals = 0
+        if self.adaptive:
+            self.margin_s = max(_MARGIN_FLOOR_S, self.margin_s - _MARGIN_STEP_S)
+
+    def on_refused(self, *, sent_at: float, reset_s: float, now: float) -> tuple[float, int]:
+        """A 429 for a request sent at ``sent_at``. Returns when the token may send again, by
+        the server's reset alone, and how many refusals in a row this one makes — 0 when it
+        was sent before the current hold or widening, so was refused for a known cause."""
+        hold_at = sent_at + max(0.0, reset_s - 1.0) if self.adaptive else now + reset_s
+        if sent_at < self.blocked_at or sent_at < self.widened_at:
+            return hold_at, 0
+        if self.adaptive and self.refusals == 0:
+            # Only the first refusal of a streak widens: a storm that refuses everything says
+            # nothing about spacing, and must not leave a margin that takes hours to narrow.
+            self.margin_s = min(_MARGIN_CAP_S, _MARGIN_WIDEN * self.margin_s + _MARGIN_JUMP_S)
+            self.widened_at = now
+        self.refusals += 1
+        return hold_at, self.refusals
+
+    def on_budget_spent(self, *, sent_at: float, reset_s: float, now: float) -> None:
+        """An answer said ``x-ratelimit-remaining: 0`` with a reset of ``reset_s``."""
+        if self.recently_full(now):
+            return  # our own full window explains it; rule (4) already waits for it
+        self.block_until((sent_at if self.adaptive else now) + reset_s, now)
+
+    def recently_full(self, now: float) -> bool:
+        """Whether ``limit`` sends fell within the last two windows: enough to explain a
+        server that says none remain, whatever its window alignment and our latency."""
+        return len(self._sends) == self.limit and self._sends[0] > now - 2.0
+
+    def block_until(self, at: float, now: float) -> None:
+        """Hold the token until ``at`` (never shortening a hold); ``now`` is when a hold
+        that extends the current one was decided."""
+        if at > self.blocked_until:
+            self.blocked_until = at
+            self.blocked_at = now
