@@ -10,6 +10,7 @@ BENCHMARKS = (
     "benchmarks.engine",
     "benchmarks.simulation",
     "benchmarks.sweep",
+    "benchmarks.pacing",
 )
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ __all__ = [
     "backlog_served_s",
     "batch_aware_ceiling",
     "blast_drain_s",
+    "blast_lag_bound_s",
     "capacity_records_per_s",
     "capacity_users_per_s",
     "constant_arrival_wait_s",
@@ -240,6 +241,23 @@ def blast_drain_s(
     """
     requests = math.ceil(count * records_per_user / max_records - 1e-9)
     return flush_interval_s + requests / requests_per_second
+
+
+def blast_lag_bound_s(
+    records_by_audience: Sequence[int],
+    requests_per_second: float,
+    max_records: int,
+    *,
+    flush_interval_s: float,
+    round_trip_s: float,
+) -> float:
+    """The longest a blast's user can wait, pacing perfectly: ``T + Σₐ ⌈Rₐ/m⌉/r + RTT``.
+
+    Every audience's records go in full requests (``⌈Rₐ/m⌉`` of them); one token sends ``r``
+    a second whatever the audience, so the last request leaves ``Σₐ ⌈Rₐ/m⌉/r`` after the tick
+    that released the blast (at most ``T`` after it) and is counted one round trip later."""
+    requests = sum(math.ceil(records / max_records - 1e-9) for records in records_by_audience)
+    return flush_interval_s + requests / requests_per_second + round_trip_s
 
 
 def lost_flush_s(outage_start_s: float, flush_interval_s: float) -> float:

@@ -27,16 +27,17 @@ Definitions (the precise meaning of each check):
   latest flush tick k·T ≤ `sent_at` (`max_entered_at`, from the sim's ledger; ticks counted
   from sim time 0, when the Canvas launches) — users go out only in the flush after their
   entry. Late: a customer-list PATCH that opens a burst is sent on a flush tick, `sent_at` =
-  k·T. A request opens a burst when its token sent nothing in the second before it: a send
-  the rate limiter held back always follows one within its 1 s window, so an opener was
-  decided by the flush timer alone. Exempt from the late half, because they legitimately run
-  off the tick: the first PATCH to each list (it waits for the list to be provisioned), a
-  PATCH whose previous PATCH to the same list was not answered 2xx (a retry on its backoff
-  schedule), an opener within 5 s of a 429 on its token (the token waits out Pinterest's reset and,
-  while refusals go on, a growing backoff), an opener sent the instant an answer on its token
-  arrived (`answered_at`: it waited for that answer — a remove queued behind an add to the
-  same list, or the in-flight cap),
-  and PATCHes sent inside a fault window (slow answers and storms hold sends back).
+  k·T. A request opens a burst when its token sent nothing in the second before it, nor r
+  requests (`limits.requests_per_second`) in the 1.5 s before it: a send the pacer held back
+  follows the r-th send before it by 1 s plus the pacer's margin (tens of milliseconds; the
+  slack allows half a second), so an opener was decided by the flush timer alone. Exempt
+  from the late half, because they legitimately run off the tick: the first PATCH to each
+  list (it waits for the list to be provisioned), a PATCH whose previous PATCH to the same
+  list was not answered 2xx (a retry on its backoff schedule), an opener within 5 s of a 429
+  on its token (the token waits out Pinterest's reset and, while refusals go on, a growing
+  backoff), an opener sent the instant an answer on its token arrived (`answered_at`: it
+  waited for that answer — a remove queued behind an add to the same list, or the in-flight
+  cap), and PATCHes sent inside a fault window (slow answers and storms hold sends back).
 - `deadline_respected`: no request is sent after the earliest deadline of the users it carries
   (`min_deadline_at` ≥ `sent_at`).
 - `errored_at_deadline`: every errored user's `outcome_at` ≥ its `deadline_at`, except reason
@@ -66,6 +67,7 @@ OUTCOME_COUNTERS: Final = ("synced", "not_synced", "pending", "errored")
 
 _RATE_WINDOW_S: Final = 1.0
 _TICK_TOLERANCE_S: Final = 1e-6
+_PACING_SLACK_S: Final = 0.5  # beyond 1 s, how late a send the pacer held back may follow
 # A 429 holds a token for its reset (whole seconds) and, while refusals go on, a growing
 # backoff: sends soon after one are Pinterest's timing, not the flush's.
 _HELD_BY_429_S: Final = 5.0
@@ -208,8 +210,11 @@ def _early_patches(data: RunData, period: float) -> pd.DataFrame:
 
 def _burst_openers(data: RunData) -> pd.DataFrame:
     ordered = data.requests.sort_values("sent_at", kind="stable")
-    gap = ordered.groupby("token_id", dropna=False)["sent_at"].diff()
-    opens_burst = gap.isna() | (gap > _RATE_WINDOW_S)
+    per_token = ordered.groupby("token_id", dropna=False)["sent_at"]
+    gap = per_token.diff()
+    since_rth = ordered["sent_at"] - per_token.shift(data.limits.requests_per_second)
+    held_by_window = since_rth <= _RATE_WINDOW_S + _PACING_SLACK_S
+    opens_burst = (gap.isna() | (gap > _RATE_WINDOW_S)) & ~held_by_window
     patches = ordered[(ordered["method"] == "PATCH") & ordered["customer_list_id"].notna()]
     previous_status = patches.groupby("customer_list_id")["status"].shift()
     first_attempt = previous_status.between(200, 299)

@@ -191,6 +191,30 @@ def test_flush_cadence_exempts_opener_right_after_a_429_on_the_token(good: RunDa
     assert run_checks(dataclasses.replace(shifted, requests=requests))["flush_cadence"].ok
 
 
+@pytest.mark.parametrize(("after_rth_s", "ok"), [(1.02, True), (1.49, True), (1.6, False)])
+def test_flush_cadence_exempts_a_send_the_pacer_held_for_its_window(
+    good: RunData, after_rth_s: float, ok: bool
+) -> None:
+    opener = _opener_at(good, 25.0)
+    off_tick = 25.0 + 0.3
+    # a full window of r sends just before: the pacer held this one until the r-th of them
+    # was 1 s and its margin behind — unless that was too long ago to be the reason
+    previous = good.requests.loc[[opener] * good.limits.requests_per_second].assign(
+        sent_at=off_tick - after_rth_s,
+        t=off_tick - after_rth_s + 0.01,
+        customer_list_id=None,
+        max_entered_at=0.0,
+    )
+
+    def held(requests: pd.DataFrame) -> None:
+        requests.loc[opener, "sent_at"] = off_tick
+
+    shifted = _with_requests(good, held)
+    requests = pd.concat([shifted.requests, previous], ignore_index=True)
+    result = run_checks(dataclasses.replace(shifted, requests=requests))["flush_cadence"]
+    assert result.ok is ok
+
+
 def test_deadline_respected_fails_when_sent_past_deadline(good: RunData) -> None:
     def late(requests: pd.DataFrame) -> None:
         requests.loc[2, "min_deadline_at"] = requests.loc[2, "sent_at"] - 3.0

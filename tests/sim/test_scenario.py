@@ -5,8 +5,10 @@ from pathlib import Path
 import pytest
 
 from mock_pinterest.config import RATE_LIMIT_ALGORITHMS, MockConfig
+from sim.latency import Part, Paths
 from sim.scenario import (
     FaultKind,
+    Pacer,
     RateLimiter,
     ScenarioError,
     StepAction,
@@ -142,6 +144,32 @@ kind = "revoke_token"
         ("[expect.steps.ghost]\nerrored = 0", "expect.steps.ghost", "no [[step]]"),
         ('[expect]\nlag_p99 = "1s"', "expect.lag_p99", "did you mean 'lag_p99_max'"),
         ("[bogus]\nx = 1", "bogus", "unknown key"),
+        (
+            '[pinterest]\nlatency = { median = "120ms", p99 = "600ms" }',
+            "pinterest.latency",
+            'write [network] service = { median = "120ms"',
+        ),
+        ('[network]\nservice = { median = "1s" }', "network.service", "p99: missing"),
+        (
+            '[network]\nservice = { median = "1s", p99 = "2s", p50 = "1s" }',
+            "network.service",
+            "p50",
+        ),
+        ('[network]\npropagation = { median = "2s", p99 = "1s" }', "network.propagation", "below"),
+        ('[network]\npropagation = { median = "0s", p99 = "1s" }', "network.propagation", "of 0"),
+        ('[network]\npaths = "shared"', "network.paths", "per_connection, independent"),
+        ("[network]\nconnections = 0", "network.connections", "at least 1"),
+        ('[sync]\npacer = "magic"', "sync.pacer", "adaptive, fixed"),
+        (
+            '[[fault]]\nat = "1m"\nkind = "latency"\npart = "propagation"\nextra = "1s"',
+            "fault[0].extra",
+            "part 'service'",
+        ),
+        (
+            '[[fault]]\nat = "1m"\nkind = "latency"\npart = "disk"\nmedian = "1s"\np99 = "2s"',
+            "fault[0].part",
+            "propagation",
+        ),
     ],
 )
 def test_parse_rejects_bad_file_with_key_and_reason(text: str, key: str, reason: str) -> None:
@@ -168,6 +196,40 @@ def test_parse_pinterest_rate_limiter_rejects_unknown_value_in_one_line() -> Non
         "bad.toml: pinterest.rate_limiter: unknown ratelimiter 'leaky_bucket'; "
         "expected one of: fixed_window, sliding_window, token_bucket"
     )
+
+
+def test_parse_network_defaults_are_the_design_figures() -> None:
+    network = parse("", "n.toml").network
+    assert (network.propagation.median_s, network.propagation.p99_s) == (0.03, 0.06)
+    assert (network.service.median_s, network.service.p99_s) == (0.12, 0.6)
+    assert (network.connections, network.paths) == (16, Paths.PER_CONNECTION)
+
+
+def test_parse_network_takes_a_table_or_one_duration_per_part() -> None:
+    network = parse(
+        '[network]\npropagation = { median = "120ms", p99 = "400ms" }\nservice = "0s"\n'
+        'paths = "independent"\nconnections = 4',
+        "n.toml",
+    ).network
+    assert (network.propagation.median_s, network.propagation.p99_s) == (0.12, 0.4)
+    assert (network.service.median_s, network.service.p99_s) == (0.0, 0.0)
+    assert (network.connections, network.paths) == (4, Paths.INDEPENDENT)
+
+
+def test_parse_latency_fault_slows_the_server_unless_told_the_path() -> None:
+    faults = parse(
+        '[[fault]]\nat = "1m"\nkind = "latency"\nmedian = "1s"\np99 = "2s"\n'
+        '[[fault]]\nat = "1m"\nkind = "latency"\npart = "propagation"\nmedian = "1s"\n'
+        'p99 = "2s"',
+        "f.toml",
+    ).faults
+    assert [fault.part for fault in faults] == [Part.SERVICE, Part.PROPAGATION]
+
+
+def test_parse_sync_pacer_and_margin() -> None:
+    sync = parse('[sync]\npacer = "fixed"\npacing_margin = "1ms"', "s.toml").sync
+    assert (sync.pacer, sync.pacing_margin_s) == (Pacer.FIXED, 0.001)
+    assert parse("", "s.toml").sync.pacer is Pacer.ADAPTIVE
 
 
 def test_parse_reports_toml_syntax_error_with_line() -> None:
