@@ -12,8 +12,9 @@ Rules:
   ``m_u = m/ρ`` users per request, ``λ`` users per second (per audience unless said), ``W`` the
   retry window, ``D`` an outage's length.
 - Units are consistent: rates in users/s (or records/s where the name says so), durations in
-  s. ``margin_s`` is the engine's pacing margin (``SyncConfig.pacing_margin_s``, 1 ms): the
-  limiter reopens its window after ``1 s + margin``, so ``r`` sends take ``1 + margin`` s.
+  s. ``margin_s`` is the engine's pacing margin (``sync_core.pacing``: learned from 429s,
+  ≥ 1 ms; ``[sync] pacing_margin`` is where it starts): the pacer reopens its window after
+  ``1 s + margin``, so ``r`` sends take ``1 + margin`` s.
 - What the engine does that shapes these (see ``sync_core/batching.py``): a batch is cut when
   a rate-limit slot is granted, from users released at the last flush tick (those who entered
   before it), up to ``m`` records. Under a backlog, batches therefore merge flushes and fill to
@@ -111,8 +112,8 @@ def capacity_records_per_s(
 
     Assumes every request is full (a backlog: batches are cut at slot grant and merge flushes)
     and accepted; the pacing margin stretches each window of ``r`` sends to ``1 + margin`` s
-    (0.1 % with the engine's 1 ms). Latency does not lower it while ``max_in_flight`` answers
-    overlap within a window (round trip < ``max_in_flight / r``).
+    (0.1 % at the pacer's 1 ms floor). Latency does not lower it while the requests in flight
+    (sized by Little's law, up to ``max_in_flight``) cover the round trip.
     """
     return requests_per_second * max_records / (1 + margin_s)
 

@@ -12,6 +12,11 @@ Rules:
 - Which keys a traffic row or a fault takes depends on its ``kind``: both are tables below,
   not branches.
 
+The ``[network]`` table describes the simulated network (``sim.latency``): ``propagation`` and
+``service`` (each ``{ median, p99 }`` or one duration for a constant), ``connections`` and
+``paths`` (``per_connection`` or ``independent``). ``[pinterest] latency`` — the model before
+it — is refused with what to write instead.
+
 Expectations (``[expect]`` for totals over all steps, ``[expect.steps.<id>]`` for one step) are
 bounds on the state at the end of the run unless said otherwise; every key is optional:
 

@@ -12,7 +12,7 @@ Rules:
   (``"1000/s"``, ``"300ms"``); a value in double quotes is always a string.
 - Runs are numbered in cartesian order, the first axis varying slowest (as
   ``itertools.product``); that order is the sweep table's order, whatever finishes first.
-- Dotted keys (``traffic.0.rate``, ``sync.requests_per_second``, ``pinterest.latency.median``)
+- Dotted keys (``traffic.0.rate``, ``sync.requests_per_second``, ``network.service.median``)
   replace that value of the scenario file via ``sim.scenario.override``; they always point
   into the file as written, because ``steps`` is applied after them.
 - Two pseudo-keys: ``seed`` is the run's seed (default: the scenario's); ``steps=N`` splits
