@@ -36,8 +36,9 @@ import pandas as pd
 
 from sim import capacity, pacing
 from sim.recorder import FaultWindow, Limits, RunData
-from sim.scenario import FaultKind, Scenario, TrafficKind, TrafficSpec
+from sim.scenario import FaultKind, Pacer, Scenario, TrafficKind, TrafficSpec
 from sim.traffic import expected_arrivals
+from sync_core.pacing import MARGIN_FLOOR_S
 
 __all__ = [
     "PLAN_COLUMNS",
@@ -138,7 +139,8 @@ def derive(scenario: Scenario) -> PlanInputs:
         max_records=min(sync.max_records_per_request, pinterest.max_records_per_request),
         retry_window_s=sync.retry_window_s,
         request_timeout_s=sync.request_timeout_s,
-        margin_s=sync.pacing_margin_s,
+        # the adaptive pacer's margin settles at its floor while nothing is refused
+        margin_s=sync.pacing_margin_s if sync.pacer is Pacer.FIXED else MARGIN_FLOOR_S,
         round_trip_mean_s=2 * capacity.lognormal_mean_s(path.median_s, path.p99_s)
         + capacity.lognormal_mean_s(service.median_s, service.p99_s),
         round_trip_p99_s=2 * path.p99_s + service.p99_s,

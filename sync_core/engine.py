@@ -58,7 +58,7 @@ from sync_core.users import UserTable
 
 __all__ = ["SyncEngine"]
 
-_SNAPSHOT_VERSION = 1
+_SNAPSHOT_VERSION = 2  # 2: the pacer replaced the send-time limiter
 _NOT_SYNCED = UserState.NOT_SYNCED
 _PENDING_STATE, _SYNCED_STATE = int(UserState.PENDING), int(UserState.SYNCED)  # plain ints: fast
 _PROBING = frozenset({Reason.FORBIDDEN, Reason.AUDIENCE_DELETED})

@@ -58,12 +58,12 @@ from __future__ import annotations
 import math
 from collections import deque
 
-__all__ = ["Pacer"]
+__all__ = ["MARGIN_FLOOR_S", "Pacer"]
 
 _ROUND_TRIP_SAMPLES = 128  # ~18 s of answers at 7/s: the window for the path's level
 _MARGIN_STEP_S = 0.00005  # additive decrease per accepted write
 _ONE_WAY_RISE_S = 0.0001  # the most the one-way estimate rises per answer
-_MARGIN_FLOOR_S = 0.001
+MARGIN_FLOOR_S = 0.001
 _MARGIN_CAP_S = 1.0
 _MARGIN_WIDEN = 1.5  # multiplicative increase on a refusal
 _MARGIN_JUMP_S = 0.001  # added to the widened margin, so a near-zero margin grows too
@@ -169,7 +169,7 @@ class Pacer:
         """A 2xx: the schedule held; trust it a little more."""
         self.refusals = 0
         if self.adaptive:
-            self.margin_s = max(_MARGIN_FLOOR_S, self.margin_s - _MARGIN_STEP_S)
+            self.margin_s = max(MARGIN_FLOOR_S, self.margin_s - _MARGIN_STEP_S)
 
     def on_refused(self, *, sent_at: float, reset_s: float, now: float) -> tuple[float, int]:
         """A 429 for a request sent at ``sent_at``. Returns when the token may send again, by
