@@ -25,7 +25,9 @@ any answer             ``in_flight_limit`` = ⌈r · (srtt + 4·rttvar)⌉ + 1 w
                        ``max_in_flight``]: Little's law on a pessimistic round trip, so slow
                        answers overlap instead of stalling the token, and fast ones don't
                        pile requests onto a struggling server.
-2xx                    ``margin_s`` narrows by 0.05 ms (additive decrease), never below 1 ms.
+2xx                    ``margin_s`` narrows by a fixed step (additive decrease), never below
+                       1 ms: 1/400 of the last widening, at least 0.05 ms, so a widening is
+                       undone over 400 accepted writes whatever the jitter's scale.
 429                    ``margin_s`` grows 1.5×, plus 1 ms (multiplicative increase), at most 1 s —
                        once per cause: a refusal of a request sent before the last widening
                        was decided by the same schedule and widens nothing.
@@ -41,10 +43,10 @@ any answer             ``in_flight_limit`` = ⌈r · (srtt + 4·rttvar)⌉ + 1 w
 
 Round trips alone cannot tell the path's jitter from the server's: the server's time does not
 move arrivals, the path's does. So the margin is not guessed from round-trip spread — it is
-learned from the only witness of arrival spacing, the server's refusals. At equilibrium the
-widening after a refusal (half the margin) is narrowed back by that many 0.05 ms steps: one
-refusal per (margin / 0.1 ms) accepted writes, under 1 % for any margin above 10 ms, and the
-margin settles just above what the path's jitter needs.
+learned from the only witness of arrival spacing, the server's refusals. At equilibrium each
+refusal's widening is narrowed back before the next refusal: about one refusal per 400
+accepted writes or fewer (a margin near its floor narrows by 0.05 ms steps: slower still),
+and the margin settles just above what the path's jitter needs.
 
 The fixed pacer (``adaptive=False``) is the earlier design, kept for comparison: sends spaced
 as if arrivals were sends (rule 4 with ``one_way_s`` = 0 and a fixed margin), a fixed
@@ -61,7 +63,8 @@ from collections import deque
 __all__ = ["MARGIN_FLOOR_S", "Pacer"]
 
 _ROUND_TRIP_SAMPLES = 128  # ~18 s of answers at 7/s: the window for the path's level
-_MARGIN_STEP_S = 0.00005  # additive decrease per accepted write
+_MARGIN_STEP_S = 0.00005  # additive decrease per accepted write, at the least
+_NARROW_WRITES = 400  # accepted writes to narrow back one widening
 _ONE_WAY_RISE_S = 0.0001  # the most the one-way estimate rises per answer
 MARGIN_FLOOR_S = 0.001
 _MARGIN_CAP_S = 1.0
@@ -80,6 +83,7 @@ class Pacer:
         "_rttvar",
         "_sends",
         "_srtt",
+        "_step_s",
         "adaptive",
         "blocked_at",
         "blocked_until",
@@ -110,6 +114,7 @@ class Pacer:
         self._round_trips: deque[float] = deque(maxlen=_ROUND_TRIP_SAMPLES)
         self._srtt = math.nan
         self._rttvar = 0.0
+        self._step_s = _MARGIN_STEP_S
         self.widened_at = -math.inf
         self.blocked_at = -1.0  # when the current server hold was decided
         self.blocked_until = 0.0
@@ -169,7 +174,7 @@ class Pacer:
         """A 2xx: the schedule held; trust it a little more."""
         self.refusals = 0
         if self.adaptive:
-            self.margin_s = max(MARGIN_FLOOR_S, self.margin_s - _MARGIN_STEP_S)
+            self.margin_s = max(MARGIN_FLOOR_S, self.margin_s - self._step_s)
 
     def on_refused(self, *, sent_at: float, reset_s: float, now: float) -> tuple[float, int]:
         """A 429 for a request sent at ``sent_at``. Returns when the token may send again, by
@@ -181,7 +186,11 @@ class Pacer:
         if self.adaptive and self.refusals == 0:
             # Only the first refusal of a streak widens: a storm that refuses everything says
             # nothing about spacing, and must not leave a margin that takes hours to narrow.
-            self.margin_s = min(_MARGIN_CAP_S, _MARGIN_WIDEN * self.margin_s + _MARGIN_JUMP_S)
+            widened = min(_MARGIN_CAP_S, _MARGIN_WIDEN * self.margin_s + _MARGIN_JUMP_S)
+            # Narrowing undoes this widening over a fixed number of accepted writes, whatever
+            # the scale of the jitter: refusals stay about that rare, at 20 ms as at 400 ms.
+            self._step_s = max(_MARGIN_STEP_S, (widened - self.margin_s) / _NARROW_WRITES)
+            self.margin_s = widened
             self.widened_at = now
         self.refusals += 1
         return hold_at, self.refusals

@@ -109,6 +109,15 @@ def test_pacer_widens_the_margin_on_a_refusal_once_per_cause() -> None:
     assert pacer.margin_s == pytest.approx(0.031)
 
 
+def test_pacer_narrows_a_widening_back_over_400_accepted_writes_at_any_scale() -> None:
+    pacer = adaptive(margin_s=0.2)  # heavy jitter: a wide margin
+    pacer.on_refused(sent_at=10.0, reset_s=1.0, now=10.1)
+    assert pacer.margin_s == pytest.approx(0.301)
+    for _ in range(400):
+        pacer.on_accepted()
+    assert pacer.margin_s == pytest.approx(0.2)  # steps of 0.101 s / 400, not 0.05 ms
+
+
 def test_pacer_a_storm_of_refusals_widens_the_margin_only_once() -> None:
     pacer = adaptive(margin_s=0.02)
     streaks = [pacer.on_refused(sent_at=10.0 + k, reset_s=1.0, now=10.1 + k)[1] for k in range(20)]
