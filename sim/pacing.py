@@ -218,19 +218,23 @@ def _backlogs(data: RunData) -> dict[str, tuple[Floats, Floats]]:
     users = data.users
     step_of = data.connection_of_step
     period = data.limits.flush_interval_s
-    connection = users["step"].astype(str).map(step_of).to_numpy(object)
-    outcome = users["outcome"].to_numpy(object)
+    # one code per user (factorised steps, then their connections; -1: a step on none the
+    # journal names): no Python string per row
+    step_codes, steps = pd.factorize(users["step"])
+    names = list(dict.fromkeys(step_of.values()))
+    codes = [names.index(step_of[str(s)]) if str(s) in step_of else -1 for s in steps]
+    connection = np.array(codes, dtype=np.int64)[step_codes]
     release = (np.floor(users["entered_at"].to_numpy(float) / period) + 1) * period
     resolved = np.where(
-        np.isin(outcome, _RESOLVED_AT_OUTCOME),
+        users["outcome"].isin(_RESOLVED_AT_OUTCOME).to_numpy(bool),
         users["outcome_at"].to_numpy(float),
         data.sim_seconds,
     )
-    queued = outcome != "not_synced"
+    queued = (users["outcome"] != "not_synced").to_numpy(bool)
     return {
         name: interval_union(release[mine], resolved[mine])
-        for name in dict.fromkeys(step_of.values())
-        if (mine := queued & (connection == name)).any()
+        for code, name in enumerate(names)
+        if (mine := queued & (connection == code)).any()
     }
 
 
