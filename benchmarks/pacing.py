@@ -93,14 +93,8 @@ CASES: dict[str, _Case] = {
 }
 
 
-def _round_trip_p99_s(scenario: Scenario) -> float:
-    """An upper bound on the network's p99 round trip: the parts' p99s added."""
-    network = scenario.network
-    return 2 * network.propagation.p99_s + network.service.p99_s
-
-
 def _lag_bound_s(kind: str, scenario: Scenario, data: RunData) -> float:
-    limits, round_trip = data.limits, _round_trip_p99_s(scenario)
+    limits, round_trip = data.limits, scenario.network.round_trip_p99_bound_s
     if kind == "round_robin":
         steps = len(scenario.steps)
         return limits.flush_interval_s + steps / limits.requests_per_second + round_trip

@@ -143,7 +143,7 @@ def derive(scenario: Scenario) -> PlanInputs:
         margin_s=sync.pacing_margin_s if sync.pacer is Pacer.FIXED else MARGIN_FLOOR_S,
         round_trip_mean_s=2 * capacity.lognormal_mean_s(path.median_s, path.p99_s)
         + capacity.lognormal_mean_s(service.median_s, service.p99_s),
-        round_trip_p99_s=2 * path.p99_s + service.p99_s,
+        round_trip_p99_s=network.round_trip_p99_bound_s,
         duration_s=scenario.duration_s,
         tokens=tuple(_token(scenario, conn.id) for conn in scenario.connections),
         outages=_outages(scenario),

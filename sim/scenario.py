@@ -152,6 +152,12 @@ class NetworkSpec:
     connections: int = 16
     paths: Paths = Paths.PER_CONNECTION
 
+    @property
+    def round_trip_p99_bound_s(self) -> float:
+        """The parts' p99s added (path both ways, then the server): a round trip's p99 is no
+        more than this."""
+        return 2 * self.propagation.p99_s + self.service.p99_s
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PinterestSettings:
