@@ -8,23 +8,25 @@ to trust that estimate. Its rules, one row each (r = ``limit`` requests per seco
 on                     rule
 =====================  =======================================================================
 a send at ``now``      allowed when (1) fewer than ``in_flight_limit`` are in flight, (2) no
-                       server hold is running (``held_until``), (3) fewer than r sends fell in
+                       server hold is running (``blocked_until``), (3) fewer than r sends fell in
                        the last second — ``requests_per_second`` is a ceiling the engine never
                        plans above, on the wire or at arrival — and (4) its estimated arrival,
                        ``now + one_way_s``, comes at least 1 s + ``margin_s`` after the
-                       estimated arrival of the r-th send before it. Every answer is a sliding-
-                       window-legal schedule, which is also legal under a fixed window or a
-                       token bucket of r per second.
+                       estimated arrival of the r-th send before it. The planned arrivals
+                       are legal under a sliding window of r a second, hence also under a
+                       fixed window or a token bucket of r a second.
 any answer             its round trip is a sample: ``one_way_s`` is half the shortest of the
                        last 128 (the path, as free of the server's time as round trips can
-                       tell: it falls at once when the path speeds up — the dangerous change,
-                       when later sends would catch earlier ones up — and rises only as old
-                       samples age out); ``srtt``/``rttvar`` are the usual smoothed mean and
+                       tell). It falls at once when the path speeds up — the dangerous change,
+                       when later sends would catch earlier ones up — and rises at most
+                       0.1 ms an answer, so a sample ageing out never moves every planned
+                       arrival at once. ``srtt``/``rttvar`` are the usual smoothed mean and
                        deviation (gains 1/8 and 1/4, as TCP's).
-any answer             ``in_flight_limit`` = ⌈r · (srtt + 4·rttvar)⌉ + 1 within [2,
-                       ``max_in_flight``]: Little's law on a pessimistic round trip, so slow
-                       answers overlap instead of stalling the token, and fast ones don't
-                       pile requests onto a struggling server.
+any answer             ``in_flight_limit`` = r · ⌈srtt + 4·rttvar⌉ within [2,
+                       ``max_in_flight``]: Little's law at the window's granularity — a full
+                       window of r goes out as one burst, and a pessimistic round trip spans
+                       that many windows — so slow answers overlap instead of stalling the
+                       token, and fast ones don't pile requests onto a struggling server.
 2xx                    ``margin_s`` narrows by a fixed step (additive decrease), never below
                        1 ms: 1/400 of the last widening, at least 0.05 ms, so a widening is
                        undone over 400 accepted writes whatever the jitter's scale.
