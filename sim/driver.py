@@ -58,7 +58,14 @@ from sim.recorder import (
     Recorder,
     RunData,
 )
-from sim.scenario import FaultKind, FaultSpec, Scenario, StepAction, StepSpec
+from sim.scenario import (
+    SERVER_ERROR_STATUSES,
+    FaultKind,
+    FaultSpec,
+    Scenario,
+    StepAction,
+    StepSpec,
+)
 from sync_core import (
     Action,
     AudienceRef,
@@ -81,7 +88,6 @@ Progress = Callable[[float, float], None]
 
 _SAMPLES_PER_RUN = 1440  # counter samples over a run: one a minute on a 24 h scenario
 _PROGRESS_EVERY_S = 0.25  # wall seconds between progress callbacks
-_DEFAULT_SERVER_ERRORS = (500, 503)
 _SEED_RECORDS = 3  # members an existing audience holds before the run
 
 
@@ -491,7 +497,7 @@ def _storm_rules(fault: FaultSpec, until: float) -> list[dict[str, object]]:
 
 
 def _server_error_rules(fault: FaultSpec, until: float) -> list[dict[str, object]]:
-    statuses = fault.status or _DEFAULT_SERVER_ERRORS
+    statuses = fault.status or SERVER_ERROR_STATUSES
     # Rules are tried in order: the k-th of n fires on share/(n - k·share) of what reaches it,
     # so each status answers share/n of all requests.
     rules: list[dict[str, object]] = []

@@ -10,19 +10,18 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from sim.checks import CheckResult, check_expectations, run_checks
-from sim.driver import simulate
+from sim.driver import Progress, simulate
 from sim.recorder import RunData
 from sim.report import write_outputs
 from sim.scenario import Scenario
 
 __all__ = ["Progress", "RunOutcome", "run"]
 
-Progress = Callable[[float, float], None]
 """Called by the driver as ``progress(sim_now, sim_end)``."""
 
 

@@ -55,6 +55,7 @@ from sim.latency import Part, Paths
 from sim.units import UnitError, parse_duration, parse_rate
 
 __all__ = [
+    "SERVER_ERROR_STATUSES",
     "AudienceSpec",
     "ConnectionSpec",
     "DelaySpec",
@@ -835,7 +836,7 @@ _FAULT_KEYS: dict[FaultKind, tuple[frozenset[str], frozenset[str]]] = {
     ),
 }
 _TOKEN_FAULTS = frozenset({FaultKind.REVOKE_TOKEN, FaultKind.RECONNECT})
-_DEFAULT_STATUSES = (500, 503)
+SERVER_ERROR_STATUSES = (500, 503)  # what a server_errors fault answers unless told
 
 
 def _faults(
@@ -864,7 +865,7 @@ def _fault(
         step=row.get("step", _string, None),
         share=row.get("share", _share, 1.0),
         status=row.get(
-            "status", _statuses, _DEFAULT_STATUSES if kind is FaultKind.SERVER_ERRORS else ()
+            "status", _statuses, SERVER_ERROR_STATUSES if kind is FaultKind.SERVER_ERRORS else ()
         ),
         median_s=row.get("median", _duration, None),
         p99_s=row.get("p99", _duration, None),
