@@ -134,8 +134,8 @@ class _Run:
         self.engine = SyncEngine(_sync_config(scenario), rng=random.Random(f"engine-{seed}"))
         network = scenario.network
         self.network = NetworkModel(
-            propagation=LogNormal(network.propagation.median_s, network.propagation.p99_s),
-            service=LogNormal(network.service.median_s, network.service.p99_s),
+            propagation=network.propagation,
+            service=network.service,
             rng=random.Random(f"latency-{seed}"),
             paths=network.paths,
         )

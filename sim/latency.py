@@ -61,10 +61,14 @@ class LogNormal:
     p99_s: float
 
     def __post_init__(self) -> None:
-        if not (0 <= self.median_s <= self.p99_s and math.isfinite(self.p99_s)):
-            raise ValueError(f"a delay needs 0 ≤ median ≤ p99, got {self.median_s}, {self.p99_s}")
+        if not (self.median_s >= 0 and math.isfinite(self.median_s + self.p99_s)):
+            raise ValueError(
+                f"a delay needs a finite median ≥ 0 and p99, got {self.median_s}, {self.p99_s}"
+            )
+        if self.p99_s < self.median_s:
+            raise ValueError("p99 must not be below the median")
         if self.median_s == 0 < self.p99_s:
-            raise ValueError("a delay with a median of 0 must have a p99 of 0 too")
+            raise ValueError("a median of 0 needs a p99 of 0 (no delay)")
 
     @property
     def sigma(self) -> float:
@@ -122,8 +126,7 @@ class NetworkModel:
 
     def leg(self, connection_path_s: float, now: float) -> float:
         """One leg's path delay on a connection opened with ``connection_path_s``."""
-        if self._paths is Paths.INDEPENDENT or self._windows[Part.PROPAGATION]:
-            delay = self.at(Part.PROPAGATION, now)
-            if self._paths is Paths.INDEPENDENT or delay is not self._baseline[Part.PROPAGATION]:
-                return delay.draw(self._rng)
-        return connection_path_s
+        delay = self.at(Part.PROPAGATION, now)
+        if self._paths is Paths.PER_CONNECTION and delay is self._baseline[Part.PROPAGATION]:
+            return connection_path_s
+        return delay.draw(self._rng)

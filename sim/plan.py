@@ -132,7 +132,6 @@ class PlanInputs:
 def derive(scenario: Scenario) -> PlanInputs:
     """The closed forms' parameters for ``scenario`` (see the module docstring)."""
     sync, pinterest, network = scenario.sync, scenario.pinterest, scenario.network
-    path, service = network.propagation, network.service
     return PlanInputs(
         flush_interval_s=sync.flush_interval_s,
         requests_per_second=min(sync.requests_per_second, pinterest.ads_write_per_second),
@@ -141,8 +140,7 @@ def derive(scenario: Scenario) -> PlanInputs:
         request_timeout_s=sync.request_timeout_s,
         # the adaptive pacer's margin settles at its floor while nothing is refused
         margin_s=sync.pacing_margin_s if sync.pacer is Pacer.FIXED else MARGIN_FLOOR_S,
-        round_trip_mean_s=2 * capacity.lognormal_mean_s(path.median_s, path.p99_s)
-        + capacity.lognormal_mean_s(service.median_s, service.p99_s),
+        round_trip_mean_s=2 * network.propagation.mean_s + network.service.mean_s,
         round_trip_p99_s=network.round_trip_p99_bound_s,
         duration_s=scenario.duration_s,
         tokens=tuple(_token(scenario, conn.id) for conn in scenario.connections),
