@@ -1,10 +1,10 @@
 """Pacing at the limit: does the engine hold 7 req/s where Pinterest counts it — at arrival?
 
 Run: ``python -m benchmarks.pacing [--only CASE ...]``. Prints one JSON line a case, each figure
-beside its target (issue 10), all measured from the mock's journal (``sim.pacing``):
+beside its target (issue 10), all measured from the mock's journal (``sim.judge.pacing``):
 - ``black_friday``: the shipped Black Friday scenario (2 M users, 10 audiences, one token):
   429 share, utilisation while the backlog lasts, p99 lag against 1.10 × the perfect-pacing
-  bound ``T + Σₐ ⌈Rₐ/m⌉/r + p99 round trip`` (``sim.capacity.blast_lag_bound_s``).
+  bound ``T + Σₐ ⌈Rₐ/m⌉/r + p99 round trip`` (``sim.plan.capacity.blast_lag_bound_s``).
 - ``one_audience_<limiter>``: the shipped 1.33 M-user one-audience blast against each of the
   mock's limiter semantics (fixed window, sliding window, token bucket).
 - ``sixty_audiences``: 60 audiences on one token, 5 users/s each, for an hour: the round-robin
@@ -26,10 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from sim import capacity, pacing
-from sim.driver import simulate
-from sim.recorder import RunData, synced_lag_s
+from sim.judge import pacing
+from sim.plan import capacity
+from sim.results.recorder import RunData, synced_lag_s
 from sim.scenario import Scenario, load, override, parse
+from sim.world.driver import simulate
 
 _SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 _HEAVY_JITTER = {"median": "120ms", "p99": "400ms"}

@@ -1,10 +1,10 @@
 """End-to-end simulation speed: the real engine against the real mock, in simulated time.
 
 Run: ``python -m benchmarks.simulation [--only blast|steady] [--feed auto|inline|helper]``.
-``--feed`` says where traffic and ledger run (``sim.feed``; both big cases use the helper
+``--feed`` says where traffic and ledger run (``sim.book.feed``; both big cases use the helper
 process by default). Prints one JSON line a case:
 - ``blast``: the shipped Black Friday scenario (2 M users blasted into 10 audiences on one
-  token): users per wall-second through ``sim.driver.simulate`` (traffic, engine, mock,
+  token): users per wall-second through ``sim.world.driver.simulate`` (traffic, engine, mock,
   ledger), then the checks and the outputs, and the peak RSS of the process.
 - ``steady``: 16 simulated hours of a poisson stream at 100 users/s into one audience:
   wall seconds for ``simulate`` alone and with checks and outputs.
@@ -23,10 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from sim.checks import check_expectations, run_checks
-from sim.driver import simulate
-from sim.report import write_outputs
+from sim.judge.checks import check_expectations, run_checks
+from sim.results.folder import write_outputs
 from sim.scenario import Scenario, load, parse
+from sim.world.driver import simulate
 
 _ROOT = Path(__file__).resolve().parents[1]
 _STEADY = """

@@ -14,9 +14,9 @@ import argparse
 import json
 import statistics
 
-from sim.executors import LocalProcesses
 from sim.scenario import parse
-from sim.sweep import parse_axis, sweep
+from sim.sweep.executors import LocalProcesses
+from sim.sweep.runs import parse_axis, sweep
 
 _SCENARIO = """
 [scenario]

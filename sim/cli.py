@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, NoReturn, TextIO
 import numpy as np
 
 from sim.scenario import Scenario, ScenarioError, default, load
-from sim.units import format_duration
+from sim.scenario.units import format_duration
 
 if TYPE_CHECKING:
-    from sim.checks import CheckResult
-    from sim.recorder import RunData
+    from sim.judge.checks import CheckResult
+    from sim.results.recorder import RunData
     from sim.runner import RunOutcome
 
 __all__ = ["ProgressBar", "main"]
@@ -146,9 +146,9 @@ def _positive(text: str) -> int:
 
 def _sweep(options: argparse.Namespace) -> int:
     scenario = _load_file(Path(options.scenario))
-    from sim.executors import executor_for
-    from sim.sweep import format_table, parse_axis, sweep, write_sweep
-    from sim.sweep_progress import RunsProgressBar
+    from sim.sweep.executors import executor_for
+    from sim.sweep.progress import RunsProgressBar
+    from sim.sweep.runs import format_table, parse_axis, sweep, write_sweep
 
     axes = [parse_axis(text, scenario.source) for text in options.vary]
     executor = executor_for(workers=options.workers, dask=options.dask)
@@ -190,7 +190,7 @@ def _plan(options: argparse.Namespace) -> int:
     scenarios = [_load_file(path) for path in files]
     if options.runs is not None and not options.runs.is_dir():
         raise UsageError(f"{options.runs}: no such folder")
-    from sim.plan import format_plan, plan_rows
+    from sim.plan.table import format_plan, plan_rows
 
     for scenario in scenarios:
         data, source = _plan_data(scenario, options.runs)
@@ -203,10 +203,10 @@ def _plan(options: argparse.Namespace) -> int:
 def _plan_data(scenario: Scenario, runs: Path | None) -> tuple[RunData | None, str]:
     """The run to measure: simulated now, read from ``runs``, or none (a heavy scenario
     ``pinsim check --skip-heavy`` left out: the simulated column says n/a)."""
-    from sim.plan import load_run
+    from sim.plan.table import load_run
 
     if runs is None:
-        from sim.driver import simulate
+        from sim.world.driver import simulate
 
         bar = ProgressBar(sys.stderr, label=scenario.name)
         data = simulate(scenario, scenario.seed, progress=bar)
@@ -257,7 +257,7 @@ def _load_file(path: Path) -> Scenario:
 
 def summary_table(outcome: RunOutcome) -> str:
     """Per step the seven counters and lag p50/p99, the pacing figures, then the checks."""
-    from sim.recorder import final_counters, lag_percentiles
+    from sim.results.recorder import final_counters, lag_percentiles
 
     data = outcome.data
     final = final_counters(data.timeseries)
@@ -277,8 +277,8 @@ def summary_table(outcome: RunOutcome) -> str:
 
 
 def pacing_line(data: RunData) -> str:
-    """The run's 429 share of writes and utilisation of the limit while backlogged (sim.pacing)."""
-    from sim import pacing
+    """The run's 429 share of writes and utilisation of the limit while backlogged."""
+    from sim.judge import pacing
 
     figures = pacing.overall(data)
     share, used = figures.share_429, figures.utilisation

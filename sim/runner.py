@@ -1,8 +1,9 @@
 """One scenario run end to end: simulate, judge, write the outputs.
 
 Rules:
-- ``run`` is the only composition of ``sim.driver.simulate`` → ``sim.checks.run_checks`` and
-  ``check_expectations`` → ``sim.report.write_outputs``; the CLI and notebooks both call it.
+- ``run`` is the only composition of ``sim.world.driver.simulate`` →
+  ``sim.judge.checks.run_checks`` and ``check_expectations`` → ``sim.results.folder.write_outputs``;
+  the CLI and notebooks both call it.
 - It never prints: progress goes through the optional callback, results come back as a
   ``RunOutcome`` for the caller to show.
 - A failed check is a result, not an exception: ``RunOutcome.ok`` says whether everything held.
@@ -14,11 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sim.checks import CheckResult, check_expectations, run_checks
-from sim.driver import Progress, simulate
-from sim.recorder import RunData
-from sim.report import write_outputs
+from sim.judge.checks import CheckResult, check_expectations, run_checks
+from sim.results.folder import write_outputs
+from sim.results.recorder import RunData
 from sim.scenario import Scenario
+from sim.world.driver import Progress, simulate
 
 __all__ = ["Progress", "RunOutcome", "run"]
 

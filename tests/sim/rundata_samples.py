@@ -1,4 +1,4 @@
-"""Hand-built `RunData` for the tests of sim.checks, sim.report and sim.plots.
+"""Hand-built `RunData` for the tests of sim.judge.checks, sim.results.folder and sim.results.plots.
 
 `sample_run()` synthesises a run that satisfies every invariant by construction: users enter,
 each flush tick sends their hashed ids in ≤ 1,900-record PATCHes paced under the token's
@@ -6,7 +6,7 @@ limit, and the timeseries is derived from the users table, so the counters conse
 break exactly one invariant at a time with `dataclasses.replace` on the result.
 
 `hand_run(users_frame([...]), [journal_row(...), ...], sim_seconds=…)` wraps a few hand-written
-users and journal rows, for figures checked in closed form (sim.pacing).
+users and journal rows, for figures checked in closed form (sim.judge.pacing).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sim.recorder import COUNTERS, REQUESTS_COLUMNS, FaultWindow, Limits, RunData
+from sim.results.recorder import COUNTERS, REQUESTS_COLUMNS, FaultWindow, Limits, RunData
 
 LIMITS = Limits(
     requests_per_second=7,

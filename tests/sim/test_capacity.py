@@ -1,4 +1,4 @@
-"""sim.capacity: the closed forms on hand-worked figures (the simulator is held to them in
+"""sim.plan.capacity: the closed forms on hand-worked figures (the simulator is held to them in
 test_validation)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from sim import capacity
+from sim.plan import capacity
 
 
 def test_capacity_one_token_is_r_times_m_per_record_per_user() -> None:

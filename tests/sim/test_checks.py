@@ -1,4 +1,4 @@
-"""sim.checks: every invariant passes on a consistent run and fails when exactly it is broken."""
+"""sim.judge.checks: every invariant passes on a consistent run, fails when exactly it is broken."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.checks import CHECKS, check_expectations, run_checks
-from sim.digests import DigestSet
-from sim.recorder import FaultWindow, RunData
+from sim.book.digests import DigestSet
+from sim.judge.checks import CHECKS, check_expectations, run_checks
+from sim.results.recorder import FaultWindow, RunData
 from sim.scenario import Expectations, ExpectBounds
 from tests.sim.rundata_samples import sample_run
 

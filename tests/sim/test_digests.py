@@ -1,4 +1,4 @@
-"""sim.digests.DigestSet: a set of hex ids that behaves like the frozenset it replaces."""
+"""sim.book.digests.DigestSet: a set of hex ids that behaves like the frozenset it replaces."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
-from sim.digests import DigestSet
+from sim.book.digests import DigestSet
 
 
 def _ids(*words: str) -> list[str]:

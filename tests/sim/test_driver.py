@@ -1,4 +1,4 @@
-"""sim.driver: the real engine against the real mock in simulated time, judged by closed forms
+"""sim.world.driver: the real engine against the real mock in simulated time, judged by closed forms
 and by the mock's own request journal (``RunData.requests``), not by the engine's counters.
 
 Every scenario is small: simulated hours cost little, but users and requests cost wall time.
@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.checks import CHECKS, check_expectations, run_checks
-from sim.driver import simulate
-from sim.recorder import RunData
+from sim.judge.checks import CHECKS, check_expectations, run_checks
+from sim.results.recorder import RunData
 from sim.runner import run
 from sim.scenario import Scenario, default, override, parse
+from sim.world.driver import simulate
 
 FLUSH_S = 5.0
 PER_SECOND = 7

@@ -1,11 +1,11 @@
-"""sim.executors: every item's result (or exception) comes back once, under its position."""
+"""sim.sweep.executors: every item's result (or exception) comes back once, under its position."""
 
 import sys
 
 import pytest
 
-from sim.executors import DaskCluster, Inline, LocalProcesses, executor_for
-from sim.sweep_axes import SweepError
+from sim.sweep.axes import SweepError
+from sim.sweep.executors import DaskCluster, Inline, LocalProcesses, executor_for
 
 
 def square_or_fail(value: int) -> int:

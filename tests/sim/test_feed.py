@@ -1,4 +1,4 @@
-"""sim.feed: traffic and ledger in this process or in a helper process give the same run;
+"""sim.book.feed: traffic and ledger in this process or in a helper process give the same run;
 a helper that fails or vanishes is reported, never waited on forever, and always ended."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-import sim.feed as feed
-from sim.driver import simulate
-from sim.feed import FeedError, HelperFeed, InlineFeed, open_feed
-from sim.recorder import RunData
+import sim.book.feed as feed
+from sim.book.feed import FeedError, HelperFeed, InlineFeed, open_feed
+from sim.results.recorder import RunData
 from sim.scenario import Scenario, load, parse
+from sim.world.driver import simulate
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 

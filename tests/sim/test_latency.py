@@ -1,4 +1,4 @@
-"""sim.latency: a log-normal fitted to median and p99; the network model's parts, paths and
+"""sim.world.network: a log-normal fitted to median and p99; the network model's parts, paths and
 the fault windows that replace a part's distribution.
 
 The fit is checked against its definition (empirical quantiles of many seeded draws) and the
@@ -12,7 +12,7 @@ import statistics
 import numpy as np
 import pytest
 
-from sim.latency import LogNormal, NetworkModel, Part, Paths
+from sim.world.network import LogNormal, NetworkModel, Part, Paths
 
 DRAWS = 200_000
 BASELINE = LogNormal(0.1, 0.2)

@@ -1,4 +1,4 @@
-"""sim.ledger: the simulation's own hashing of ids, its body audit and its expected audiences.
+"""sim.book.ledger: the simulation's own hashing of ids, its body audit and its expected audiences.
 
 Truths come from ``hashlib`` and hand-computed closed forms, and, for agreement, from
 ``sync_core.identity`` (an independent implementation of the same DESIGN.md rules).
@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.ledger import Ledger, normalise_email, normalise_maid
-from sim.profiles import ProfilePool
+from sim.book.ledger import Ledger, normalise_email, normalise_maid
+from sim.world.profiles import ProfilePool
 from sync_core.identity import hash_email, hash_maid
 
 GOLDEN_EMAIL = "321ba197033e81286fedb719d60d4ed5cecaed170733cb4a92013811afc0e3b6"
@@ -352,7 +352,7 @@ def test_ledger_expected_members_takes_a_re_entered_users_latest_ids() -> None:
 
 
 def test_ledger_blank_class_is_exactly_what_strip_removes() -> None:
-    from sim.ledger import _BLANK
+    from sim.book.ledger import _BLANK
 
     assert set(_BLANK) == {chr(c) for c in range(0x110000) if chr(c).isspace()}
 
@@ -361,7 +361,7 @@ def test_ledger_blank_class_is_exactly_what_strip_removes() -> None:
 def test_ledger_column_hashing_agrees_with_one_value_at_a_time(
     name: str, messy_profiles: list[tuple[str, str | None, str | None]]
 ) -> None:
-    from sim.ledger import _digest_column, _hash_one
+    from sim.book.ledger import _digest_column, _hash_one
 
     column = [email if name == "email" else maid for _, email, maid in messy_profiles]
     edge = [" Σ@Χ.gr ", "İ@x.com", "\u3000a@b.co\u00a0", "a\u2028b@c.co", GOLDEN_EMAIL.upper()]
@@ -417,7 +417,7 @@ def test_ledger_audit_digests_sharing_their_first_bytes_stay_apart() -> None:
     ],
 )
 def test_ledger_digest_only_records_agree_with_the_regex(records: str) -> None:
-    from sim.digests import digest_list
+    from sim.book.digests import digest_list
 
     listed = re.fullmatch(r"(?:[0-9a-f]{64},)*[0-9a-f]{64},?", records) is not None
     assert digest_list(records) == (bytes.fromhex(records.replace(",", "")) if listed else None)
@@ -429,9 +429,9 @@ def test_ledger_queued_hashing_changes_no_verdict(
 ) -> None:
     """Values wait in a step's queue until ``_BATCH`` users or a read: hashed a call at a time,
     a few calls at a time or only at the end, the audits and audiences are the same."""
-    import sim.ledger
+    import sim.book.ledger
 
-    monkeypatch.setattr(sim.ledger, "_BATCH", batch)
+    monkeypatch.setattr(sim.book.ledger, "_BATCH", batch)
     ledger = make_ledger()
     enter(ledger, "add", [("a", "a@x.io", MAID, 1.0), ("b", "b@x.io", None, 2.0)])
     first = ledger.note(body(f"{sha('a@x.io')},{sha('c@x.io')}"))
@@ -460,7 +460,7 @@ def test_ledger_queued_hashing_changes_no_verdict(
 
 
 def test_ledger_index_hash_and_sorted_paths_agree_with_a_scan() -> None:
-    from sim.ledger import _Index
+    from sim.book.ledger import _Index
 
     rng = np.random.default_rng(5)
     distinct = np.frombuffer(rng.bytes(32 * 400), dtype="S32")

@@ -1,4 +1,4 @@
-"""sim.pacing: 429 share, utilisation while backlogged and the busiest arrival second, checked
+"""sim.judge.pacing: 429 share, utilisation while backlogged and the busiest arrival second, checked
 in closed form on hand-built runs."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim import pacing
-from sim.pacing import BusiestSecond, Pacing, busiest_second, interval_union
+from sim.judge import pacing
+from sim.judge.pacing import BusiestSecond, Pacing, busiest_second, interval_union
 from tests.sim.rundata_samples import hand_run, journal_row, users_frame
 
 AUDIENCES = "/v5/ad_accounts/549755885175/audiences"

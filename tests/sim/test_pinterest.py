@@ -1,4 +1,4 @@
-"""sim.pinterest: the real mock app in process, on a fake clock the test moves by hand.
+"""sim.world.pinterest: the real mock app in process, on a fake clock the test moves by hand.
 
 Effects are checked through the mock's public API (a token either works on
 ``GET /v5/user_account`` or gets 401) and through the backend's own state, not through the
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from mock_pinterest import MockConfig
-from sim.pinterest import EPOCH_S, Grant, SimulatedPinterest, SimulationSetupError
+from sim.world.pinterest import EPOCH_S, Grant, SimulatedPinterest, SimulationSetupError
 
 ACCOUNT = "549755885175"
 OTHER_ACCOUNT = "549755885176"

@@ -1,4 +1,4 @@
-"""sim.plan and ``pinsim plan``: which formulas a scenario gets, and the same table from a
+"""sim.plan.table and ``pinsim plan``: which formulas a scenario gets, and the same table from a
 fresh run and from its output folder."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import pacing
 from sim.cli import main
-from sim.plan import PLAN_COLUMNS, derive, format_plan, load_run, plan_rows
-from sim.report import write_outputs
+from sim.judge import pacing
+from sim.plan.table import PLAN_COLUMNS, derive, format_plan, load_run, plan_rows
+from sim.results.folder import write_outputs
 from sim.runner import run
 from sim.scenario import Scenario, parse
 from tests.sim.rundata_samples import sample_run

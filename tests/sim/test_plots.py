@@ -1,4 +1,4 @@
-"""sim.plots: each figure renders when there is data, stays out when not, and is byte-stable."""
+"""sim.results.plots: each figure renders when there is data, stays out when not; byte-stable."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.plots import FIGURES, counters_figure, lag_cdf_figure, records_figure, write_plots
-from sim.recorder import FaultWindow, RunData
+from sim.results.plots import FIGURES, counters_figure, lag_cdf_figure, records_figure, write_plots
+from sim.results.recorder import FaultWindow, RunData
 from tests.sim.rundata_samples import sample_run
 
 

@@ -1,4 +1,4 @@
-"""sim.pool: the keep-alive pool — lazy opening, lowest idle first, FIFO waiters, timeouts."""
+"""sim.world.pool: the keep-alive pool — lazy opening, lowest idle first, FIFO waiters, timeouts."""
 
 import itertools
 from collections.abc import Generator
@@ -6,7 +6,7 @@ from typing import Any
 
 import simpy
 
-from sim.pool import ConnectionPool
+from sim.world.pool import ConnectionPool
 
 
 def pool(size: int) -> tuple[simpy.Environment, ConnectionPool]:

@@ -1,10 +1,10 @@
-"""sim.profiles: seeded, messy, unique users derived cheaply from a Faker pool."""
+"""sim.world.profiles: seeded, messy, unique users derived cheaply from a Faker pool."""
 
 import uuid
 
 import pytest
 
-from sim.profiles import ProfilePool
+from sim.world.profiles import ProfilePool
 
 N = 20_000
 

@@ -1,4 +1,4 @@
-"""sim.recorder: the Recorder's samples become the contract's timeseries; RunData guards columns."""
+"""sim.results.recorder: samples become the contract's timeseries; RunData guards columns."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.recorder import (
+from sim.results.recorder import (
     COUNTERS,
     TIMESERIES_COLUMNS,
     Recorder,

@@ -1,4 +1,4 @@
-"""sim.report: the run outputs DESIGN.md lists, deterministic and self-contained."""
+"""sim.results.folder: the run outputs DESIGN.md lists, deterministic and self-contained."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.checks import CheckResult, run_checks
-from sim.recorder import RunData
-from sim.report import write_outputs
+from sim.judge.checks import CheckResult, run_checks
+from sim.results.folder import write_outputs
+from sim.results.recorder import RunData
 from tests.sim.rundata_samples import sample_run
 
 EXPECTED_FILES = {

@@ -5,7 +5,6 @@ from pathlib import Path
 import pytest
 
 from mock_pinterest.config import RATE_LIMIT_ALGORITHMS, MockConfig
-from sim.latency import Part, Paths
 from sim.scenario import (
     FaultKind,
     Pacer,
@@ -18,6 +17,7 @@ from sim.scenario import (
     override,
     parse,
 )
+from sim.world.network import Part, Paths
 
 STEP = '[[step]]\nid = "vip"\n'
 

@@ -23,7 +23,7 @@ def test_shipped_scenario_is_valid_and_self_describing(path: Path) -> None:
 
 
 def _expected_users(scenario: Scenario) -> float:
-    from sim.traffic import expected_arrivals
+    from sim.world.traffic import expected_arrivals
 
     return sum(expected_arrivals(row, 0, scenario.duration_s) for row in scenario.traffic)
 

@@ -1,4 +1,4 @@
-"""sim.sweep: the tidy table (order, columns, types), failed runs, outputs, and executors
+"""sim.sweep.runs: the tidy table (order, columns, types), failed runs, outputs, and executors
 that agree (local processes and a Dask LocalCluster give the same table)."""
 
 import json
@@ -7,11 +7,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import sim.sweep
-from sim.executors import DaskCluster, Inline, LocalProcesses
-from sim.recorder import RunData
+import sim.sweep.runs
+from sim.results.recorder import RunData
 from sim.scenario import Scenario
-from sim.sweep import (
+from sim.sweep.axes import SweepError, plan_runs
+from sim.sweep.executors import DaskCluster, Inline, LocalProcesses
+from sim.sweep.metrics import METRICS
+from sim.sweep.runs import (
     VERDICT_COLUMNS,
     SweepResult,
     format_table,
@@ -20,14 +22,12 @@ from sim.sweep import (
     sweep,
     write_sweep,
 )
-from sim.sweep_axes import SweepError, plan_runs
-from sim.sweep_metrics import METRICS
 from tests.sim.sweep_samples import blast
 
 AXES = ("steps=1,2", "seed=1,2")
 
 
-def _axes() -> list[sim.sweep.Axis]:
+def _axes() -> list[sim.sweep.runs.Axis]:
     return [parse_axis(text) for text in AXES]
 
 
@@ -58,14 +58,14 @@ def test_sweep_table_is_the_same_on_local_processes_and_dask(inline: SweepResult
 
 
 def test_sweep_failed_run_keeps_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = sim.sweep.simulate
+    real = sim.sweep.runs.simulate
 
     def simulate(scenario: Scenario, seed: int) -> RunData:
         if seed == 2:
             raise RuntimeError("the simulator broke")
         return real(scenario, seed)
 
-    monkeypatch.setattr(sim.sweep, "simulate", simulate)
+    monkeypatch.setattr(sim.sweep.runs, "simulate", simulate)
     result = sweep(blast(), [parse_axis("seed=1,2,3")], executor=Inline())
     table = result.table
     assert table["error"].tolist() == ["", "RuntimeError: the simulator broke", ""]
@@ -85,7 +85,7 @@ def test_sweep_failed_expectation_is_named(tmp_path: Path) -> None:
 
 
 def test_sweep_validates_before_running(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sim.sweep, "run_one", pytest.fail)  # nothing may run
+    monkeypatch.setattr(sim.sweep.runs, "run_one", pytest.fail)  # nothing may run
     with pytest.raises(SweepError, match=r"--vary traffic\.9\.count"):
         sweep(blast(), [parse_axis("seed=1,2"), parse_axis("traffic.9.count=1")])
 
@@ -100,7 +100,7 @@ def test_sweep_reports_progress_per_run() -> None:
 
 def test_run_one_keeps_a_runs_outputs_when_asked(tmp_path: Path) -> None:
     spec = plan_runs(blast(100), [])[0]
-    result = run_one(sim.sweep.replace(spec, keep_dir=str(tmp_path / "runs" / "0")))
+    result = run_one(sim.sweep.runs.replace(spec, keep_dir=str(tmp_path / "runs" / "0")))
     assert result.error == "" and result.metrics["entered"] == 100
     assert (tmp_path / "runs" / "0" / "summary.json").exists()
 

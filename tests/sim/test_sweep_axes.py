@@ -1,9 +1,10 @@
-"""sim.sweep_axes: reading --vary, the cartesian plan validated up front, and steps=N."""
+"""sim.sweep.axes: reading --vary, the cartesian plan validated up front, and steps=N."""
 
 import pytest
 
 from sim.scenario import from_raw, parse
-from sim.sweep_axes import (
+from sim.scenario.units import parse_rate
+from sim.sweep.axes import (
     Axis,
     SweepError,
     parse_axis,
@@ -11,7 +12,6 @@ from sim.sweep_axes import (
     plan_runs,
     replicate_first_step,
 )
-from sim.units import parse_rate
 from tests.sim.sweep_samples import blast
 
 

@@ -1,13 +1,13 @@
-"""sim.sweep_metrics: one run's row, against closed forms on a blast into one audience."""
+"""sim.sweep.metrics: one run's row, against closed forms on a blast into one audience."""
 
 import math
 
 import numpy as np
 import pytest
 
-from sim.driver import simulate
-from sim.recorder import RunData
-from sim.sweep_metrics import METRICS, run_metrics
+from sim.results.recorder import RunData
+from sim.sweep.metrics import METRICS, run_metrics
+from sim.world.driver import simulate
 from tests.sim.sweep_samples import blast
 
 PER_REQUEST = 1900

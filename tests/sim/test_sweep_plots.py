@@ -1,4 +1,4 @@
-"""sim.sweep_plots: heatmaps over two numeric axes, lines otherwise, seeds averaged."""
+"""sim.sweep.plots: heatmaps over two numeric axes, lines otherwise, seeds averaged."""
 
 import math
 from pathlib import Path
@@ -6,8 +6,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.sweep_axes import Axis
-from sim.sweep_plots import PLOTTED, _numeric, _seed_means, write_sweep_plots
+from sim.sweep.axes import Axis
+from sim.sweep.plots import PLOTTED, _numeric, _seed_means, write_sweep_plots
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

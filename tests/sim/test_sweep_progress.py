@@ -1,8 +1,8 @@
-"""sim.sweep_progress: a bar with an eta on a terminal, one line otherwise."""
+"""sim.sweep.progress: a bar with an eta on a terminal, one line otherwise."""
 
 import io
 
-from sim.sweep_progress import RunsProgressBar
+from sim.sweep.progress import RunsProgressBar
 
 
 class FakeClock:

@@ -1,4 +1,4 @@
-"""sim.traffic: bulk arrivals per tick, per kind, seeded; the per-scenario traffic source."""
+"""sim.world.traffic: bulk arrivals per tick, per kind, seeded; the per-scenario traffic source."""
 
 import itertools
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sim.scenario import Scenario, TrafficSpec, parse
-from sim.traffic import TrafficSource, arrival_instants, arrivals, expected_arrivals, row_rng
+from sim.world.traffic import TrafficSource, arrival_instants, arrivals, expected_arrivals, row_rng
 
 HEAD = '[scenario]\nduration = "2d"\nseed = 9\n[[step]]\nid = "a"\n[[step]]\nid = "b"\n'
 

@@ -1,8 +1,8 @@
-"""sim.units: the duration and rate strings scenario files are written in."""
+"""sim.scenario.units: the duration and rate strings scenario files are written in."""
 
 import pytest
 
-from sim.units import UnitError, format_duration, parse_duration, parse_rate
+from sim.scenario.units import UnitError, format_duration, parse_duration, parse_rate
 
 
 @pytest.mark.parametrize(

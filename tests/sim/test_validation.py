@@ -1,4 +1,4 @@
-"""The simulator against the closed forms of ``sim.capacity`` (issue 5's validation tests).
+"""The simulator against the closed forms of ``sim.plan.capacity`` (issue 5's validation tests).
 
 Each test runs the real engine against the real mock in simulated time, then compares the
 closed form AND an independent count from the mock's request journal (``RunData.requests``),
@@ -17,10 +17,11 @@ import numpy.typing as npt
 import pandas as pd
 import pytest
 
-from sim import capacity, pacing
-from sim.driver import simulate
-from sim.recorder import RunData, synced_lag_s
+from sim.judge import pacing
+from sim.plan import capacity
+from sim.results.recorder import RunData, synced_lag_s
 from sim.scenario import parse
+from sim.world.driver import simulate
 
 FLUSH_S = 5.0
 R = 2  # requests per second per token

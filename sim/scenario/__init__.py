@@ -7,12 +7,12 @@ Rules:
 - Unknown keys are errors (with a did-you-mean): a typo such as ``retry_windw`` must never fall
   back silently to a default and change what the run measures.
 - Durations are unit strings turned into seconds (fields ending ``_s``), rates are unit strings
-  turned into users per second (fields ending ``_per_s``); see ``sim.units``.
+  turned into users per second (fields ending ``_per_s``); see ``sim.scenario.units``.
 - Defaults make a minimal file valid: a steps-less file is a valid (empty) one-hour run.
 - Which keys a traffic row or a fault takes depends on its ``kind``: both are tables below,
   not branches.
 
-The ``[network]`` table describes the simulated network (``sim.latency``): ``propagation`` and
+The ``[network]`` table describes the simulated network (``sim.world.network``): ``propagation`` and
 ``service`` (each ``{ median, p99 }`` or one duration for a constant), ``connections`` and
 ``paths`` (``per_connection`` or ``independent``). ``[pinterest] latency`` — the model before
 it — is refused with what to write instead.
@@ -31,9 +31,9 @@ bounds on the state at the end of the run unless said otherwise; every key is op
 ``lag_p99_max``      p99 of entry-to-synced lag over synced users is at most this duration
 ``drain_by``         from this instant on (sim time) every sample has pending == 0
 ``max_429_share``    share (0..1) of the run's customer-list writes answered 429 is at most
-                     this (``sim.pacing``); ``[expect]`` only
+                     this (``sim.judge.pacing``); ``[expect]`` only
 ``min_utilisation``  the run's utilisation of the rate limit while users wait to be sent is
-                     at least this share (``sim.pacing``); fails when there was no backlog;
+                     at least this share (``sim.judge.pacing``); fails when there was no backlog;
                      ``[expect]`` only
 ===================  =======================================================================
 """
@@ -51,8 +51,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from sim.latency import LogNormal, Part, Paths
-from sim.units import UnitError, parse_duration, parse_rate
+from sim.scenario.units import UnitError, parse_duration, parse_rate
+from sim.world.network import LogNormal, Part, Paths
 
 __all__ = [
     "SERVER_ERROR_STATUSES",
@@ -139,7 +139,7 @@ _DEFAULT_SERVICE = LogNormal(median_s=0.12, p99_s=0.6)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NetworkSpec:
-    """``[network]``: the simulated network between the engine and Pinterest (``sim.latency``).
+    """``[network]``: the simulated network between the engine and Pinterest.
 
     Defaults are a cloud region talking to a large API over TLS keep-alive connections."""
 
@@ -363,9 +363,9 @@ def from_raw(raw: Mapping[str, Any], source: str = "<string>") -> Scenario:
 
 
 def default() -> Scenario:
-    """The built-in scenario (``sim/default.toml``): a small steady day."""
-    text = resources.files("sim").joinpath("default.toml").read_text(encoding="utf-8")
-    return parse(text, "sim/default.toml")
+    """The built-in scenario (``sim/scenario/default.toml``): a small steady day."""
+    text = resources.files("sim.scenario").joinpath("default.toml").read_text(encoding="utf-8")
+    return parse(text, "sim/scenario/default.toml")
 
 
 def override(scenario: Scenario, key: str, value: object) -> Scenario:
@@ -908,7 +908,7 @@ _COUNT_BOUNDS = (
 )
 
 
-# bounds on figures of the whole run (``sim.pacing``): a step has no token of its own
+# bounds on figures of the whole run (``sim.judge.pacing``): a step has no token of its own
 _RUN_BOUNDS = ("max_429_share", "min_utilisation")
 
 

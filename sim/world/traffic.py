@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from sim.profiles import DEFAULT_POOL_SIZE, ProfilePool, Profiles
 from sim.scenario import Scenario, TrafficKind, TrafficSpec
+from sim.world.profiles import DEFAULT_POOL_SIZE, ProfilePool, Profiles
 
 __all__ = [
     "Arrivals",

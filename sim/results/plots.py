@@ -31,7 +31,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from sim.recorder import COUNTERS, RunData, synced_lag_s
+from sim.results.recorder import COUNTERS, RunData, synced_lag_s
 
 _MAX_BUCKETS: Final = 600
 _MAX_STEP_PANELS: Final = 4

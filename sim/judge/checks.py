@@ -19,7 +19,7 @@ Definitions (the precise meaning of each check):
   the journal shows; network jitter may bunch arrivals, pacing is the sender's promise) in any
   half-open window [s, s + 1 s) is at most `limits.requests_per_second`. The maximum over all
   windows is attained by one starting at a request, so windows starting at each request are
-  counted exactly with a sorted search (`sim.pacing.busiest_second`, which the run's pacing
+  counted exactly with a sorted search (`sim.judge.pacing.busiest_second`, which the run's pacing
   figures use on arrivals). Requests without a token (OAuth exchanges) are not counted. A
   nanosecond of slack absorbs float rounding in sums of sim times.
 - `max_records`: no request carries more than `limits.max_records_per_request` records.
@@ -58,8 +58,8 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from sim import pacing
-from sim.recorder import RunData, final_counters, lag_percentiles
+from sim.judge import pacing
+from sim.results.recorder import RunData, final_counters, lag_percentiles
 from sim.scenario import Expectations, ExpectBounds
 
 OUTCOME_COUNTERS: Final = ("synced", "not_synced", "pending", "errored")
@@ -407,7 +407,7 @@ def _last_pending_at(data: RunData, step: str | None) -> float | None:
 
 
 def _pacing(figure: str) -> Callable[[RunData, str | None], float | None]:
-    """A run-wide pacing figure (`sim.pacing`); the scenario refuses these per step."""
+    """A run-wide pacing figure (`sim.judge.pacing`); the scenario refuses these per step."""
 
     def measure(data: RunData, step: str | None) -> float | None:
         if step is not None:

@@ -7,7 +7,7 @@ Rules:
   list that HTTP clients such as httpcore make — so a steady load keeps reusing the same few.
 - When every connection is busy, requests wait in arrival order; a waiter that gives up (its
   request timed out) leaves the queue.
-- Each connection has a one-way path delay drawn once when it opens (``sim.latency``: a warm
+- Each connection has a one-way path delay drawn once when it opens (``sim.world.network``: a warm
   TCP connection keeps its route), unless the network model says every leg draws anew.
 """
 

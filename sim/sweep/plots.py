@@ -10,7 +10,7 @@ Rules:
   across, second down). Otherwise → line plots against the first numeric axis (or the first
   axis, as categories), one line per combination of the other axes.
 - Values such as ``"1000/s"`` or ``"300ms"`` are read as numbers for plotting (users/s, s) with
-  ``sim.units``; tick labels keep the values as given.
+  ``sim.scenario.units``; tick labels keep the values as given.
 - Built on ``matplotlib.figure.Figure`` with the Agg canvas (no pyplot, no global state), saved
   without Software/date metadata so the same table gives the same bytes.
 """
@@ -28,8 +28,8 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from sim.sweep_axes import SEED, Axis, Scalar
-from sim.units import UnitError, parse_duration, parse_rate
+from sim.scenario.units import UnitError, parse_duration, parse_rate
+from sim.sweep.axes import SEED, Axis, Scalar
 
 __all__ = ["PLOTTED", "write_sweep_plots"]
 

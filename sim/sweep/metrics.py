@@ -29,7 +29,7 @@ from typing import Final
 
 import pandas as pd
 
-from sim.recorder import RunData, final_counters, lag_percentiles
+from sim.results.recorder import RunData, final_counters, lag_percentiles
 
 __all__ = ["COUNT_METRICS", "METRICS", "run_metrics"]
 

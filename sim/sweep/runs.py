@@ -1,13 +1,13 @@
 """Sweeps: one scenario run for every combination of some parameters, as one tidy table.
 
-Responsibility: compose ``sim.sweep_axes`` (which runs), an executor from ``sim.executors``
+Responsibility: compose ``sim.sweep.axes`` (which runs), an executor from ``sim.sweep.executors``
 (where they run), ``run_one`` (simulate → checks → metrics, in the worker) and the outputs
-(``sweep.csv``, ``sweep.parquet``, ``sweep.json``, plots from ``sim.sweep_plots``).
+(``sweep.csv``, ``sweep.parquet``, ``sweep.json``, plots from ``sim.sweep.plots``).
 
 Use (the command ``pinsim sweep`` does the same)::
 
     from sim.scenario import load
-    from sim.sweep import parse_axis, sweep, write_sweep
+    from sim.sweep.runs import parse_axis, sweep, write_sweep
     result = sweep(load("scenarios/steady_day.toml"),
                    [parse_axis("traffic.0.rate=10/s,100/s"), parse_axis("seed=1,2")])
     result.table          # one row per run, see TABLE below
@@ -20,10 +20,10 @@ Rules:
 - The table is a pure function of the scenario, the axes and the seeds: rows in cartesian
   order whatever finishes first, no wall-clock value in it; the same sweep gives the same
   table on any executor. Wall seconds go to ``sweep.json`` only.
-- No per-run report unless asked (``keep_dir``): a run's full outputs are ``sim.report``'s.
+- No per-run report unless asked (``keep_dir``): a run's full outputs are ``sim.results.folder``'s.
 
 TABLE: ``run`` (0-based index in cartesian order), one column per axis key as given (``seed``,
-``steps``, ``traffic.0.rate``…: the value as given), then ``sim.sweep_metrics.METRICS``
+``steps``, ``traffic.0.rate``…: the value as given), then ``sim.sweep.metrics.METRICS``
 (``entered synced not_synced errored pending synced_share errored_share done_at_s drain_s
 lag_p50_s lag_p99_s lag_max_s requests requests_429 requests_failed``), then ``checks_ok``
 (every check and expectation held, and the run did not fail), ``failed_checks`` (comma-joined
@@ -45,13 +45,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sim.checks import check_expectations, run_checks
-from sim.driver import simulate
-from sim.executors import Executor, LocalProcesses
-from sim.report import write_outputs
+from sim.judge.checks import check_expectations, run_checks
+from sim.results.folder import write_outputs
 from sim.scenario import Scenario, from_raw
-from sim.sweep_axes import Axis, RunSpec, SweepError, parse_axis, plan_runs
-from sim.sweep_metrics import COUNT_METRICS, METRICS, Metric, run_metrics
+from sim.sweep.axes import Axis, RunSpec, SweepError, parse_axis, plan_runs
+from sim.sweep.executors import Executor, LocalProcesses
+from sim.sweep.metrics import COUNT_METRICS, METRICS, Metric, run_metrics
+from sim.world.driver import simulate
 
 __all__ = [
     "VERDICT_COLUMNS",
@@ -216,7 +216,7 @@ def _axis_column(values: pd.Series) -> pd.Series:
 
 def write_sweep(result: SweepResult, out_dir: Path, *, command: str = "") -> list[Path]:
     """Write ``sweep.csv``, ``sweep.parquet``, ``sweep.json`` and the plots; return the paths."""
-    from sim.sweep_plots import write_sweep_plots
+    from sim.sweep.plots import write_sweep_plots
 
     out_dir.mkdir(parents=True, exist_ok=True)
     csv, parquet, summary = out_dir / "sweep.csv", out_dir / "sweep.parquet", out_dir / "sweep.json"

@@ -1,7 +1,7 @@
 """What one simulated run leaves behind: `RunData`, and the `Recorder` that samples counters.
 
 Responsibility: hold the facts of a finished run in one frozen value that the checks, the
-report and notebooks read. `RunData` is assembled by `sim.driver` at the end of a run; it is
+report and notebooks read. `RunData` is assembled by `sim.world.driver` at the end of a run; it is
 never mutated afterwards and is cheap to pass around (the DataFrames are not copied).
 
 Rules:

@@ -1,4 +1,4 @@
-"""``pinsim plan``: a scenario's closed-form answers (``sim.capacity``) beside the simulated ones.
+"""``pinsim plan``: a scenario's closed forms (``sim.plan.capacity``) beside the simulated ones.
 
 Responsibility: derive the closed forms' parameters from a scenario (per token: the steps
 sharing it, their queued users per second, records per user; T, r, m, the retry window, the
@@ -12,11 +12,11 @@ Rules:
   counterpart (the knee, the batch-aware ceiling) shows NaN, printed ``n/a``.
 - ``error = (simulated − predicted) / predicted``; NaN when either side is missing.
 - Rates are *queued* users (those with a usable match field): ``syncable_share`` of traffic.
-  A row's rate is its expected arrivals over its own window (``sim.traffic``), so every kind
+  A row's rate is its expected arrivals over its own window (``sim.world.traffic``), so every kind
   of traffic, replays included, counts.
 - Measurements read only what a run writes (users, the journal, fault windows), so a
   reloaded folder and a fresh run give the same table.
-- Beside the capacity row stand the run's pacing figures (``sim.pacing``, over the token's
+- Beside the capacity row stand the run's pacing figures (``sim.judge.pacing``, over the token's
   steps): its 429 share of writes, predicted 0 (the engine paces under the limit; the error
   is n/a, a share of 0 has no relative error), and its utilisation of the limit while users
   wait, predicted 1.0 (the closed-form capacity ``r·m`` assumes every slot used).
@@ -34,10 +34,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from sim import capacity, pacing
-from sim.recorder import FaultWindow, Limits, RunData
+from sim.judge import pacing
+from sim.plan import capacity
+from sim.results.recorder import FaultWindow, Limits, RunData
 from sim.scenario import FaultKind, Pacer, Scenario, TrafficKind, TrafficSpec
-from sim.traffic import expected_arrivals
+from sim.world.traffic import expected_arrivals
 from sync_core.pacing import MARGIN_FLOOR_S
 
 __all__ = [
@@ -157,7 +158,7 @@ def _rho(scenario: Scenario, row: TrafficSpec) -> float:
 
 
 def _gaps(row: TrafficSpec) -> dict[str, float]:
-    """A traffic row's missing and malformed shares, as ``sim.capacity`` takes them."""
+    """A traffic row's missing and malformed shares, as ``sim.plan.capacity`` takes them."""
     return {
         "missing_email": row.missing.email,
         "missing_maid": row.missing.maid,

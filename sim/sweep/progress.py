@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from sim.units import format_duration
+from sim.scenario.units import format_duration
 
 __all__ = ["RunsProgressBar"]
 

@@ -8,10 +8,10 @@ Rules:
 - Traffic is fed in bulk, one tick at a time (a whole number of ticks per flush interval, at
   most 1 s each): the users of ``[t - tick, t)`` enter at ``t`` with their true entry instants,
   so they are eligible at the same flush as if they had entered one by one, their deadlines
-  and lags are exact, and there is no SimPy event per user. ``sim.feed`` draws the traffic and
+  and lags are exact, and there is no SimPy event per user. ``sim.book.feed`` draws the traffic and
   keeps the ledger, in this process or in a helper process on another core (same outputs).
 - Latency is data: the mock never sleeps. A request waits for one of the keep-alive pool's
-  connections, travels the path (``sim.latency``: propagation), is admitted or refused by the
+  connections, travels the path (``sim.world.network``: propagation), is admitted or refused by the
   mock at its arrival, takes the server's service time (plus the mock's injected
   ``x-mock-latency-s``; a 429 is refused at the door and takes none) and travels back. A
   request whose round trip exceeds its timeout fails with ``timeout`` at that instant (the
@@ -43,13 +43,10 @@ import pyarrow as pa
 import simpy
 
 from mock_pinterest import MockConfig
-from sim.digests import DigestSet
-from sim.feed import FeedChunk, Outcome, open_feed
-from sim.latency import LogNormal, NetworkModel, Part
-from sim.ledger import Audits
-from sim.pinterest import EPOCH_S, Grant, SimulatedPinterest
-from sim.pool import ConnectionPool
-from sim.recorder import (
+from sim.book.digests import DigestSet
+from sim.book.feed import FeedChunk, Outcome, open_feed
+from sim.book.ledger import Audits
+from sim.results.recorder import (
     COUNTERS,
     JOURNAL_COLUMNS,
     USERS_COLUMNS,
@@ -66,6 +63,9 @@ from sim.scenario import (
     StepAction,
     StepSpec,
 )
+from sim.world.network import LogNormal, NetworkModel, Part
+from sim.world.pinterest import EPOCH_S, Grant, SimulatedPinterest
+from sim.world.pool import ConnectionPool
 from sync_core import (
     Action,
     AudienceRef,
@@ -100,7 +100,7 @@ def simulate(
 ) -> RunData:
     """Run ``scenario`` with ``seed`` to its end and return everything it produced.
 
-    ``feed_helper`` runs traffic and ledger in a helper process (``sim.feed``; same outputs):
+    ``feed_helper`` runs traffic and ledger in a helper process (``sim.book.feed``; same outputs):
     ``None`` lets ``open_feed`` decide by the run's size."""
     started = time.perf_counter()
     run = _Run(scenario, seed, progress, feed_helper)

@@ -42,7 +42,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sim.digests import DigestSet, digest_list
+from sim.book.digests import DigestSet, digest_list
 
 __all__ = ["Audits", "BodyAudit", "Ledger", "normalise_email", "normalise_maid"]
 

@@ -6,7 +6,7 @@ A request's life, as the driver plays it (each part drawn from its own distribut
 part                  what it is
 ====================  ======================================================================
 pool                  wait for a free keep-alive connection; one request at a time on each
-                      (``sim.pool``)
+                      (``sim.world.pool``)
 propagation (up)      one-way path delay to Pinterest: drawn once per connection when it opens
                       (a warm connection keeps its route) or, with ``paths = "independent"``
                       (the old model), anew for every leg

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from sim.latency import LogNormal
+from sim.world.network import LogNormal
 
 __all__ = [
     "LagEstimate",
@@ -77,7 +77,7 @@ def syncable_share(
 
     ``p_e = (1 − missing_email)(1 − malformed)`` when the step matches on email (else 0),
     ``p_m = 1 − missing_maid`` when it matches on MAID (else 0). Assumes the two fields are
-    missing independently (as ``sim.profiles`` draws them) and that only emails are malformed.
+    missing independently (as ``sim.world.profiles`` draws them) and that only emails are malformed.
     The rest are Not Synced at entry and never queue.
     """
     email, maid = _field_shares(match_fields, missing_email, missing_maid, malformed)
@@ -198,7 +198,7 @@ class LagEstimate:
 
 
 def lognormal_mean_s(median_s: float, p99_s: float) -> float:
-    """Mean of the log-normal ``sim.latency`` fits to a median and a p99:
+    """Mean of the log-normal ``sim.world.network`` fits to a median and a p99:
     ``median · exp(σ²/2)`` with ``σ = ln(p99/median)/z₀.₉₉`` (a constant when they are equal)."""
     return LogNormal(median_s, p99_s).mean_s
 

@@ -20,7 +20,7 @@ Definitions:
   value a little over 1 is possible.
 - Busiest arrival second: the most requests of a token (every token-bearing request the engine
   sent, refused ones included) whose ``t`` falls in any half-open window ``[s, s + 1 s)``, and
-  ``s``. ``sim.checks`` judges the same window on ``sent_at`` with ``busiest_second``.
+  ``s``. ``sim.judge.checks`` judges the same window on ``sent_at`` with ``busiest_second``.
 - Several tokens combine by sums (writes, refusals, accepted writes in backlog, backlog
   seconds: so utilisation = Σ accepted ÷ (r × Σ backlog)) and the busiest second of any.
 
@@ -41,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from sim.recorder import RunData
+from sim.results.recorder import RunData
 
 __all__ = [
     "BusiestSecond",

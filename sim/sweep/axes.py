@@ -31,7 +31,7 @@ from typing import Any, Final
 import numpy as np
 
 from sim.scenario import Scenario, ScenarioError, from_raw, override
-from sim.units import UnitError, parse_rate
+from sim.scenario.units import UnitError, parse_rate
 
 __all__ = [
     "Axis",

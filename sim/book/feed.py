@@ -36,10 +36,10 @@ from typing import Any, Protocol, cast
 import numpy as np
 import pandas as pd
 
-from sim.ledger import Audits, Ledger
-from sim.profiles import Profiles
+from sim.book.ledger import Audits, Ledger
 from sim.scenario import Scenario, from_raw
-from sim.traffic import Arrivals, TrafficSource, expected_arrivals
+from sim.world.profiles import Profiles
+from sim.world.traffic import Arrivals, TrafficSource, expected_arrivals
 
 __all__ = [
     "HELPER_MIN_USERS",

@@ -2,7 +2,7 @@
 
 Responsibility: write `summary.json`, `timeseries.csv`, `users.parquet`, `requests.csv`, the
 PNG plots and a self-contained `report.html` for one `RunData` and its check results.
-summary.json's `pacing` holds the figures of `sim.pacing`, over all tokens and per token.
+summary.json's `pacing` holds the figures of `sim.judge.pacing`, over all tokens and per token.
 
 Rules:
 - Deterministic: the same `RunData` gives byte-identical files apart from the wall-clock field
@@ -10,7 +10,7 @@ Rules:
   contract's column order, nothing records when it was written.
 - `report.html` needs no other file: plots are embedded as base64 PNGs and every string that
   came from the run is HTML-escaped.
-- Nothing here judges the run; the verdicts come in from `sim.checks`.
+- Nothing here judges the run; the verdicts come in from `sim.judge.checks`.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sim import pacing
-from sim.checks import CheckResult
-from sim.plots import write_plots
-from sim.recorder import (
+from sim.judge import pacing
+from sim.judge.checks import CheckResult
+from sim.results.plots import write_plots
+from sim.results.recorder import (
     COUNTERS,
     REQUESTS_COLUMNS,
     TIMESERIES_COLUMNS,

@@ -26,7 +26,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from typing import Any, Final, Protocol, TypeVar
 
-from sim.sweep_axes import SweepError
+from sim.sweep.axes import SweepError
 
 __all__ = ["DaskCluster", "Executor", "Inline", "LocalProcesses", "executor_for"]
 
