@@ -1,69 +1,46 @@
-"""Entry traffic as the driver feeds it: flush-interval windows of arrivals, cut into feed
-chunks and booked by the ledger — in this process, or in a helper process on another core.
+"""What the driver sees of traffic and the book: flush-interval windows of arrivals, cut into
+feed chunks, handed over when due, and every request body booked as it is sent.
 
 Rules:
 - A window is one flush interval ``[t0, t1)`` of every traffic row, drawn at once and cut into
   the ticks that have users; a chunk enters the engine at the end of its tick (``at``), so quiet
-  ticks cost nothing and every user enters at the end of their own tick.
+  ticks cost nothing and every user enters at the end of their own tick. Windows are drawn a
+  flush interval ahead of the driver.
 - The ledger books chunks in feed order (the order the engine receives them) and judges each
-  request body against the users fed before it was sent (``seen``, counted by the driver).
-  Where the feed runs changes no result: ``InlineFeed`` and ``HelperFeed`` give the same
-  outputs (tested).
-- The helper process only computes — it draws, books and audits; it never touches the engine or
-  the mock. It hands a window over before booking it, so the ledger's hashing overlaps the
-  engine's, and runs ahead by at most what the pipe holds, so memory stays bounded.
-- A failing helper raises ``FeedError`` in the driver with the helper's own message; closing
-  the feed always ends the helper. ``open_feed`` uses a helper only where it pays: big runs,
-  two or more cores, and not inside a worker that already parallelises (sweeps).
+  request body against the users handed to the engine before it was sent: the feed counts
+  them itself as ``due`` hands them over.
+- The driver sees one small interface, ``Feed``: when to look next, the chunks due, a body
+  sent, and at the end the book's ``Findings`` (asked for as soon as the run's end is known,
+  read when needed, so that a helper process can work on them meanwhile).
+- Where the feed runs changes no result: ``InlineFeed`` here and ``sim.book.helper.HelperFeed``
+  give the same outputs (tested).
 """
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing
-import os
-import queue
-import signal
-import sys
-import threading
-import traceback
+import math
+from collections import deque
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
-from typing import Any, Protocol, cast
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from sim.book.ledger import Audits, Ledger
-from sim.scenario import Scenario, from_raw
+from sim.scenario import Scenario
 from sim.world.profiles import Profiles
-from sim.world.traffic import Arrivals, TrafficSource, expected_arrivals
+from sim.world.traffic import Arrivals, TrafficSource
 
 __all__ = [
-    "HELPER_MIN_USERS",
     "Feed",
     "FeedChunk",
-    "FeedError",
-    "HelperFeed",
+    "Findings",
     "InlineFeed",
-    "Outcome",
-    "Verdict",
-    "open_feed",
+    "PendingFindings",
+    "RunEnd",
 ]
-
-_PIPE_BYTES = 1 << 20  # Linux's default cap on a pipe's size
-_NOTES_PER_MESSAGE = 256  # bodies sent to the helper at once: a message each costs GIL hand-offs
-_DRIVER_CHECK_S = 1.0  # how often a waiting helper makes sure its driver is still there
-
-HELPER_MIN_USERS = 200_000
-"""Expected users from which ``open_feed`` runs the feed in a helper process: below it, the
-helper's start-up and the pickling of every window cost more than the second core gives."""
-
-
-class FeedError(RuntimeError):
-    """The helper process failed or vanished (a harness fault, not a finding)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,18 +52,9 @@ class FeedChunk:
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
-    """What the ledger says after the run: every noted body's audit, in note order, and the
-    hashed ids each audience should hold."""
-
-    audits: Audits
-    expected_members: Mapping[str, AbstractSet[str]]
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What the ledger needs of the run's outcome to give its verdict (``Ledger.expected_members``
-    arguments)."""
+class RunEnd:
+    """What the book needs of the run's end to say what each audience should hold
+    (``Ledger.expected_members`` arguments)."""
 
     users: pd.DataFrame
     audiences: Mapping[str, str]
@@ -94,162 +62,45 @@ class Outcome:
     initial: Mapping[str, frozenset[str]]
 
 
+@dataclass(frozen=True, slots=True)
+class Findings:
+    """What the book says after the run: every sent body's audit, in the order sent, and the
+    hashed ids each audience should hold."""
+
+    audits: Audits
+    expected_members: Mapping[str, AbstractSet[str]]
+
+
+class PendingFindings(Protocol):
+    """The book's findings, being worked out; ``result`` waits for them."""
+
+    def result(self) -> Findings: ...
+
+
 class Feed(Protocol):
-    """What the driver uses: windows in order, body notes, then the verdict (asked for as soon
-    as the outcome is known, read when needed: a helper works on it meanwhile)."""
+    """Traffic and the book, as the driver sees them."""
 
-    @property
-    def drawn_until(self) -> float: ...
+    def next_due(self) -> float:
+        """When the driver must next call ``due`` (infinite once all is handed over)."""
+        ...
 
-    def window(self) -> list[FeedChunk]: ...
+    def due(self, now: float) -> list[FeedChunk]:
+        """The chunks whose tick has ended by ``now``, in feed order; from here on the book
+        counts their users as given to the engine."""
+        ...
 
-    def note(self, body: bytes | None, seen: int) -> int: ...
+    def sent(self, body: bytes | None) -> int:
+        """Book a request body that reaches Pinterest now; its number among the bodies sent."""
+        ...
 
-    def ask(self, outcome: Outcome) -> None: ...
-
-    def verdict(self) -> Verdict: ...
+    def findings(self, end: RunEnd) -> PendingFindings:
+        """Start working out the book's findings on the run that ended with ``end``."""
+        ...
 
     def close(self) -> None: ...
 
 
-class InlineFeed:
-    """Traffic and ledger in this process: each window is booked as it is drawn."""
-
-    def __init__(self, scenario: Scenario, seed: int, tick_s: float) -> None:
-        self._windows = _Windows(scenario, seed, tick_s)
-        self._ledger = _ledger(scenario)
-        self._outcome: Outcome | None = None
-
-    @property
-    def drawn_until(self) -> float:
-        return self._windows.drawn_until
-
-    def window(self) -> list[FeedChunk]:
-        chunks = self._windows.next()
-        _book(self._ledger, chunks)
-        return chunks
-
-    def note(self, body: bytes | None, seen: int) -> int:
-        return self._ledger.note(body, seen=seen)
-
-    def ask(self, outcome: Outcome) -> None:
-        self._outcome = outcome
-
-    def verdict(self) -> Verdict:
-        if self._outcome is None:
-            raise FeedError("the verdict was not asked for")
-        return _verdict(self._ledger, self._outcome)
-
-    def close(self) -> None:
-        pass
-
-
-class HelperFeed:
-    """Traffic and ledger in a helper process, running ahead of the driver."""
-
-    def __init__(self, scenario: Scenario, seed: int, tick_s: float) -> None:
-        if _can_fork():
-            context: Any = multiprocessing.get_context("fork")
-            shipped: Scenario | dict[str, Any] = scenario  # inherited, never pickled
-        elif scenario.raw:
-            context = multiprocessing.get_context("forkserver")
-            shipped = dict(scenario.raw)  # a Scenario does not pickle; its TOML document does
-        else:
-            raise FeedError("a scenario built without TOML cannot be shipped to a helper")
-        self._from_helper, helper_end = context.Pipe(duplex=False)
-        _widen(helper_end)
-        self._to_helper = context.Queue()
-        self._process = context.Process(
-            target=_helper_main,
-            args=(helper_end, self._to_helper, shipped, seed, tick_s),
-            name="pinsim-feed",
-            daemon=True,
-        )
-        self._process.start()
-        helper_end.close()
-        self.drawn_until = 0.0
-        self._notes: list[tuple[bytes | None, int]] = []  # not yet sent to the helper
-        self._noted = 0
-
-    def window(self) -> list[FeedChunk]:
-        self.drawn_until, chunks = self._receive()
-        return cast(list[FeedChunk], chunks)
-
-    def note(self, body: bytes | None, seen: int) -> int:
-        self._notes.append((body, seen))
-        if len(self._notes) == _NOTES_PER_MESSAGE:
-            self._send_notes()
-        self._noted += 1
-        return self._noted - 1
-
-    def ask(self, outcome: Outcome) -> None:
-        self._send_notes()
-        self._to_helper.put(("verdict", _slim(outcome)))
-
-    def verdict(self) -> Verdict:
-        return cast(Verdict, self._receive())
-
-    def close(self) -> None:
-        self._to_helper.cancel_join_thread()  # never wait on a helper that is gone
-        self._to_helper.close()
-        self._from_helper.close()
-        if self._process.is_alive():
-            self._process.terminate()
-        self._process.join()
-
-    def _send_notes(self) -> None:
-        if self._notes:
-            self._to_helper.put(("notes", self._notes))
-            self._notes = []
-
-    def _receive(self) -> Any:
-        try:
-            kind, payload = self._from_helper.recv()
-        except EOFError:
-            raise FeedError(
-                f"the feed's helper process ended unexpectedly (exit code {self._process.exitcode})"
-            ) from None
-        if kind == "error":
-            raise FeedError(f"the feed's helper process failed:\n{payload}")
-        return payload
-
-
-def open_feed(scenario: Scenario, seed: int, tick_s: float, *, helper: bool | None = None) -> Feed:
-    """The feed for a run: ``helper`` forces one or the other; ``None`` decides by size."""
-    if helper is None:
-        helper = _helper_pays(scenario)
-    return (HelperFeed if helper else InlineFeed)(scenario, seed, tick_s)
-
-
-def _helper_pays(scenario: Scenario) -> bool:
-    users = sum(expected_arrivals(spec, 0.0, scenario.duration_s) for spec in scenario.traffic)
-    in_worker = multiprocessing.current_process().name != "MainProcess"
-    shippable = _can_fork() or bool(scenario.raw)
-    linux = sys.platform == "linux"  # where it was measured; elsewhere only when asked for
-    cores = len(os.sched_getaffinity(0)) if linux else 1
-    return users >= HELPER_MIN_USERS and linux and cores >= 2 and not in_worker and shippable
-
-
-def _can_fork() -> bool:
-    """Fork is near-instant, but only safe on Linux while this process runs no other thread."""
-    return sys.platform == "linux" and threading.active_count() == 1
-
-
-def _widen(pipe_end: Connection) -> None:
-    """Let the pipe hold ~20 steady-traffic windows instead of one, so that neither process
-    waits on the other's every hiccup (Linux only; elsewhere the default size stays)."""
-    try:
-        import fcntl  # not on every platform
-
-        fcntl.fcntl(pipe_end.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
-    except (ImportError, AttributeError, OSError):
-        pass
-
-
-# -- the windows ------------------------------------------------------------------------------
-
-
-class _Windows:
+class Windows:
     """Consecutive flush-interval windows of a scenario's traffic, cut into feed chunks."""
 
     def __init__(self, scenario: Scenario, seed: int, tick_s: float) -> None:
@@ -278,15 +129,78 @@ class _Windows:
         return sorted(chunks, key=lambda chunk: chunk.at)  # stable: file order kept
 
 
-def _slice(arrivals: Arrivals, lo: int, hi: int) -> Arrivals:
-    if lo == 0 and hi == len(arrivals.entered_at):
-        return arrivals
-    p = arrivals.profiles
-    profiles = Profiles(user_ids=p.user_ids[lo:hi], emails=p.emails[lo:hi], maids=p.maids[lo:hi])
-    return Arrivals(arrivals.step, arrivals.entered_at[lo:hi], profiles)
+class DueChunks:
+    """The driver's side of any feed: drawn chunks waiting for their tick to end, and the
+    count of users handed over; ``draw`` brings the next window."""
+
+    def __init__(self, end_s: float) -> None:
+        self._end_s = end_s
+        self._waiting: deque[FeedChunk] = deque()
+        self.drawn_until = 0.0
+        self.handed = 0  # users handed to the engine so far
+
+    def next_due(self) -> float:
+        candidates = [math.inf]
+        if self._waiting:
+            candidates.append(self._waiting[0].at)
+        if self.drawn_until < self._end_s:
+            candidates.append(self.drawn_until)
+        return min(candidates)
+
+    def due(self, now: float) -> list[FeedChunk]:
+        while self.drawn_until <= now and self.drawn_until < self._end_s:
+            self.drawn_until, chunks = self.draw()
+            self._waiting.extend(chunks)
+        due: list[FeedChunk] = []
+        while self._waiting and self._waiting[0].at <= now:
+            chunk = self._waiting.popleft()
+            self.handed += len(chunk.arrivals.entered_at)
+            due.append(chunk)
+        return due
+
+    def draw(self) -> tuple[float, list[FeedChunk]]:
+        raise NotImplementedError
 
 
-def _book(ledger: Ledger, chunks: list[FeedChunk]) -> None:
+class InlineFeed(DueChunks):
+    """Traffic and ledger in this process: each window is booked as it is drawn."""
+
+    def __init__(self, scenario: Scenario, seed: int, tick_s: float) -> None:
+        super().__init__(scenario.duration_s)
+        self._windows = Windows(scenario, seed, tick_s)
+        self._ledger = new_ledger(scenario)
+
+    def draw(self) -> tuple[float, list[FeedChunk]]:
+        chunks = self._windows.next()
+        book(self._ledger, chunks)
+        return self._windows.drawn_until, chunks
+
+    def sent(self, body: bytes | None) -> int:
+        return self._ledger.note(body, seen=self.handed)
+
+    def findings(self, end: RunEnd) -> PendingFindings:
+        return Ready(find(self._ledger, end))
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """Findings already worked out."""
+
+    findings: Findings
+
+    def result(self) -> Findings:
+        return self.findings
+
+
+def new_ledger(scenario: Scenario) -> Ledger:
+    return Ledger(scenario.sync.retry_window_s, {s.id: s.match_fields for s in scenario.steps})
+
+
+def book(ledger: Ledger, chunks: list[FeedChunk]) -> None:
+    """Book a window's users in feed order."""
     for chunk in chunks:
         profiles = chunk.arrivals.profiles
         ledger.enter(
@@ -298,81 +212,18 @@ def _book(ledger: Ledger, chunks: list[FeedChunk]) -> None:
         )
 
 
-def _ledger(scenario: Scenario) -> Ledger:
-    return Ledger(scenario.sync.retry_window_s, {s.id: s.match_fields for s in scenario.steps})
-
-
-def _slim(outcome: Outcome) -> Outcome:
-    """Only the synced users (all ``expected_members`` reads), and only the columns it reads:
-    what crosses to the helper is pickled."""
-    users = outcome.users
-    synced = users.loc[users["outcome"] == "synced", ["user_id", "step", "outcome", "outcome_at"]]
-    return Outcome(synced, dict(outcome.audiences), list(outcome.removes), dict(outcome.initial))
-
-
-def _verdict(ledger: Ledger, outcome: Outcome) -> Verdict:
-    return Verdict(
+def find(ledger: Ledger, end: RunEnd) -> Findings:
+    return Findings(
         audits=ledger.audits(),
         expected_members=ledger.expected_members(
-            outcome.users, outcome.audiences, outcome.removes, outcome.initial
+            end.users, end.audiences, end.removes, end.initial
         ),
     )
 
 
-# -- the helper process -----------------------------------------------------------------------
-
-
-def _helper_main(
-    to_driver: Connection,
-    from_driver: Any,
-    shipped: Scenario | dict[str, Any],
-    seed: int,
-    tick_s: float,
-) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's: it ends the helper
-    try:
-        scenario = shipped if isinstance(shipped, Scenario) else from_raw(shipped)
-        ledger = _ledger(scenario)
-        windows = _Windows(scenario, seed, tick_s)
-        while not windows.done:
-            chunks = windows.next()
-            to_driver.send(("window", (windows.drawn_until, chunks)))  # before booking it
-            _book(ledger, chunks)
-            _take_notes(ledger, from_driver)  # the driver keeps no body waiting
-        to_driver.send(("verdict", _verdict(ledger, _await_verdict(ledger, from_driver))))
-    except BaseException:  # the driver shows it: the helper's stderr may go nowhere
-        with contextlib.suppress(OSError):  # unless the driver is gone already
-            to_driver.send(("error", traceback.format_exc()))
-
-
-def _take_notes(ledger: Ledger, from_driver: Any) -> None:
-    """Note the bodies the driver has sent so far, without waiting for more."""
-    while True:
-        try:
-            kind, payload = from_driver.get(block=False)
-        except queue.Empty:
-            return
-        if kind != "notes":
-            raise FeedError("the verdict was asked for before the last window was drawn")
-        _note(ledger, payload)
-
-
-def _await_verdict(ledger: Ledger, from_driver: Any) -> Outcome:
-    """Note the remaining bodies until the driver asks for the verdict; its ``Outcome``."""
-    while True:
-        try:
-            kind, payload = from_driver.get(timeout=_DRIVER_CHECK_S)
-        except queue.Empty:
-            # the queue's write end lives on in this process too: a dead driver is no EOF
-            driver = multiprocessing.parent_process()
-            if driver is not None and not driver.is_alive():
-                raise FeedError("the driver is gone") from None
-            continue
-        if kind != "notes":
-            return cast(Outcome, payload)
-        _note(ledger, payload)
-
-
-def _note(ledger: Ledger, notes: list[tuple[bytes | None, int]]) -> None:
-    for body, seen in notes:
-        ledger.note(body, seen=seen)
+def _slice(arrivals: Arrivals, lo: int, hi: int) -> Arrivals:
+    if lo == 0 and hi == len(arrivals.entered_at):
+        return arrivals
+    p = arrivals.profiles
+    profiles = Profiles(user_ids=p.user_ids[lo:hi], emails=p.emails[lo:hi], maids=p.maids[lo:hi])
+    return Arrivals(arrivals.step, arrivals.entered_at[lo:hi], profiles)

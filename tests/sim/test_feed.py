@@ -1,4 +1,4 @@
-"""sim.book.feed: traffic and ledger in this process or in a helper process give the same run;
+"""sim.book: the feed in this process or in a helper process gives the same run;
 a helper that fails or vanishes is reported, never waited on forever, and always ended."""
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-import sim.book.feed as feed
-from sim.book.feed import FeedError, HelperFeed, InlineFeed, open_feed
+import sim.book.helper as helper_module
+from sim.book import helper_pays, open_feed
+from sim.book.feed import InlineFeed, new_ledger
+from sim.book.helper import FeedError, HelperFeed
 from sim.results.recorder import RunData
 from sim.scenario import Scenario, load, parse
 from sim.world.driver import simulate
@@ -87,12 +89,12 @@ def test_a_helper_that_vanishes_is_reported_not_waited_on() -> None:
     scenario = parse(MIXED, "feed_mixed.toml")
     helper = HelperFeed(scenario, scenario.seed, 1.0)
     try:
-        helper.window()
+        helper.draw()
         helper._process.kill()
         helper._process.join()
         with pytest.raises(FeedError, match="ended unexpectedly"):
             while True:  # windows it sent before dying may still be in the pipe
-                helper.window()
+                helper.draw()
     finally:
         helper.close()
 
@@ -100,7 +102,7 @@ def test_a_helper_that_vanishes_is_reported_not_waited_on() -> None:
 def test_closing_mid_run_ends_the_helper() -> None:
     scenario = parse(MIXED, "feed_mixed.toml")
     helper = HelperFeed(scenario, scenario.seed, 1.0)
-    helper.window()
+    helper.draw()
     helper.close()
     assert not helper._process.is_alive()
     assert not [p for p in multiprocessing.active_children() if p.name == "pinsim-feed"]
@@ -120,10 +122,10 @@ def test_a_helper_failure_reaches_the_driver_with_its_message(
     def broken(*_: object) -> None:
         raise ValueError("the ledger broke")
 
-    monkeypatch.setattr(feed, "_book", broken)
+    monkeypatch.setattr(helper_module, "book", broken)
     scenario = parse(MIXED, "feed_mixed.toml")
     pipe = _Pipe()
-    feed._helper_main(pipe, queue.Queue(), scenario, scenario.seed, 1.0)  # type: ignore[arg-type]
+    helper_module._helper_main(pipe, queue.Queue(), scenario, scenario.seed, 1.0)  # type: ignore[arg-type]
     kind, message = pipe.sent[-1]
     assert kind == "error"
     assert "ValueError: the ledger broke" in message
@@ -134,9 +136,9 @@ def test_the_helper_is_used_only_where_it_pays(monkeypatch: pytest.MonkeyPatch) 
     big = load(SCENARIOS / "black_friday_blast.toml")  # 2 M users
     assert isinstance(open_feed(small, 1, 1.0), InlineFeed)
     assert isinstance(open_feed(big, 1, 1.0, helper=False), InlineFeed)
-    assert feed._helper_pays(big)
+    assert helper_pays(big)
     monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0})
-    assert not feed._helper_pays(big)  # one core: nothing to overlap with
+    assert not helper_pays(big)  # one core: nothing to overlap with
 
 
 class _Quiet:
@@ -153,4 +155,4 @@ def test_a_helper_waiting_on_a_dead_driver_gives_up(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(multiprocessing, "parent_process", lambda: _Gone())
     scenario = parse(MIXED, "feed_mixed.toml")
     with pytest.raises(FeedError, match="the driver is gone"):
-        feed._await_verdict(feed._ledger(scenario), _Quiet())
+        helper_module._await_run_end(new_ledger(scenario), _Quiet())
