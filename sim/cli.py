@@ -16,22 +16,21 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 
+from sim.progress import RunBar, SweepBar
 from sim.scenario import Scenario, ScenarioError, default, load
-from sim.scenario.units import format_duration
 
 if TYPE_CHECKING:
     from sim.judge.checks import CheckResult
     from sim.results.recorder import RunData
     from sim.runner import RunOutcome
 
-__all__ = ["ProgressBar", "main"]
+__all__ = ["main"]
 
 SCENARIO_DIR = Path("scenarios")
 _COUNTERS = ("entered", "proceeded", "synced", "not_synced", "pending", "errored", "exited")
@@ -93,7 +92,7 @@ def _run(options: argparse.Namespace) -> int:
     from sim.runner import run
 
     out = options.out or Path("out") / scenario.name
-    bar = ProgressBar(sys.stderr, label=scenario.name)
+    bar = RunBar(sys.stderr, label=scenario.name)
     outcome = run(scenario, out_dir=out, seed=options.seed, progress=bar)
     bar.finish(outcome.data.wall_seconds)
     print(summary_table(outcome))
@@ -147,12 +146,11 @@ def _positive(text: str) -> int:
 def _sweep(options: argparse.Namespace) -> int:
     scenario = _load_file(Path(options.scenario))
     from sim.sweep.executors import executor_for
-    from sim.sweep.progress import RunsProgressBar
     from sim.sweep.runs import format_table, parse_axis, sweep, write_sweep
 
     axes = [parse_axis(text, scenario.source) for text in options.vary]
     executor = executor_for(workers=options.workers, dask=options.dask)
-    bar = RunsProgressBar(sys.stderr)
+    bar = SweepBar(sys.stderr)
     keep = options.out / "runs" if options.keep_runs else None
     result = sweep(scenario, axes, executor=executor, keep_dir=keep, progress=bar)
     bar.finish(result.failed_runs)
@@ -208,7 +206,7 @@ def _plan_data(scenario: Scenario, runs: Path | None) -> tuple[RunData | None, s
     if runs is None:
         from sim.world.driver import simulate
 
-        bar = ProgressBar(sys.stderr, label=scenario.name)
+        bar = RunBar(sys.stderr, label=scenario.name)
         data = simulate(scenario, scenario.seed, progress=bar)
         bar.finish(data.wall_seconds)
         return data, "simulated"
@@ -293,39 +291,3 @@ def pacing_line(data: RunData) -> str:
 
 def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}s"
-
-
-class ProgressBar:
-    """``progress(sim_now, sim_end)`` as a ``\\r`` bar on a terminal; silent otherwise.
-
-    Redraws at most ten times a wall-clock second so a fast simulation is not slowed by it.
-    """
-
-    WIDTH = 30
-    INTERVAL_S = 0.1
-
-    def __init__(self, stream: TextIO, *, label: str, tty: bool | None = None) -> None:
-        self._stream, self._label = stream, label
-        self._tty = stream.isatty() if tty is None else tty
-        self._last_draw = float("-inf")
-        self._end = 0.0
-
-    def __call__(self, sim_now: float, sim_end: float) -> None:
-        self._end = sim_end
-        wall = time.monotonic()
-        if not self._tty or wall - self._last_draw < self.INTERVAL_S:
-            return
-        self._last_draw = wall
-        share = min(sim_now / sim_end, 1.0) if sim_end > 0 else 1.0
-        filled = round(share * self.WIDTH)
-        bar = "#" * filled + "." * (self.WIDTH - filled)
-        clock = f"{format_duration(int(sim_now))} / {format_duration(sim_end)}"
-        self._stream.write(f"\r{self._label} [{bar}] {share:4.0%} {clock}")
-        self._stream.flush()
-
-    def finish(self, wall_seconds: float) -> None:
-        """End the bar with one line saying how long the run took."""
-        prefix = "\r\033[K" if self._tty else ""
-        simulated = format_duration(self._end) if self._end else "the run"
-        self._stream.write(f"{prefix}{self._label}: simulated {simulated} in {wall_seconds:.1f}s\n")
-        self._stream.flush()

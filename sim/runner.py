@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sim.judge.checks import CheckResult, check_expectations, run_checks
+from sim.progress import Progress
 from sim.results.folder import write_outputs
 from sim.results.recorder import RunData
 from sim.scenario import Scenario
-from sim.world.driver import Progress, simulate
+from sim.world.driver import simulate
 
-__all__ = ["Progress", "RunOutcome", "run"]
+__all__ = ["RunOutcome", "run"]
 
 """Called by the driver as ``progress(sim_now, sim_end)``."""
 

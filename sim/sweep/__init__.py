@@ -1,2 +1,2 @@
 """Sweeps: one scenario run over axes of parameters (``axes``), where the runs execute
-(``executors``), the tidy table they make (``runs``, ``metrics``), its plots and progress."""
+(``executors``), and the tidy table they make (``runs``, ``metrics``) with its plots."""

@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
@@ -46,6 +46,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sim.judge.checks import check_expectations, run_checks
+from sim.progress import Progress
 from sim.results.folder import write_outputs
 from sim.scenario import Scenario, from_raw
 from sim.sweep.axes import Axis, RunSpec, SweepError, parse_axis, plan_runs
@@ -81,8 +82,6 @@ _COMPACT: Final = (
     "requests_429",
 )
 _MISSING: Final = {True: pd.NA, False: math.nan}  # a failed run's metric: is it a count?
-Progress = Callable[[int, int], None]
-"""Called as ``progress(runs done, runs in all)`` each time a run finishes."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -38,6 +38,7 @@ import httpx
 import simpy
 
 from sim.book import open_feed
+from sim.progress import Progress
 from sim.results.assemble import RunFacts, SentNote, assemble
 from sim.results.recorder import COUNTERS, Recorder, RunData
 from sim.scenario import FaultKind, FaultSpec, Scenario
@@ -53,10 +54,7 @@ from sync_core import (
     TransportFailed,
 )
 
-__all__ = ["Progress", "simulate"]
-
-Progress = Callable[[float, float], None]
-"""``progress(sim_now, sim_end)``, called as simulated time passes."""
+__all__ = ["simulate"]
 
 _SAMPLES_PER_RUN = 1440  # counter samples over a run: one a minute on a 24 h scenario
 _PROGRESS_EVERY_S = 0.25  # wall seconds between progress callbacks

@@ -1,6 +1,5 @@
 """sim.cli: the pinsim commands, their exit statuses and their one-line user errors."""
 
-import io
 import json
 import shlex
 import sys
@@ -9,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import mock_pinterest.serve
-from sim.cli import ProgressBar, main, summary_table
+from sim.cli import main, summary_table
 from sim.runner import RunOutcome
 from sim.scenario import default
 from tests.sim.rundata_samples import sample_run
@@ -82,25 +81,6 @@ def test_cli_mock_serve_dispatches(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mock_pinterest.serve, "main", lambda argv: received.append(argv) or 0)
     assert main(["mock", "serve", "--port", "0"]) == 0
     assert received == [["--port", "0"]]
-
-
-def test_progress_bar_draws_on_a_terminal() -> None:
-    stream = io.StringIO()
-    bar = ProgressBar(stream, label="day", tty=True)
-    bar(43200.0, 86400.0)
-    bar.finish(1.5)
-    text = stream.getvalue()
-    assert "\r" in text and "50%" in text and "12h / 1d" in text
-    assert text.endswith("day: simulated 1d in 1.5s\n")
-
-
-def test_progress_bar_quiet_off_a_terminal() -> None:
-    stream = io.StringIO()
-    bar = ProgressBar(stream, label="day", tty=False)
-    bar(43200.0, 86400.0)
-    assert stream.getvalue() == ""
-    bar.finish(2.0)
-    assert stream.getvalue() == "day: simulated 1d in 2.0s\n"
 
 
 def test_cli_run_prints_summary_and_report(

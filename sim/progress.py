@@ -1,0 +1,110 @@
+"""Progress shown to a person while long work runs: one callback type, two bars.
+
+Rules:
+- Work reports progress through one type, ``Progress``: ``progress(done, total)`` — simulated
+  seconds for a run (``sim.world.driver.simulate``), runs for a sweep. It never prints.
+- A bar draws on a terminal as a ``\\r`` line (``RunBar``: a run's simulated time;
+  ``SweepBar``: a sweep's runs with an eta), redrawn at most ten times a wall second so fast
+  work is not slowed by it; on a pipe it is silent until ``finish`` writes one line.
+- Bars write to the stream given (the CLI gives stderr, keeping stdout for results). The eta
+  is wall-clock arithmetic for the reader only; nothing measured here reaches an output.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+from sim.scenario.units import format_duration
+
+__all__ = ["Progress", "RunBar", "SweepBar"]
+
+Progress = Callable[[float, float], None]
+"""``progress(done, total)``, called as work advances."""
+
+_WIDTH = 30
+_REDRAW_S = 0.1
+
+
+def _bar(share: float) -> str:
+    filled = round(share * _WIDTH)
+    return "#" * filled + "." * (_WIDTH - filled)
+
+
+class RunBar:
+    """``progress(sim_now, sim_end)`` as a bar of simulated time; ``finish(wall_seconds)``."""
+
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        label: str,
+        tty: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._stream, self._label, self._clock = stream, label, clock
+        self._tty = stream.isatty() if tty is None else tty
+        self._last_draw = float("-inf")
+        self._end = 0.0
+
+    def __call__(self, sim_now: float, sim_end: float) -> None:
+        self._end = sim_end
+        wall = self._clock()
+        if not self._tty or wall - self._last_draw < _REDRAW_S:
+            return
+        self._last_draw = wall
+        share = min(sim_now / sim_end, 1.0) if sim_end > 0 else 1.0
+        clock = f"{format_duration(int(sim_now))} / {format_duration(sim_end)}"
+        self._stream.write(f"\r{self._label} [{_bar(share)}] {share:4.0%} {clock}")
+        self._stream.flush()
+
+    def finish(self, wall_seconds: float) -> None:
+        """End the bar with one line saying how long the run took."""
+        prefix = "\r\033[K" if self._tty else ""
+        simulated = format_duration(self._end) if self._end else "the run"
+        self._stream.write(f"{prefix}{self._label}: simulated {simulated} in {wall_seconds:.1f}s\n")
+        self._stream.flush()
+
+
+class SweepBar:
+    """``progress(done, total)`` over a sweep's runs, with an eta; ``finish(failed)``."""
+
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        tty: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._stream, self._clock = stream, clock
+        self._tty = stream.isatty() if tty is None else tty
+        self._started = clock()
+        self._done = self._total = 0
+
+    def __call__(self, done: float, total: float) -> None:
+        self._done, self._total = int(done), int(total)
+        if not self._tty:
+            return
+        share = done / total if total else 1.0
+        self._stream.write(f"\rruns {self._done}/{self._total} [{_bar(share)}] eta {self._eta()}")
+        self._stream.flush()
+
+    def _eta(self) -> str:
+        if not self._done:
+            return "?"
+        per_run = (self._clock() - self._started) / self._done
+        return _seconds(per_run * (self._total - self._done))
+
+    def finish(self, failed: int = 0) -> None:
+        """One line: how many runs, in how long, and how many failed."""
+        prefix = "\r\033[K" if self._tty else ""
+        wall = _seconds(self._clock() - self._started)
+        note = f", {failed} failed" if failed else ""
+        self._stream.write(f"{prefix}runs {self._done}/{self._total} in {wall}{note}\n")
+        self._stream.flush()
+
+
+def _seconds(wall_s: float) -> str:
+    """Whole seconds, the way ``format_duration`` writes them (``"1m30s"``); ``"<1s"`` below."""
+    return format_duration(round(wall_s)) if wall_s >= 1 else "<1s"
