@@ -1,5 +1,5 @@
-"""sim.world.driver: the real engine against the real mock in simulated time, judged by closed forms
-and by the mock's own request journal (``RunData.requests``), not by the engine's counters.
+"""sim.world.driver: the real engine against the real mock in simulated time, judged by closed
+forms and by the mock's own request journal (``RunData.requests``), not by the engine's counters.
 
 Every scenario is small: simulated hours cost little, but users and requests cost wall time.
 Near-zero network latency (median 1 ms) makes the closed forms of the 5 s flush, the 7
@@ -20,7 +20,8 @@ import pytest
 from sim.judge.checks import CHECKS, check_expectations, run_checks
 from sim.results.recorder import RunData
 from sim.runner import run
-from sim.scenario import Scenario, default, override, parse
+from sim.scenario import FaultKind, Scenario, default, override, parse
+from sim.world import driver, translate
 from sim.world.driver import simulate
 
 FLUSH_S = 5.0
@@ -351,3 +352,11 @@ def test_run_checks_all_hold_on_clean_default_like_run() -> None:
     assert not failed
     expectations = check_expectations(data, scenario.expect)
     assert expectations and all(r.ok for r in expectations.values()), expectations
+
+
+def test_every_fault_kind_is_either_a_window_or_an_instant_the_driver_fires() -> None:
+    # a kind in neither table would be accepted by the scenario and then silently do nothing
+    windowed = translate.WINDOWED_FAULTS
+    instant = frozenset(driver._INSTANT_FAULTS)
+    assert windowed | instant == frozenset(FaultKind)
+    assert not windowed & instant
