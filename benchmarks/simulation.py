@@ -23,7 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from sim.judge.checks import check_expectations, run_checks
+from sim.judge.checks import run_checks
+from sim.judge.expectations import check_expectations
 from sim.results.folder import write_outputs
 from sim.scenario import Scenario, load, parse
 from sim.world.driver import simulate

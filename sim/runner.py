@@ -1,9 +1,9 @@
 """One scenario run end to end: simulate, judge, write the outputs.
 
 Rules:
-- ``run`` is the only composition of ``sim.world.driver.simulate`` →
-  ``sim.judge.checks.run_checks`` and ``check_expectations`` → ``sim.results.folder.write_outputs``;
-  the CLI and notebooks both call it.
+- ``run`` is the only composition of ``sim.world.driver.simulate`` → the judges
+  (``sim.judge.checks.run_checks``, ``sim.judge.expectations.check_expectations``) →
+  ``sim.results.folder.write_outputs``; the CLI and notebooks both call it.
 - It never prints: progress goes through the optional callback, results come back as a
   ``RunOutcome`` for the caller to show.
 - A failed check is a result, not an exception: ``RunOutcome.ok`` says whether everything held.
@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sim.judge.checks import CheckResult, check_expectations, run_checks
+from sim.judge.checks import CheckResult, run_checks
+from sim.judge.expectations import check_expectations
 from sim.progress import Progress
 from sim.results.folder import write_outputs
 from sim.results.recorder import RunData

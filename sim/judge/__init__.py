@@ -1,2 +1,3 @@
-"""Judging a finished run: the invariants and expectations it is held to (``checks``) and
-how well it used Pinterest's rate limit (``pacing``)."""
+"""Judging a finished run: the invariants every run is held to (``checks``), the bounds a
+scenario sets in ``[expect]`` (``expectations``), and how well the run used Pinterest's rate
+limit (``pacing``)."""

@@ -45,7 +45,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sim.judge.checks import check_expectations, run_checks
+from sim.judge.checks import run_checks
+from sim.judge.expectations import check_expectations
 from sim.progress import Progress
 from sim.results.folder import write_outputs
 from sim.scenario import Scenario, from_raw

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from sim.book.digests import DigestSet
-from sim.judge.checks import CHECKS, check_expectations, run_checks
+from sim.judge.checks import CHECKS, run_checks
+from sim.judge.expectations import check_expectations
 from sim.results.recorder import FaultWindow, RunData
 from sim.scenario import Expectations, ExpectBounds
 from tests.sim.rundata_samples import sample_run

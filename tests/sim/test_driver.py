@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.judge.checks import CHECKS, check_expectations, run_checks
+from sim.judge.checks import CHECKS, run_checks
+from sim.judge.expectations import check_expectations
 from sim.results.recorder import RunData
 from sim.runner import run
 from sim.scenario import FaultKind, Scenario, default, override, parse
