@@ -6,11 +6,13 @@ the same engine runs under the SimPy simulation and a live wall-clock worker. Th
 docs/CONTRACTS.md §2; the module map:
 
 - ``engine``: ``SyncEngine``, orchestration only
+- ``runtime``: what the engine keeps per connection, audience, step and request in flight
 - ``model``: ``SyncConfig``, ``Connection``, ``Step``, ``AudienceRef``, ``Action``
 - ``events``: actions handed out and outcomes fed in
-- ``outcomes``: the one classification table (status, code, failure → verdict, reason)
+- ``outcomes``: the one classification table (status, code, failure → verdict, reason); the
+  only reader of an HTTP status
 - ``wire``: Pinterest v5 requests and response parsing
-- ``identity``: normalising and hashing emails and MAIDs
+- ``identity``: normalising and hashing emails and MAIDs; every digest helper
 - ``batching``, ``pacing``, ``retry``, ``token``, ``provisioning``, ``launch``: one policy each
 - ``users``, ``metrics``: per-user columns, step counters and outcome records
 - ``errors``: ``UsageError`` (caller's fault) vs ``PeerError`` (Pinterest's)

@@ -3,7 +3,7 @@
 Rules:
 - One ``TargetQueue`` per customer list, fed by every step that writes to that list, in entry
   order. Each queued user carries its 32-byte digests (1 or 2 records) in one shared
-  ``bytearray``, so cutting a batch is a slice and ``bytes.hex(",", 32)`` gives the wire's
+  ``bytearray``, so cutting a batch is a slice and ``identity.hex_records`` gives the wire's
   comma-separated ``records`` string without a per-user Python step.
 - Operations are run-length encoded: a batch never crosses from ADD to REMOVE, so a user added
   then removed goes out in entry order. The engine further waits for every outstanding batch
@@ -24,9 +24,9 @@ from bisect import bisect_left, bisect_right
 from collections import deque
 from itertools import accumulate
 
-__all__ = ["Batch", "TargetQueue"]
+from sync_core.identity import DIGEST_SIZE, hex_records
 
-DIGEST = 32
+__all__ = ["Batch", "TargetQueue"]
 
 
 class Batch:
@@ -48,12 +48,14 @@ class Batch:
         return len(self.users)
 
     def records(self) -> str:
-        return self.blob.hex(",", DIGEST)
+        return hex_records(self.blob)
 
-    def drop_front(self, count: int) -> None:
-        """Forget the first ``count`` users (their deadlines are too close to send them)."""
+    def drop_expired(self, entered_at: array[float], entered_before: float) -> None:
+        """Forget users that entered at or before ``entered_before`` (deadline too close to
+        send them): the first ones, as members are in entry order."""
+        count = bisect_right(self.users, entered_before, key=entered_at.__getitem__)
         if count:
-            cut = sum(self.nrec[:count]) * DIGEST
+            cut = sum(self.nrec[:count]) * DIGEST_SIZE
             self.users = self.users[count:]
             self.nrec = self.nrec[count:]
             self.blob = self.blob[cut:]
@@ -61,7 +63,7 @@ class Batch:
     def split(self) -> tuple[Batch, Batch]:
         """Two halves, to isolate bad records after a 400."""
         half = len(self.users) // 2
-        cut = sum(self.nrec[:half]) * DIGEST
+        cut = sum(self.nrec[:half]) * DIGEST_SIZE
         parts = (
             Batch(self.operation, self.users[:half], self.nrec[:half], self.blob[:cut]),
             Batch(self.operation, self.users[half:], self.nrec[half:], self.blob[cut:]),
@@ -141,7 +143,7 @@ class TargetQueue:
             return array("q"), b"", b""
         users = self._users[:count]
         nrec = bytes(self._nrec[:count])
-        size = sum(nrec) * DIGEST
+        size = sum(nrec) * DIGEST_SIZE
         blob = bytes(self._blob[:size])
         del self._users[:count]
         del self._nrec[:count]

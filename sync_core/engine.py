@@ -17,7 +17,9 @@ Rules:
 - Deadlines: ``entered_at + retry_window_s``. A pending user errors at exactly that instant. No
   request carries a user whose deadline falls within ``request_timeout_s`` of the send, so no
   answer can arrive for a user after they errored.
-- What each answer means is ``outcomes.classify``; this module only applies verdicts.
+- What each answer means is ``outcomes.classify_answer``; this module only applies verdicts.
+  What it keeps per connection, target, step and request is ``runtime``; users' columns are
+  ``users``; their digests come from ``identity``.
 """
 
 from __future__ import annotations
@@ -26,15 +28,11 @@ import math
 import pickle
 import random
 from array import array
-from bisect import bisect_right
-from collections import deque
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
-from itertools import chain
-from operator import add
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 
 from sync_core import wire
-from sync_core.batching import Batch, TargetQueue
+from sync_core.batching import Batch
 from sync_core.errors import PeerError, UsageError
 from sync_core.events import (
     EngineAction,
@@ -45,92 +43,21 @@ from sync_core.events import (
     TransportFailed,
     WaitUntil,
 )
-from sync_core.identity import email_column, maid_column
+from sync_core.identity import user_digests
 from sync_core.launch import validate
 from sync_core.metrics import OutcomeColumns, StepCounters, StepTally, UserOutcome, UserState
-from sync_core.model import Connection, Pacing, Step, SyncConfig
-from sync_core.outcomes import Disposition, Reason, Verdict, classify
-from sync_core.pacing import Pacer
+from sync_core.model import Connection, Step, SyncConfig
+from sync_core.outcomes import NO_STATUS, Disposition, Reason, Verdict, classify, classify_answer
 from sync_core.provisioning import Provisioner, Stage
 from sync_core.retry import Backoff
-from sync_core.token import TokenState, TokenStatus
+from sync_core.runtime import ConnectionRuntime, Flight, FlightKind, StepRuntime, Target
+from sync_core.token import TokenStatus
 from sync_core.users import UserTable
 
 __all__ = ["SyncEngine"]
 
-_SNAPSHOT_VERSION = 2  # 2: the pacer replaced the send-time limiter
-_NOT_SYNCED = UserState.NOT_SYNCED
-_PENDING_STATE, _SYNCED_STATE = int(UserState.PENDING), int(UserState.SYNCED)  # plain ints: fast
+_SNAPSHOT_VERSION = 3  # 2: the pacer replaced the send-time limiter; 3: records in ``runtime``
 _PROBING = frozenset({Reason.FORBIDDEN, Reason.AUDIENCE_DELETED})
-# a user's state from their number of usable records: none is not synced, else pending (0)
-_STATE_OF_RECORDS = bytes([_NOT_SYNCED]) + bytes(255)
-
-
-class _Target:
-    """Everything about one audience on one connection."""
-
-    __slots__ = (
-        "account",
-        "blocked_until",
-        "due_at",
-        "outstanding",
-        "outstanding_op",
-        "prov_attempts",
-        "prov_in_flight",
-        "provisioner",
-        "queue",
-        "reason",
-        "waiting",
-    )
-
-    def __init__(self, provisioner: Provisioner) -> None:
-        self.provisioner = provisioner
-        self.account = provisioner.ad_account_id
-        self.queue = TargetQueue()
-        self.waiting: list[Batch] = []  # answered, awaiting their retry
-        self.outstanding = 0  # batches cut and not yet finished (in flight or waiting)
-        self.outstanding_op = ""
-        self.blocked_until = 0.0
-        self.due_at = 0.0  # next provisioning attempt
-        self.prov_in_flight = False
-        self.prov_attempts = 0
-        self.reason = Reason.NONE  # what last stopped the whole target, if anything
-
-
-class _Conn:
-    __slots__ = ("pacer", "refresh_in_flight", "targets", "token")
-
-    def __init__(self, connection: Connection, config: SyncConfig) -> None:
-        self.token = TokenState(connection)
-        self.pacer = Pacer(
-            limit=config.requests_per_second,
-            max_in_flight=config.max_in_flight,
-            margin_s=config.pacing_margin_s,
-            adaptive=config.pacing is Pacing.ADAPTIVE,
-        )
-        self.targets: deque[_Target] = deque()  # round-robin order
-        self.refresh_in_flight = False
-
-
-@dataclass(frozen=True, slots=True)
-class _StepRt:
-    step: Step
-    index: int
-    conn: _Conn
-    target: _Target
-    tally: StepTally
-    use_email: bool
-    use_maid: bool
-
-
-@dataclass(frozen=True, slots=True)
-class _Flight:
-    kind: str  # "batch" | "provision" | "refresh"
-    conn: _Conn
-    sent_with: str
-    target: _Target | None = None
-    batch: Batch | None = None
-    sent_at: float = 0.0  # set by ``_send``
 
 
 class SyncEngine:
@@ -142,11 +69,12 @@ class SyncEngine:
         self._backoff = Backoff(base_s=self.config.backoff_base_s, max_s=self.config.backoff_max_s)
         self._now = -math.inf
         self._users = UserTable()
-        self._conns: dict[str, _Conn] = {}
-        self._targets: dict[tuple[str, str, str], _Target] = {}
-        self._steps: dict[str, _StepRt] = {}
-        self._step_list: list[_StepRt] = []
-        self._flights: dict[int, _Flight] = {}
+        self._conns: dict[str, ConnectionRuntime] = {}
+        self._targets: dict[tuple[str, str, str], Target] = {}
+        self._steps: dict[str, StepRuntime] = {}
+        self._step_list: list[StepRuntime] = []
+        self._tallies: list[StepTally] = []  # per step code, as the user table counts steps
+        self._flights: dict[int, Flight] = {}
         self._next_id = 1
 
     # -- setup -------------------------------------------------------------------------------
@@ -156,7 +84,7 @@ class SyncEngine:
         self._advance(now)
         if connection.id in self._conns:
             raise UsageError(f"connection {connection.id!r} exists; use reconnect()")
-        self._conns[connection.id] = _Conn(connection, self.config)
+        self._conns[connection.id] = ConnectionRuntime(connection, self.config)
 
     def launch(self, steps: Sequence[Step], now: float) -> None:
         """Validate every step, then start provisioning their audiences. All or nothing."""
@@ -177,7 +105,7 @@ class SyncEngine:
         target = self._targets.get(key)
         if target is None:
             list_type = "EMAIL" if "email" in step.match_fields else "MAID"
-            target = _Target(
+            target = Target(
                 Provisioner(
                     ad_account_id=step.ad_account_id,
                     name=step.audience.name,
@@ -189,7 +117,7 @@ class SyncEngine:
             conn.targets.append(target)
         elif step.audience.is_new:
             target.provisioner.is_new = True
-        runtime = _StepRt(
+        runtime = StepRuntime(
             step=step,
             index=len(self._step_list),
             conn=conn,
@@ -200,6 +128,7 @@ class SyncEngine:
         )
         self._steps[step.id] = runtime
         self._step_list.append(runtime)
+        self._tallies.append(runtime.tally)
 
     def reconnect(
         self,
@@ -248,15 +177,14 @@ class SyncEngine:
         if entered_at is not None:
             ids, emails, maids = _in_entry_order(times, ids, emails, maids)
         self._advance(now)
-        states, nrec, digests = _digest_all(runtime.use_email, runtime.use_maid, emails, maids)
-        first = self._users.add(ids, runtime.index, times, now, states)
-        if states.count(0) == len(states):
-            queued = array("q", range(first, first + len(states)))
-        else:
-            queued = array("q", [first + k for k, state in enumerate(states) if not state])
+        records, digests = user_digests(
+            emails, maids, use_email=runtime.use_email, use_maid=runtime.use_maid
+        )
+        pending = self._users.add(ids, runtime.index, times, now, records)
         runtime.tally.entered += len(ids)
-        runtime.tally.not_synced += len(ids) - len(queued)
-        runtime.target.queue.push(runtime.step.action.value, queued, nrec, digests)
+        runtime.tally.not_synced += len(ids) - len(pending)
+        nrec = records.replace(b"\x00", b"")  # the pending users' record counts
+        runtime.target.queue.push(runtime.step.action.value, pending, nrec, digests)
 
     def _entry_times(self, n: int, entered_at: Sequence[float] | None, now: float) -> array[float]:
         """Validated entry instants, sorted (index order must stay deadline order)."""
@@ -292,12 +220,7 @@ class SyncEngine:
         if isinstance(outcome, ResponseReceived):
             flight.conn.pacer.on_round_trip(now - flight.sent_at)
         status, body, disposition, reset_s = self._interpret(flight, outcome, now)
-        handlers = {
-            "batch": self._on_batch,
-            "provision": self._on_provision,
-            "refresh": self._on_refresh,
-        }
-        handlers[flight.kind](flight, status, body, disposition, reset_s, now)
+        _ON_ANSWER[flight.kind](self, flight, status, body, disposition, reset_s, now)
 
     def timer(self) -> float | None:
         """When ``next_action`` next has something to do (None: only after new input)."""
@@ -354,12 +277,15 @@ class SyncEngine:
     def _forget_flights(self) -> None:
         for flight in self._flights.values():
             flight.conn.pacer.record_done()
-            if flight.batch is not None and flight.target is not None:
+            target = flight.target
+            if flight.kind is FlightKind.BATCH:
+                assert target is not None and flight.batch is not None
                 flight.batch.retry_at = self._now
-                flight.target.waiting.append(flight.batch)
-            elif flight.target is not None:
-                flight.target.prov_in_flight = False
-                flight.target.provisioner.on_unknown_fate()
+                target.waiting.append(flight.batch)
+            elif flight.kind is FlightKind.PROVISION:
+                assert target is not None
+                target.prov_in_flight = False
+                target.provisioner.on_unknown_fate()
             else:
                 flight.conn.refresh_in_flight = False
         self._flights.clear()
@@ -383,16 +309,16 @@ class SyncEngine:
             if deadline_at > now:
                 break
             runtime = self._step_list[users.step[index]]
-            users.reason[index] = self._expiry_reason(index, runtime)
-            users.resolve(index, UserState.ERRORED, deadline_at, runtime.tally)
+            users.expire(index, self._expiry_reason(index, runtime), deadline_at, runtime.tally)
         entered_before = now + self.config.request_timeout_s - window
         for target in self._targets.values():
             # Why they can never be sent is known now (a dead token, say), not at their
             # deadline, when a reconnect may have hidden it: note it while it is true.
             for index in target.queue.drop_expired(users.entered_at, entered_before):
-                users.reason[index] = self._expiry_reason(index, self._step_list[users.step[index]])
+                runtime = self._step_list[users.step[index]]
+                users.note_reason(index, self._expiry_reason(index, runtime))
 
-    def _expiry_reason(self, index: int, runtime: _StepRt) -> Reason:
+    def _expiry_reason(self, index: int, runtime: StepRuntime) -> Reason:
         if runtime.conn.token.status is not TokenStatus.VALID:
             return Reason.AUTH_INVALID
         own = Reason(self._users.reason[index])
@@ -407,7 +333,7 @@ class SyncEngine:
 
     # -- choosing what to send ---------------------------------------------------------------
 
-    def _next_request(self, conn: _Conn, now: float) -> SendRequest | None:
+    def _next_request(self, conn: ConnectionRuntime, now: float) -> SendRequest | None:
         if not conn.pacer.can_send(now):
             return None
         token = conn.token
@@ -419,7 +345,8 @@ class SyncEngine:
             refresh = wire.refresh_token(
                 secrets.client_id, secrets.client_secret, secrets.refresh_token or ""
             )
-            return self._send(_Flight("refresh", conn, token.access_token), refresh, now)
+            flight = Flight(FlightKind.REFRESH, conn, token.access_token)
+            return self._send(flight, refresh, now)
         if token.status is TokenStatus.INVALID:
             return None
         for _ in range(len(conn.targets)):
@@ -430,7 +357,9 @@ class SyncEngine:
                 return send
         return None
 
-    def _target_request(self, conn: _Conn, target: _Target, now: float) -> SendRequest | None:
+    def _target_request(
+        self, conn: ConnectionRuntime, target: Target, now: float
+    ) -> SendRequest | None:
         if target.blocked_until > now:
             return None
         token = conn.token.access_token
@@ -439,7 +368,7 @@ class SyncEngine:
                 return None
             target.prov_in_flight = True
             request = target.provisioner.request(token, self.config.page_size)
-            return self._send(_Flight("provision", conn, token, target), request, now)
+            return self._send(Flight(FlightKind.PROVISION, conn, token, target), request, now)
         batch = self._due_retry(target, now) or self._cut(target, now)
         if batch is None:
             return None
@@ -447,9 +376,9 @@ class SyncEngine:
         request = wire.update_customer_list(
             token, target.account, list_id, batch.records(), batch.operation
         )
-        return self._send(_Flight("batch", conn, token, target, batch), request, now)
+        return self._send(Flight(FlightKind.BATCH, conn, token, target, batch), request, now)
 
-    def _due_retry(self, target: _Target, now: float) -> Batch | None:
+    def _due_retry(self, target: Target, now: float) -> Batch | None:
         entered_before = now + self.config.request_timeout_s - self.config.retry_window_s
         entered_at = self._users.entered_at
         while target.waiting:
@@ -457,13 +386,13 @@ class SyncEngine:
             if batch.retry_at > now:
                 return None
             target.waiting.remove(batch)
-            batch.drop_front(_count_at_or_before(batch.users, entered_at, entered_before))
+            batch.drop_expired(entered_at, entered_before)
             if batch.users:
                 return batch
             target.outstanding -= 1  # every member's deadline passed or is too close
         return None
 
-    def _cut(self, target: _Target, now: float) -> Batch | None:
+    def _cut(self, target: Target, now: float) -> Batch | None:
         head = target.queue.head()
         if head is None:
             return None
@@ -480,7 +409,7 @@ class SyncEngine:
         return batch
 
     @staticmethod
-    def _may_cut(target: _Target, operation: str) -> bool:
+    def _may_cut(target: Target, operation: str) -> bool:
         if target.outstanding and target.outstanding_op != operation:
             return False  # the other operation's batches finish first: entry order holds
         # While the audience fails (403/404), only the slow retries probe it.
@@ -491,7 +420,7 @@ class SyncEngine:
         interval = self.config.flush_interval_s
         return math.floor(now / interval) * interval
 
-    def _send(self, flight: _Flight, request: wire.WireRequest, now: float) -> SendRequest:
+    def _send(self, flight: Flight, request: wire.WireRequest, now: float) -> SendRequest:
         request_id = self._next_id
         self._next_id += 1
         flight.conn.pacer.record_send(now)
@@ -508,7 +437,7 @@ class SyncEngine:
 
     # -- when is there something to do -------------------------------------------------------
 
-    def _conn_due(self, conn: _Conn) -> float | None:
+    def _conn_due(self, conn: ConnectionRuntime) -> float | None:
         pacer, token = conn.pacer, conn.token
         if pacer.saturated() or token.status is TokenStatus.INVALID:
             return None  # an answer or a reconnect comes first
@@ -519,7 +448,7 @@ class SyncEngine:
             due = min(dues, default=None)
         return None if due is None else max(due, pacer.next_free_at())
 
-    def _target_due(self, target: _Target) -> float | None:
+    def _target_due(self, target: Target) -> float | None:
         if not target.provisioner.ready:
             due = None if target.prov_in_flight else target.due_at
         else:
@@ -533,27 +462,29 @@ class SyncEngine:
     # -- applying answers --------------------------------------------------------------------
 
     def _interpret(
-        self, flight: _Flight, outcome: Outcome, now: float
+        self, flight: Flight, outcome: Outcome, now: float
     ) -> tuple[int, bytes, Disposition, float]:
         conn = flight.conn
         if isinstance(outcome, TransportFailed):
-            return 0, b"", classify(None, failure=outcome.kind), self.config.default_reset_s
+            failed = classify(None, failure=outcome.kind)
+            return NO_STATUS, b"", failed, self.config.default_reset_s
         assert isinstance(outcome, ResponseReceived)
         limits = wire.parse_rate_limit(outcome.headers)
         reset_s = limits.reset_s or self.config.default_reset_s
         if limits.remaining == 0 and limits.reset_s is not None:
             conn.pacer.on_budget_spent(sent_at=flight.sent_at, reset_s=reset_s, now=now)
-        code = None if outcome.status < 300 else wire.error_code(outcome.body)
-        disposition = classify(outcome.status, code)
+        disposition = classify_answer(outcome.status, outcome.body)
         if disposition.verdict is Verdict.WAIT_RESET:
             hold_at = self._hold_after_refusal(conn, flight.sent_at, reset_s, now)
             conn.pacer.block_until(hold_at, now)
             reset_s = max(0.0, hold_at - now)  # the refused request's retry waits as long
-        elif 200 <= outcome.status < 300:
+        elif disposition.verdict is Verdict.SUCCESS:
             conn.pacer.on_accepted()
         return outcome.status, outcome.body, disposition, reset_s
 
-    def _hold_after_refusal(self, conn: _Conn, sent_at: float, reset_s: float, now: float) -> float:
+    def _hold_after_refusal(
+        self, conn: ConnectionRuntime, sent_at: float, reset_s: float, now: float
+    ) -> float:
         """When a 429 lets the token send again: what the pacer makes of the server's reset
         the first time; while the refusals go on (a storm), at least the reset and the
         exponential backoff from now, so a token that Pinterest keeps refusing is probed ever
@@ -564,7 +495,7 @@ class SyncEngine:
             return hold_at
         return max(hold_at, now + max(reset_s, self._backoff.delay_s(streak - 1, self._rng)))
 
-    def _apply_token_verdict(self, flight: _Flight, verdict: Verdict, now: float) -> None:
+    def _apply_token_verdict(self, flight: Flight, verdict: Verdict, now: float) -> None:
         if verdict in (Verdict.REFRESH, Verdict.INVALIDATE):
             flight.conn.token.on_unauthorized(
                 sent_with=flight.sent_with, refreshable=verdict is Verdict.REFRESH, now=now
@@ -581,7 +512,7 @@ class SyncEngine:
 
     def _on_batch(
         self,
-        flight: _Flight,
+        flight: Flight,
         status: int,
         body: bytes,
         disposition: Disposition,
@@ -590,15 +521,13 @@ class SyncEngine:
     ) -> None:
         target, batch = flight.target, flight.batch
         assert target is not None and batch is not None
-        runtime_of = self._step_list
         if disposition.verdict is Verdict.SUCCESS:
             flight.conn.token.on_success(flight.sent_with)
             target.reason = Reason.NONE
             target.outstanding -= 1
-            _mark_synced(self._users, batch, runtime_of, status, now)
+            self._users.mark_synced(batch.users, batch.fresh, status, now, self._tallies)
             return
-        for index in batch.users:
-            self._users.note_attempt(index, status, disposition.reason)
+        self._users.note_attempts(batch.users, status, disposition.reason)
         batch.fresh = False
         self._apply_token_verdict(flight, disposition.verdict, now)
         if disposition.verdict is Verdict.SPLIT:
@@ -612,7 +541,7 @@ class SyncEngine:
             target.reason = disposition.reason
         target.waiting.append(batch)
 
-    def _split(self, target: _Target, batch: Batch, now: float) -> None:
+    def _split(self, target: Target, batch: Batch, now: float) -> None:
         if len(batch) == 1:
             index = batch.users[0]
             runtime = self._step_list[self._users.step[index]]
@@ -626,7 +555,7 @@ class SyncEngine:
 
     def _on_provision(
         self,
-        flight: _Flight,
+        flight: Flight,
         status: int,
         body: bytes,
         disposition: Disposition,
@@ -663,7 +592,7 @@ class SyncEngine:
 
     def _on_refresh(
         self,
-        flight: _Flight,
+        flight: Flight,
         status: int,
         body: bytes,
         disposition: Disposition,
@@ -691,6 +620,14 @@ class SyncEngine:
             token.on_refresh_refused()
 
 
+_OnAnswer = Callable[[SyncEngine, Flight, int, bytes, Disposition, float, float], None]
+_ON_ANSWER: Mapping[FlightKind, _OnAnswer] = {
+    FlightKind.BATCH: SyncEngine._on_batch,
+    FlightKind.PROVISION: SyncEngine._on_provision,
+    FlightKind.REFRESH: SyncEngine._on_refresh,
+}
+
+
 def _in_entry_order(
     times: array[float],
     ids: list[str],
@@ -705,78 +642,3 @@ def _in_entry_order(
     order = sorted(range(len(times)), key=times.__getitem__)
     times[:] = array("d", ordered)
     return [ids[k] for k in order], [emails[k] for k in order], [maids[k] for k in order]
-
-
-def _digest_all(
-    use_email: bool,
-    use_maid: bool,
-    emails: Sequence[str | None],
-    maids: Sequence[str | None],
-) -> tuple[bytearray, bytes, bytes]:
-    """Per user: state (pending, or not synced when no field is usable); and for the pending
-    ones, in order, their record counts and concatenated digests."""
-    n = len(emails)
-    if use_email != use_maid:  # one field: one record per pending user
-        records, digests = email_column(emails) if use_email else maid_column(maids)
-        blob = b"".join(digests)
-    else:
-        email_ok, email_ds = email_column(emails) if use_email else (bytes(n), [b""] * n)
-        maid_ok, maid_ds = maid_column(maids) if use_maid else (bytes(n), [b""] * n)
-        records = bytes(map(add, email_ok, maid_ok))
-        blob = b"".join(chain.from_iterable(zip(email_ds, maid_ds, strict=True)))
-    nrec = records.replace(b"\x00", b"")
-    if len(nrec) == n:
-        return bytearray(n), nrec, blob
-    return bytearray(records.translate(_STATE_OF_RECORDS)), nrec, blob
-
-
-def _mark_synced(
-    users: UserTable, batch: Batch, steps: list[_StepRt], status: int, now: float
-) -> None:
-    members = batch.users
-    first, count = members[0], len(members)
-    state = users.state
-    contiguous = members[-1] - first + 1 == count
-    if batch.fresh and contiguous and state.count(0, first, first + count) == count:
-        # The common case (a first answer to a block of users who entered together) is done
-        # with slice assignments instead of a Python step per user.
-        end = first + count
-        state[first:end] = bytes([UserState.SYNCED]) * count
-        users.outcome_at[first:end] = array("d", [now]) * count
-        users.attempts[first:end] = array("H", [1]) * count
-        users.last_status[first:end] = array("h", [status]) * count
-        _count_synced(users, steps, first, end)
-        return
-    # ``note_attempt`` then ``resolve`` per member, inlined: a retried or gappy batch
-    attempts, last_status, outcome_at, step_of = (
-        users.attempts,
-        users.last_status,
-        users.outcome_at,
-        users.step,
-    )
-    synced = [0] * len(steps)
-    for index in members:
-        tries = attempts[index]
-        if tries < 0xFFFF:
-            attempts[index] = tries + 1
-        last_status[index] = status
-        if state[index] == _PENDING_STATE:
-            state[index] = _SYNCED_STATE
-            outcome_at[index] = now
-            synced[step_of[index]] += 1
-    for runtime, count_synced in zip(steps, synced, strict=True):
-        runtime.tally.synced += count_synced
-
-
-def _count_synced(users: UserTable, steps: list[_StepRt], first: int, end: int) -> None:
-    block = users.step[first:end]
-    if block.count(block[0]) == len(block):
-        steps[block[0]].tally.synced += len(block)
-        return
-    for step_index in block:
-        steps[step_index].tally.synced += 1
-
-
-def _count_at_or_before(members: array[int], entered_at: array[float], instant: float) -> int:
-    """How many of ``members`` (in entry order) entered at or before ``instant``."""
-    return bisect_right(members, instant, key=entered_at.__getitem__)

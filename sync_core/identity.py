@@ -11,6 +11,9 @@ Rules:
   lowercased and matched as one multi-line text (trim included), then hashed through ``map``,
   so no Python step runs per value. Columns holding a line break or a 64-hex value take the
   one-value-at-a-time path; both give the same digests.
+- ``user_digests`` is what the engine queues for users entering a step: per user, the digests
+  of each field the step matches on, email before MAID, as one ``bytes``; ``hex_records``
+  turns such digests into the wire's comma-separated text.
 """
 
 from __future__ import annotations
@@ -18,19 +21,24 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
-from itertools import compress
-from operator import methodcaller, mul
+from itertools import chain, compress
+from operator import add, methodcaller, mul
 
 __all__ = [
+    "DIGEST_SIZE",
     "email_column",
     "email_digest",
     "email_digests",
     "hash_email",
     "hash_maid",
+    "hex_records",
     "maid_column",
     "maid_digest",
     "maid_digests",
+    "user_digests",
 ]
+
+DIGEST_SIZE = 32  # bytes of one SHA-256 digest
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 # Deliberately permissive (Pinterest matches what it can): one @, a non-empty local part, a
@@ -156,3 +164,23 @@ def hash_maid(raw: str | None) -> str | None:
     """The lowercase hex SHA-256 of a normalised MAID, or None if it is empty or malformed."""
     digest = maid_digest(raw)
     return None if digest is None else digest.hex()
+
+
+def user_digests(
+    emails: Sequence[str | None], maids: Sequence[str | None], *, use_email: bool, use_maid: bool
+) -> tuple[bytes, bytes]:
+    """Per user, how many usable records they have of the fields in use (0, 1 or 2); and the
+    digests of those records, concatenated in user order, a user's email before their MAID."""
+    n = len(emails)
+    if use_email != use_maid:  # one field: one record per usable user
+        records, digests = email_column(emails) if use_email else maid_column(maids)
+        return records, b"".join(digests)
+    email_ok, email_ds = email_column(emails) if use_email else (bytes(n), [b""] * n)
+    maid_ok, maid_ds = maid_column(maids) if use_maid else (bytes(n), [b""] * n)
+    blob = b"".join(chain.from_iterable(zip(email_ds, maid_ds, strict=True)))
+    return bytes(map(add, email_ok, maid_ok)), blob
+
+
+def hex_records(digests: bytes) -> str:
+    """Concatenated digests as the wire's ``records``: lowercase hex, comma-separated."""
+    return digests.hex(",", DIGEST_SIZE)

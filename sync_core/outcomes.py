@@ -3,7 +3,10 @@
 Rules:
 - ``classify(status, code, failure)`` is the only place that interprets a status, a Pinterest
   error code or a transport failure. Callers act on the returned ``Verdict``; they never test
-  status numbers themselves.
+  status numbers themselves. ``classify_answer`` is its entry for an HTTP answer: the body of
+  an error (a status of 300 or more) is read for Pinterest's code, a success's never is.
+- A status is only recorded past this table (a user's ``last_status``); ``NO_STATUS`` is what
+  a user shows before any HTTP answer, a transport failure having none.
 - Lookup order: exact (status, Pinterest code) row, then exact status, then status class
   (2xx, 4xx, 5xx). Transport failures have their own rows.
 - Every verdict but ``SUCCESS`` carries the ``Reason`` a user gets if their deadline passes
@@ -30,7 +33,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Disposition", "Reason", "Verdict", "classify"]
+from sync_core.wire import error_code
+
+__all__ = ["NO_STATUS", "Disposition", "Reason", "Verdict", "classify", "classify_answer"]
+
+NO_STATUS = 0
 
 
 class Verdict(enum.Enum):
@@ -107,3 +114,8 @@ def classify(
     if code is not None and (status, code) in _BY_STATUS_AND_CODE:
         return _BY_STATUS_AND_CODE[(status, code)]
     return _BY_STATUS.get(status) or _BY_CLASS.get(status // 100, _UNEXPECTED)
+
+
+def classify_answer(status: int, body: bytes) -> Disposition:
+    """``classify`` of one HTTP answer, Pinterest's code read from the body of an error."""
+    return classify(status, None if status < 300 else error_code(body))

@@ -9,20 +9,25 @@ Rules:
   the last run, so the usual case is one run.
 - Compact on purpose (~100 bytes per user besides the id string): the engine holds millions.
 - Hashed identifiers do not live here but in the queue or batch that will send them.
+- Every write to the columns is a method here; the ones on the hot path (``add``,
+  ``mark_synced``) work on whole slices when they can, not a Python step per user.
 """
 
 from __future__ import annotations
 
 import heapq
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from sync_core.metrics import OutcomeColumns, StepTally, UserOutcome, UserState
-from sync_core.outcomes import Reason
+from sync_core.outcomes import NO_STATUS, Reason
 
 __all__ = ["UserTable"]
 
 _PENDING = bytes([UserState.PENDING])
+_PENDING_STATE, _SYNCED_STATE = int(UserState.PENDING), int(UserState.SYNCED)  # plain ints: fast
+# a user's state from their number of usable records: none is not synced, else pending
+_STATE_OF_RECORDS = bytes([UserState.NOT_SYNCED]) + bytes(255)
 
 
 class UserTable:
@@ -57,23 +62,30 @@ class UserTable:
         return len(self.ids)
 
     def add(
-        self, ids: list[str], step: int, entered_at: array[float], now: float, states: bytearray
-    ) -> int:
+        self, ids: list[str], step: int, entered_at: array[float], now: float, records: bytes
+    ) -> array[int]:
         """Append users entering ``step`` (in ``entered_at`` order), recorded at ``now``;
-        returns the first new index."""
+        ``records`` counts each one's usable records: with none they are not synced, else
+        pending. Returns the pending ones' indices."""
         first = len(self.ids)
         n = len(ids)
+        if b"\x00" not in records:  # the usual case: everyone has a record
+            states = bytearray(n)
+            pending = array("q", range(first, first + n))
+        else:
+            states = bytearray(records.translate(_STATE_OF_RECORDS))
+            pending = array("q", [first + k for k, state in enumerate(states) if not state])
         self.ids.extend(ids)
         self.step.extend(array("H", [step]) * n)
         self.entered_at.extend(entered_at)
         self.state.extend(states)
         self.outcome_at.extend(array("d", [now]) * n)
         self.attempts.extend(array("H", [0]) * n)
-        self.last_status.extend(array("h", [0]) * n)
+        self.last_status.extend(array("h", [NO_STATUS]) * n)
         self.reason.extend(bytes(n))
         if n:
             self._add_run(first, first + n)
-        return first
+        return pending
 
     def first_pending(self) -> int:
         """Index of the pending user who entered first (so the earliest deadline), or -1."""
@@ -118,11 +130,77 @@ class UserTable:
         else:
             tally.errored += 1
 
-    def note_attempt(self, index: int, status: int, reason: Reason) -> None:
-        self.attempts[index] = min(self.attempts[index] + 1, 0xFFFF)
-        self.last_status[index] = status
+    def expire(self, index: int, reason: Reason, deadline_at: float, tally: StepTally) -> None:
+        """A pending user's deadline passed: errored at ``deadline_at`` for ``reason``."""
+        self.reason[index] = reason
+        self.resolve(index, UserState.ERRORED, deadline_at, tally)
+
+    def note_reason(self, index: int, reason: Reason) -> None:
+        """Why a user will error (known before their deadline, while it is true)."""
+        self.reason[index] = reason
+
+    def note_attempts(self, members: Sequence[int], status: int, reason: Reason) -> None:
+        """A request carrying ``members`` was answered ``status`` without syncing them;
+        ``reason`` (unless NONE) is why they would error if it stays the last word."""
+        attempts, last_status = self.attempts, self.last_status
+        for index in members:
+            attempts[index] = min(attempts[index] + 1, 0xFFFF)
+            last_status[index] = status
         if reason is not Reason.NONE:
-            self.reason[index] = reason
+            for index in members:
+                self.reason[index] = reason
+
+    def mark_synced(
+        self,
+        members: array[int],
+        fresh: bool,
+        status: int,
+        now: float,
+        tallies: Sequence[StepTally],
+    ) -> None:
+        """A request carrying ``members`` (in entry order) was accepted with ``status``: each
+        counts an attempt, the pending ones are synced (``tallies``: per step code). ``fresh``:
+        no member has an attempt recorded yet."""
+        first, count = members[0], len(members)
+        state = self.state
+        contiguous = members[-1] - first + 1 == count
+        if fresh and contiguous and state.count(_PENDING_STATE, first, first + count) == count:
+            # The common case (a first answer to a block of users who entered together) is
+            # done with slice assignments instead of a Python step per user.
+            end = first + count
+            state[first:end] = bytes([UserState.SYNCED]) * count
+            self.outcome_at[first:end] = array("d", [now]) * count
+            self.attempts[first:end] = array("H", [1]) * count
+            self.last_status[first:end] = array("h", [status]) * count
+            self._count_synced(first, end, tallies)
+            return
+        # ``note_attempts`` then ``resolve`` per member, inlined: a retried or gappy batch
+        attempts, last_status, outcome_at, step_of = (
+            self.attempts,
+            self.last_status,
+            self.outcome_at,
+            self.step,
+        )
+        synced = [0] * len(tallies)
+        for index in members:
+            tries = attempts[index]
+            if tries < 0xFFFF:
+                attempts[index] = tries + 1
+            last_status[index] = status
+            if state[index] == _PENDING_STATE:
+                state[index] = _SYNCED_STATE
+                outcome_at[index] = now
+                synced[step_of[index]] += 1
+        for tally, count_synced in zip(tallies, synced, strict=True):
+            tally.synced += count_synced
+
+    def _count_synced(self, first: int, end: int, tallies: Sequence[StepTally]) -> None:
+        block = self.step[first:end]
+        if block.count(block[0]) == len(block):
+            tallies[block[0]].synced += len(block)
+            return
+        for step_code in block:
+            tallies[step_code].synced += 1
 
     def outcome(self, index: int, step_id: str) -> UserOutcome:
         state = UserState(self.state[index])

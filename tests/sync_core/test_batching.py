@@ -56,11 +56,12 @@ def test_target_queue_drops_users_whose_deadline_is_too_close() -> None:
     assert len(queue) == 1 and queue.head() == ("ADD", 2)
 
 
-def test_batch_split_and_drop_front_keep_records_aligned_with_users() -> None:
+def test_batch_split_and_drop_expired_keep_records_aligned_with_users() -> None:
     blob = digest(1) + digest(2) + digest(3) + digest(4)
     batch = Batch("ADD", array("q", [5, 6, 7]), bytes([2, 1, 1]), blob)
     left, right = batch.split()
     assert (list(left.users), left.blob) == ([5], digest(1) + digest(2))
     assert (list(right.users), right.blob) == ([6, 7], digest(3) + digest(4))
-    batch.drop_front(1)
+    entered_at = array("d", [0.0] * 5 + [1.0, 2.0, 3.0])
+    batch.drop_expired(entered_at, entered_before=1.5)
     assert (list(batch.users), batch.records()) == ([6, 7], f"{digest(3).hex()},{digest(4).hex()}")

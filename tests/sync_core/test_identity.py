@@ -108,3 +108,23 @@ def test_columns_agree_with_the_single_value_functions(column: list[str | None])
         expected = [single(raw) for raw in column]
         assert list(usable) == [int(d is not None) for d in expected]
         assert digests == [d or b"" for d in expected]
+
+
+@pytest.mark.parametrize(
+    ("use_email", "use_maid"), [(True, False), (False, True), (True, True)], ids=str
+)
+def test_user_digests_carry_each_users_usable_fields_email_first(
+    use_email: bool, use_maid: bool
+) -> None:
+    from sync_core.identity import email_digest, hex_records, maid_digest, user_digests
+
+    maid = "6d92078a-8246-4ba4-ae5b-76104861e7dc"
+    emails = ["foo@example.com", None, "bad", "bar@example.com"]
+    maids = [maid, maid, None, "nope"]
+    records, blob = user_digests(emails, maids, use_email=use_email, use_maid=use_maid)
+    expected = [
+        [d for d in (use_email and email_digest(e), use_maid and maid_digest(m)) if d]
+        for e, m in zip(emails, maids, strict=True)
+    ]
+    assert list(records) == [len(digests) for digests in expected]
+    assert hex_records(blob) == ",".join(d.hex() for digests in expected for d in digests)

@@ -48,3 +48,12 @@ def test_reason_labels_are_the_contract_names() -> None:
             "rejected",
         ]
     )
+
+
+def test_classify_answer_reads_pinterests_code_from_an_error_body_only() -> None:
+    from sync_core.outcomes import classify_answer
+
+    scope = b'{"code": 3, "message": "missing scope"}'
+    assert classify_answer(401, scope).verdict is Verdict.INVALIDATE
+    assert classify_answer(401, b"<html>").verdict is Verdict.REFRESH  # no code: a plain 401
+    assert classify_answer(200, b"{").verdict is Verdict.SUCCESS  # a success's body is not read
