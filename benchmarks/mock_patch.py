@@ -22,15 +22,18 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import httpx
 from flask import Flask
 
 from mock_pinterest import create_app
 from mock_pinterest.serve import serve_in_thread
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 RECORDS_PER_REQUEST = 1900
 BODIES = 8
@@ -97,7 +100,7 @@ class ServerClock:
         self.app = app
         self.latencies_ms: list[float] = []
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
         started = time.perf_counter()
         answer: Iterable[bytes] = self.app(environ, start_response)
         body = b"".join(answer)

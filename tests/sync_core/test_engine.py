@@ -8,6 +8,7 @@ import random
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable
+from typing import TypedDict, Unpack
 
 import pytest
 
@@ -31,6 +32,15 @@ from tests.sync_core.fakes import CLIENT_ID, CLIENT_SECRET, Driver, FakePinteres
 H = 3600.0
 
 
+class ConfigChanges(TypedDict, total=False):
+    """The settings these tests vary from `SyncConfig`'s defaults."""
+
+    max_in_flight: int
+    retry_window_s: float
+    slow_retry_s: float
+    pacing: Pacing
+
+
 def sha(value: str) -> str:
     return hashlib.sha256(value.strip().lower().encode()).hexdigest()
 
@@ -40,9 +50,9 @@ def make_engine(
     steps: list[Step] | None = None,
     *,
     seed: int = 1,
-    **config: object,
+    **config: Unpack[ConfigChanges],
 ) -> SyncEngine:
-    engine = SyncEngine(SyncConfig(**config), rng=random.Random(seed))  # type: ignore[arg-type]
+    engine = SyncEngine(SyncConfig(**config), rng=random.Random(seed))
     engine.connect(
         Connection(
             id="ws",
@@ -556,6 +566,7 @@ def test_engine_keeps_its_pace_when_no_remaining_only_echoes_its_own_full_window
         sends.append(action)
     exhausted = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1"}
     last = fake.handle(sends[-1], 6 / 7)
+    assert isinstance(last, ResponseReceived)
     engine.receive(ResponseReceived(last.request_id, 200, exhausted, last.body), 0.9)
     # the 7th send filled our own window: the next is due when the first leaves it, at 1.0
     # (never more than r sends in a second; by estimated arrival, 1 s + the 20 ms margin −

@@ -1,6 +1,8 @@
 """Launch validation, through the engine's launch()."""
 
 import random
+from dataclasses import replace
+from typing import TypedDict, Unpack
 
 import pytest
 
@@ -27,32 +29,43 @@ def engine(scopes: frozenset[str] = frozenset({"ads:read", "ads:write"})) -> Syn
     return e
 
 
-def step(**changes: object) -> Step:
-    fields: dict[str, object] = {
-        "id": "s",
-        "connection_id": "ws",
-        "ad_account_id": "1",
-        "audience": AudienceRef(new="VIP"),
-        "match_fields": ("email",),
-    }
-    fields.update(changes)
-    return Step(**fields)  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize(
-    ("changes", "error", "words"),
-    [
-        ({"connection_id": "gone"}, ConnectionNotUsable, "connection"),
-        ({"ad_account_id": " "}, NoAdAccount, "ad account"),
-        ({"audience": AudienceRef()}, NoAudienceName, "audience"),
-        ({"audience": AudienceRef(existing="  ")}, NoAudienceName, "audience"),
-        ({"match_fields": ()}, NoMatchField, "match field"),
-        ({"match_fields": ("phone",)}, NoMatchField, "match field"),
-        ({"ad_account_id": "2"}, AdAccountNotGranted, "not granted"),
-    ],
+VALID = Step(
+    id="s",
+    connection_id="ws",
+    ad_account_id="1",
+    audience=AudienceRef(new="VIP"),
+    match_fields=("email",),
 )
+
+
+class StepChanges(TypedDict, total=False):
+    """The fields these tests change in the valid step."""
+
+    id: str
+    connection_id: str
+    ad_account_id: str
+    audience: AudienceRef
+    match_fields: tuple[str, ...]
+
+
+def step(**changes: Unpack[StepChanges]) -> Step:
+    return replace(VALID, **changes)
+
+
+MISSING: list[tuple[StepChanges, type[LaunchError], str]] = [
+    ({"connection_id": "gone"}, ConnectionNotUsable, "connection"),
+    ({"ad_account_id": " "}, NoAdAccount, "ad account"),
+    ({"audience": AudienceRef()}, NoAudienceName, "audience"),
+    ({"audience": AudienceRef(existing="  ")}, NoAudienceName, "audience"),
+    ({"match_fields": ()}, NoMatchField, "match field"),
+    ({"match_fields": ("phone",)}, NoMatchField, "match field"),
+    ({"ad_account_id": "2"}, AdAccountNotGranted, "not granted"),
+]
+
+
+@pytest.mark.parametrize(("changes", "error", "words"), MISSING)
 def test_launch_names_what_is_missing(
-    changes: dict[str, object], error: type[LaunchError], words: str
+    changes: StepChanges, error: type[LaunchError], words: str
 ) -> None:
     e = engine()
     with pytest.raises(error, match=words) as raised:

@@ -1,10 +1,16 @@
 """The classification table, row by row."""
 
+from typing import Literal
+
 import pytest
 
 from sync_core.outcomes import Reason, Verdict, classify
 
-ROWS = [
+Failure = Literal["timeout", "connection"]
+# status, Pinterest's error code, transport failure -> verdict, reason
+Row = tuple[int | None, int | None, Failure | None, Verdict, Reason]
+
+ROWS: list[Row] = [
     (200, None, None, Verdict.SUCCESS, Reason.NONE),
     (201, None, None, Verdict.SUCCESS, Reason.NONE),
     (429, 8, None, Verdict.WAIT_RESET, Reason.RATE_LIMITED),
@@ -26,9 +32,13 @@ ROWS = [
 
 @pytest.mark.parametrize(("status", "code", "failure", "verdict", "reason"), ROWS)
 def test_classify_maps_every_row_of_the_table(
-    status: int | None, code: int | None, failure: str | None, verdict: Verdict, reason: Reason
+    status: int | None,
+    code: int | None,
+    failure: Failure | None,
+    verdict: Verdict,
+    reason: Reason,
 ) -> None:
-    disposition = classify(status, code, failure)  # type: ignore[arg-type]
+    disposition = classify(status, code, failure)
     assert (disposition.verdict, disposition.reason) == (verdict, reason)
 
 
