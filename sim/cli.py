@@ -201,7 +201,7 @@ def _plan(options: argparse.Namespace) -> int:
 def _plan_data(scenario: Scenario, runs: Path | None) -> tuple[RunData | None, str]:
     """The run to measure: simulated now, read from ``runs``, or none (a heavy scenario
     ``pinsim check --skip-heavy`` left out: the simulated column says n/a)."""
-    from sim.plan.table import load_run
+    from sim.results.folder import load_run
 
     if runs is None:
         from sim.world.driver import simulate

@@ -1,2 +1,3 @@
-"""Capacity planning: the closed forms for one token (``capacity``) and ``pinsim plan``,
-which sets them beside a simulated run (``table``)."""
+"""Capacity planning: the closed forms for one token (``capacity``), their parameters read from
+a scenario (``parameters``), a run's counterparts of them (``measures``), which apply and how
+each is measured (``formulas``), and ``pinsim plan``'s table of both (``table``)."""

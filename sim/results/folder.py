@@ -1,26 +1,27 @@
-"""A run's output directory, exactly as DESIGN.md "Run outputs" lists it.
+"""A run's output folder on disk, exactly as DESIGN.md "Run outputs" lists it: written, and
+read back.
 
 Responsibility: write `summary.json`, `timeseries.csv`, `users.parquet`, `requests.csv`, the
-PNG plots and a self-contained `report.html` for one `RunData` and its check results.
-summary.json's `pacing` holds the figures of `sim.judge.pacing`, over all tokens and per token.
+PNG plots (`sim.results.plots`) and `report.html` (`sim.results.report`) for one `RunData` and
+its check results; and `load_run`, a `RunData` from such a folder (what `pinsim plan --runs`
+and the notebooks measure). summary.json's `pacing` holds the figures of `sim.judge.pacing`,
+over all tokens and per token.
 
 Rules:
 - Deterministic: the same `RunData` gives byte-identical files apart from the wall-clock field
   (`wall_seconds`, in summary.json and report.html). JSON keys are sorted, CSVs keep the
   contract's column order, nothing records when it was written.
-- `report.html` needs no other file: plots are embedded as base64 PNGs and every string that
-  came from the run is HTML-escaped.
+- What the folder does not hold comes from the scenario when it is read back, as the driver
+  set it: the fault windows (`sim.world.translate.fault_window`) and the limits. Audience
+  members are not written, so they are not read back.
 - Nothing here judges the run; the verdicts come in from `sim.judge.checks`.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
-from string import Template
 from typing import Final
 
 import pandas as pd
@@ -35,10 +36,19 @@ from sim.results.recorder import (
     REQUESTS_COLUMNS,
     TIMESERIES_COLUMNS,
     USERS_COLUMNS,
+    Limits,
     RunData,
     final_counters,
     lag_percentiles,
 )
+from sim.results.report import render_html
+from sim.scenario import Scenario
+from sim.world.translate import fault_window
+
+__all__ = ["build_summary", "load_run", "write_outputs"]
+
+# the files `load_run` reads (the plots and the report are for people)
+_READ_BACK: Final = ("summary.json", "timeseries.csv", "users.parquet", "requests.csv")
 
 
 def write_outputs(
@@ -143,154 +153,34 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
     pq.write_table(table, path)
 
 
-# --- report.html ----------------------------------------------------------------------------
-
-_PAGE: Final = Template("""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>pinsim: $scenario</title>
-<style>
-body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1040px;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em}
-th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
-th:first-child,td:first-child,td.detail{text-align:left}
-.ok{color:#1a7f37}.fail{color:#cf222e;font-weight:bold}img{max-width:100%}
-</style></head><body>
-<h1>pinsim run: $scenario</h1>
-<p>seed $seed · $sim_seconds s simulated · $wall_seconds s wall clock · $verdict</p>
-<h2>Steps</h2>$steps
-<h2>Entry → synced lag (s)</h2>$lag
-<h2>Requests</h2>$requests
-<h2>Pacing</h2>$pacing
-<h2>Checks</h2>$checks
-<h2>Expectations</h2>$expect
-<h2>Plots</h2>$plots
-</body></html>
-""")
+# --- reading a folder back ------------------------------------------------------------------
 
 
-def render_html(summary: Mapping[str, object], plots: Mapping[str, Path]) -> str:
-    """The self-contained HTML report for a summary and the PNGs written beside it."""
-    steps = _mapping(summary["steps"])
-    checks, expect = _mapping(summary["checks"]), _mapping(summary["expect"])
-    failed = sum(not _mapping(v)["ok"] for v in (*checks.values(), *expect.values()))
-    requests = _mapping(summary["requests"])
-    return _PAGE.substitute(
-        scenario=_esc(summary["scenario"]),
-        seed=_esc(summary["seed"]),
-        sim_seconds=_esc(summary["sim_seconds"]),
-        wall_seconds=_esc(summary["wall_seconds"]),
-        verdict=_verdict(failed),
-        steps=_table(
-            ["step", *COUNTERS],
-            [[step, *(_mapping(row)[name] for name in COUNTERS)] for step, row in steps.items()],
+def load_run(folder: Path, scenario: Scenario) -> RunData:
+    """A `RunData` from a `pinsim run/check` output folder of `scenario` (see the module
+    docstring for what comes from the scenario). Raises `FileNotFoundError` naming the first
+    table missing."""
+    for name in _READ_BACK:
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"{folder / name}: no such file (run pinsim run/check first)")
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    sync, pinterest = scenario.sync, scenario.pinterest
+    return RunData(
+        scenario=str(summary["scenario"]),
+        seed=int(summary["seed"]),
+        sim_seconds=float(summary["sim_seconds"]),
+        wall_seconds=float(summary["wall_seconds"]),
+        timeseries=pd.read_csv(folder / "timeseries.csv"),
+        users=pd.read_parquet(folder / "users.parquet"),
+        requests=pd.read_csv(folder / "requests.csv", low_memory=False),
+        members={},
+        expected_members={},
+        fault_windows=tuple(fault_window(f, scenario.duration_s) for f in scenario.faults),
+        limits=Limits(  # as the driver sets them: the limits are Pinterest's
+            requests_per_second=pinterest.ads_write_per_second,
+            max_records_per_request=pinterest.max_records_per_request,
+            flush_interval_s=sync.flush_interval_s,
+            retry_window_s=sync.retry_window_s,
         ),
-        lag=_lag_table(steps, _mapping(summary["lag_s"])),
-        requests=_table(
-            ["status", "requests"],
-            [*_mapping(requests["by_status"]).items(), ("total", requests["total"])],
-        ),
-        pacing=_pacing_table(_mapping(summary["pacing"])),
-        checks=_verdict_table(checks),
-        expect=_verdict_table(expect) if expect else "<p>No expectations set.</p>",
-        plots="\n".join(_img(name, path) for name, path in plots.items()),
+        step_connections={step.id: step.connection for step in scenario.steps},
     )
-
-
-def _verdict(failed: int) -> str:
-    if failed:
-        return f'<span class="fail">✘ {failed} failed</span>'
-    return '<span class="ok">✔ all checks and expectations hold</span>'
-
-
-def _lag_table(steps: Mapping[str, object], overall: Mapping[str, object]) -> str:
-    quantiles = list(overall)
-    rows = [[step, *_mapping(_mapping(row)["lag_s"]).values()] for step, row in steps.items()]
-    return _table(["step", *quantiles], [*rows, ["all steps", *overall.values()]])
-
-
-# summary key → (row label, its one-line definition)
-_PACING_ROWS: Final = {
-    "writes": ("writes", "customer-list PATCHes the engine sent"),
-    "share_429": ("429 share", "share of those writes Pinterest answered 429"),
-    "backlog_s": (
-        "backlog (s)",
-        "seconds in which a user was past the flush after their entry but not synced or errored",
-    ),
-    "utilisation": (
-        "utilisation",
-        "accepted writes arriving during the backlog ÷ (r × backlog seconds), r the limit a second",
-    ),
-    "busiest_arrival_second": (
-        "busiest arrival second",
-        "most requests arriving in any 1 s window (refused ones too), and when",
-    ),
-}
-
-
-_PACING_SHARES: Final = frozenset({"share_429", "utilisation"})
-
-
-def _pacing_table(figures: Mapping[str, object]) -> str:
-    """Figures in rows, all tokens then each token in columns, each row with its definition."""
-    columns = {"all tokens": figures, **_mapping(figures["tokens"])}
-    head = "".join(f"<th>{_esc(name)}</th>" for name in ["figure", *columns, "definition"])
-    rows = []
-    for key, (label, definition) in _PACING_ROWS.items():
-        cells = "".join(f"<td>{_pacing_cell(key, _mapping(c)[key])}</td>" for c in columns.values())
-        rows.append(
-            f'<tr><td>{_esc(label)}</td>{cells}<td class="detail">{_esc(definition)}</td></tr>'
-        )
-    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
-
-
-def _pacing_cell(key: str, value: object) -> str:
-    if isinstance(value, Mapping):  # the busiest second: how many, from when
-        start = value["start_s"]
-        return "—" if start is None else f"{_cell(value['count'])} at {_cell(start)} s"
-    if key in _PACING_SHARES and isinstance(value, float):
-        return f"{value:.2%}"  # a few 429s in thousands of writes must not show as 0.000
-    return _cell(value)
-
-
-def _verdict_table(results: Mapping[str, object]) -> str:
-    rows = []
-    for name, result in results.items():
-        verdict = _mapping(result)
-        mark = '<td class="ok">✔</td>' if verdict["ok"] else '<td class="fail">✘</td>'
-        rows.append(
-            f'<tr><td>{_esc(name)}</td>{mark}<td class="detail">{_esc(verdict["detail"])}</td></tr>'
-        )
-    return f"<table><tr><th>check</th><th></th><th>detail</th></tr>{''.join(rows)}</table>"
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    head = "".join(f"<th>{_esc(cell)}</th>" for cell in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{_cell(cell)}</td>" for cell in row) + "</tr>" for row in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:,.3f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return _esc(value)
-
-
-def _img(name: str, path: Path) -> str:
-    encoded = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<h3>{_esc(name)}</h3><img alt="{_esc(name)}" src="data:image/png;base64,{encoded}">'
-
-
-def _esc(value: object) -> str:
-    return html.escape(str(value))
-
-
-def _mapping(value: object) -> Mapping[str, object]:
-    """Narrow a summary node to a mapping (the summary is built above, so this always holds)."""
-    if not isinstance(value, Mapping):
-        raise TypeError(f"expected a mapping in the summary, got {type(value).__name__}")
-    return value

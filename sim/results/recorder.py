@@ -73,7 +73,13 @@ class RunDataError(ValueError):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FaultWindow:
-    """A scenario fault as it happened: `end_s` is None for instant faults (revoke, delete)."""
+    """A scenario fault as it happened, with one meaning everywhere it is read.
+
+    A windowed fault (rate-limit storm, server errors, latency) lasts `[start_s, end_s)`:
+    `end_s` is its `until`, or the run's end when it has none — never None. An instant fault
+    (revoke, reconnect, delete an audience) has no window: `end_s` is None. One function
+    builds both, for a run and for its folder read back: `sim.world.translate.fault_window`.
+    """
 
     kind: str
     start_s: float

@@ -3,6 +3,7 @@
 import json
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,24 +12,12 @@ import mock_pinterest.serve
 from sim.cli import main, summary_table
 from sim.runner import RunOutcome
 from sim.scenario import default
+from tests.sim.builders import traffic
 from tests.sim.rundata_samples import sample_run
 
 REPO = Path(__file__).parents[2]
-TINY = """
-[scenario]
-name = "tiny"
-description = "a minute of traffic"
-duration = "2m"
-[[step]]
-id = "vip"
-[[traffic]]
-step = "vip"
-kind = "constant"
-rate = "1/s"
-end = "1m"
-[expect]
-errored = 0
-"""
+TINY = {"description": "a minute of traffic"}  # with tiny_toml's: name, steps, traffic, expect
+BLAST = {**TINY, "traffic": [traffic("vip", "blast", count=200)]}
 
 
 def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
@@ -67,9 +56,9 @@ def test_cli_bad_flag_is_one_line_error(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_cli_check_validates_every_file_before_running(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, scenario_file: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (tmp_path / "a_good.toml").write_text(TINY)
+    scenario_file("a_good.toml", **TINY)
     (tmp_path / "b_bad.toml").write_text('[[fault]]\nat = "1m"\nkind = "meteor"\n')
     assert main(["check", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
     assert "b_bad.toml: fault[0].kind: " in _one_error_line(capsys)
@@ -78,16 +67,20 @@ def test_cli_check_validates_every_file_before_running(
 
 def test_cli_mock_serve_dispatches(monkeypatch: pytest.MonkeyPatch) -> None:
     received: list[list[str]] = []
-    monkeypatch.setattr(mock_pinterest.serve, "main", lambda argv: received.append(argv) or 0)
+
+    def serve(argv: list[str]) -> int:
+        received.append(argv)
+        return 0
+
+    monkeypatch.setattr(mock_pinterest.serve, "main", serve)
     assert main(["mock", "serve", "--port", "0"]) == 0
     assert received == [["--port", "0"]]
 
 
 def test_cli_run_prints_summary_and_report(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, scenario_file: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "tiny.toml"
-    path.write_text(TINY)
+    path = scenario_file(**TINY)
     assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 0
     captured = capsys.readouterr()
     assert "vip" in captured.out and "synced" in captured.out and "lag p99" in captured.out
@@ -96,11 +89,11 @@ def test_cli_run_prints_summary_and_report(
 
 
 def test_cli_check_passes_and_fails_by_expectation(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, scenario_file: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (tmp_path / "good.toml").write_text(TINY)
-    (tmp_path / "strict.toml").write_text(
-        TINY.replace('name = "tiny"', 'name = "strict"') + "synced_min = 1000000\n"
+    scenario_file("good.toml", **TINY)
+    scenario_file(
+        "strict.toml", **TINY, name="strict", expect={"errored": 0, "synced_min": 1000000}
     )
     assert main(["check", str(tmp_path), "--out", str(tmp_path / "out")]) == 1
     out = capsys.readouterr().out
@@ -111,14 +104,11 @@ def test_cli_check_passes_and_fails_by_expectation(
 
 # --- pinsim sweep -------------------------------------------------------------------------------
 
-BLAST = TINY.replace('kind = "constant"\nrate = "1/s"\nend = "1m"', 'kind = "blast"\ncount = 200')
-
 
 def test_cli_sweep_bad_vary_is_one_line_error_before_running(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, scenario_file: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "tiny.toml"
-    path.write_text(BLAST)
+    path = scenario_file(**BLAST)
     out = tmp_path / "out"
     argv = ["sweep", str(path), "--vary", "seed=1,2", "--vary", "traffic.9.count=5", "--out"]
     assert main([*argv, str(out)]) == 2
@@ -127,11 +117,13 @@ def test_cli_sweep_bad_vary_is_one_line_error_before_running(
 
 
 def test_cli_sweep_without_dask_says_to_install_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    scenario_file: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(sys.modules, "distributed", None)  # import fails as if not installed
-    path = tmp_path / "tiny.toml"
-    path.write_text(BLAST)
+    path = scenario_file(**BLAST)
     argv = ["sweep", str(path), "--vary", "seed=1", "--out", str(tmp_path), "--dask", "local"]
     assert main(argv) == 2
     assert "pinsim[dask]" in _one_error_line(capsys)
@@ -144,10 +136,9 @@ def test_cli_sweep_refuses_zero_workers(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_cli_sweep_prints_table_and_fails_on_a_failed_run(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, scenario_file: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "tiny.toml"
-    path.write_text(BLAST + "synced_min = 100\n")
+    path = scenario_file(**BLAST, expect={"errored": 0, "synced_min": 100})
     out = tmp_path / "out"
     argv = ["sweep", str(path), "--vary", "traffic.0.count=50,200", "--out", str(out)]
     assert main([*argv, "--workers", "2", "--keep-runs"]) == 1  # 50 users cannot sync 100

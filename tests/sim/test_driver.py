@@ -24,6 +24,16 @@ from sim.runner import run
 from sim.scenario import FaultKind, Scenario, default, override, parse
 from sim.world import driver, translate
 from sim.world.driver import simulate
+from tests.sim.builders import (
+    AUDIENCE_A,
+    EVERYONE_HAS_EMAIL,
+    FAST_NETWORK,
+    build_scenario,
+    fault,
+    scenario_toml,
+    step,
+    traffic,
+)
 
 FLUSH_S = 5.0
 PER_SECOND = 7
@@ -31,39 +41,18 @@ PER_REQUEST = 1900
 CAPACITY = PER_SECOND * PER_REQUEST  # users/s one token can deliver: 13,300
 LATENCY_SLACK_S = 0.02  # a few round trips of a ~1 ms network
 
-# ~1 ms one-way legs, each drawn anew, no server time: the closed forms' near-zero network
-FAST_NETWORK = "\n".join(
-    [
-        "[network]",
-        'propagation = { median = "1ms", p99 = "2ms" }',
-        'service = "0s"',
-        'paths = "independent"',
-    ]
-)
-SYNCABLE = "missing = { email = 0.0, maid = 1.0 }\nmalformed = 0.0"  # everyone has an email
 
-
-def _one_audience(name: str, seed: int, duration: str, traffic: str, extra: str = "") -> Scenario:
-    """One add step into a new audience, matched on email, on a near-zero-latency network."""
-    return parse(
-        f"""
-[scenario]
-name = "{name}"
-seed = {seed}
-duration = "{duration}"
-{FAST_NETWORK}
-[pinterest]
-{extra}
-[[step]]
-id = "a"
-audience = {{ new = "A" }}
-match_fields = ["email"]
-[[traffic]]
-step = "a"
-{traffic}
-{SYNCABLE}
-""",
+def _one_audience(name: str, seed: int, duration: str, row: dict[str, object]) -> Scenario:
+    """One add step into a new audience, matched on email, on a near-zero-latency network;
+    ``row``'s users all have an email."""
+    return build_scenario(
         f"{name}.toml",
+        name=name,
+        seed=seed,
+        duration=duration,
+        network=FAST_NETWORK,
+        steps=[AUDIENCE_A],
+        traffic=[{**row, **EVERYONE_HAS_EMAIL}],
     )
 
 
@@ -87,36 +76,21 @@ def _most_in_any_second(instants: np.ndarray) -> int:
 
 # --- determinism ------------------------------------------------------------------------------
 
-MIXED = """
-[scenario]
-name = "mixed"
-seed = 21
-duration = "3m"
-[[step]]
-id = "add"
-audience = { new = "Welcome" }
-[[step]]
-id = "vip"
-audience = { existing = "VIP" }
-match_fields = ["email"]
-[[traffic]]
-step = "add"
-kind = "poisson"
-rate = "20/s"
-end = "2m"
-[[traffic]]
-step = "vip"
-kind = "poisson"
-rate = "5/s"
-end = "2m"
-[[fault]]
-at = "30s"
-until = "60s"
-kind = "server_errors"
-share = 0.3
-[expect]
-errored = 0
-"""
+MIXED = scenario_toml(
+    name="mixed",
+    seed=21,
+    duration="3m",
+    steps=[
+        step("add", audience={"new": "Welcome"}),
+        step("vip", audience={"existing": "VIP"}, match_fields=["email"]),
+    ],
+    traffic=[
+        traffic("add", "poisson", rate="20/s", end="2m"),
+        traffic("vip", "poisson", rate="5/s", end="2m"),
+    ],
+    faults=[fault("server_errors", "30s", until="60s", share=0.3)],
+    expect={"errored": 0},
+)
 
 
 def test_simulate_same_seed_gives_identical_run() -> None:
@@ -186,7 +160,7 @@ def test_run_same_seed_writes_identical_files(tmp_path: Path) -> None:
     ],
 )
 def test_simulate_blast_sends_ceil_n_over_1900_patches(count: int, seed: int) -> None:
-    scenario = _one_audience("blast", seed, "20s", f'kind = "blast"\ncount = {count}\nstart = "0s"')
+    scenario = _one_audience("blast", seed, "20s", traffic("a", "blast", count=count, start="0s"))
     data = simulate(scenario, seed)
     needed = math.ceil(count / PER_REQUEST)
     patches = _patches(data)
@@ -217,7 +191,7 @@ def test_simulate_blast_sends_ceil_n_over_1900_patches(count: int, seed: int) ->
 def saturated() -> RunData:
     """15,000 users/s for 8 s into one audience: more than one token's 13,300 users/s."""
     scenario = _one_audience(
-        "saturated", 5, "16s", 'kind = "constant"\nrate = "15000/s"\nstart = "0s"\nend = "8s"'
+        "saturated", 5, "16s", traffic("a", "constant", rate="15000/s", start="0s", end="8s")
     )
     return simulate(scenario, 5)
 
@@ -256,49 +230,28 @@ def test_simulate_saturated_token_delivers_capacity(saturated: RunData) -> None:
 
 # --- token faults within a short retry window ---------------------------------------------------
 
-REVOKE = """
-[[fault]]
-at = "60s"
-kind = "revoke_token"
-"""
-RECONNECT = """
-[[fault]]
-at = "300s"
-kind = "reconnect"
-"""
+REVOKE = fault("revoke_token", "60s")
+RECONNECT = fault("reconnect", "300s")
 
 
-def _revoked(extra_faults: str) -> RunData:
+def _revoked(*extra_faults: dict[str, object]) -> RunData:
     """2 users/s for 2 min; the token is revoked at 60 s; retries give up after 10 min."""
-    scenario = parse(
-        f"""
-[scenario]
-name = "revoked"
-seed = 11
-duration = "13m"
-{FAST_NETWORK}
-[sync]
-retry_window = "10m"
-[[step]]
-id = "a"
-audience = {{ new = "A" }}
-match_fields = ["email"]
-[[traffic]]
-step = "a"
-kind = "constant"
-rate = "2/s"
-end = "2m"
-{SYNCABLE}
-{REVOKE}
-{extra_faults}
-""",
+    scenario = build_scenario(
         "revoked.toml",
+        name="revoked",
+        seed=11,
+        duration="13m",
+        network=FAST_NETWORK,
+        sync={"retry_window": "10m"},
+        steps=[AUDIENCE_A],
+        traffic=[traffic("a", "constant", rate="2/s", end="2m", **EVERYONE_HAS_EMAIL)],
+        faults=[REVOKE, *extra_faults],
     )
     return simulate(scenario, 11)
 
 
 def test_simulate_revoked_token_errors_users_at_retry_window() -> None:
-    data = _revoked("")
+    data = _revoked()
     users = data.users
     assert len(users) == 240
     after = users[users["entered_at"] >= 60.0]

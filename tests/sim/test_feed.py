@@ -20,41 +20,25 @@ from sim.book.helper import FeedError, HelperFeed
 from sim.results.recorder import RunData
 from sim.scenario import Scenario, load, parse
 from sim.world.driver import simulate
+from tests.sim.builders import fault, scenario_toml, step, traffic
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 # an add step, a remove step replaying it, and a revoke: every ledger path in a few seconds
-MIXED = """
-[scenario]
-name = "feed_mixed"
-seed = 7
-duration = "20m"
-[[step]]
-id = "add"
-audience = { new = "A" }
-[[step]]
-id = "drop"
-action = "remove"
-audience = { new = "A" }
-[[traffic]]
-step = "add"
-kind = "poisson"
-rate = "30/s"
-missing = { email = 0.1, maid = 0.3 }
-malformed = 0.05
-[[traffic]]
-step = "drop"
-kind = "poisson"
-rate = "10/s"
-start = "5m"
-replay = "add"
-[[fault]]
-kind = "revoke_token"
-at = "12m"
-[[fault]]
-kind = "reconnect"
-at = "14m"
-"""
+MIXED = scenario_toml(
+    name="feed_mixed",
+    seed=7,
+    duration="20m",
+    steps=[
+        step("add", audience={"new": "A"}),
+        step("drop", action="remove", audience={"new": "A"}),
+    ],
+    traffic=[
+        traffic("add", "poisson", rate="30/s", missing={"email": 0.1, "maid": 0.3}, malformed=0.05),
+        traffic("drop", "poisson", rate="10/s", start="5m", replay="add"),
+    ],
+    faults=[fault("revoke_token", "12m"), fault("reconnect", "14m")],
+)
 
 
 def _assert_same_run(inline: RunData, helped: RunData) -> None:

@@ -1,9 +1,8 @@
-"""sim.plan.table and ``pinsim plan``: which formulas a scenario gets, and the same table from a
-fresh run and from its output folder."""
+"""sim.plan and ``pinsim plan``: the parameters read from a scenario, which formulas it gets,
+and the same table from a fresh run and from its output folder."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -12,46 +11,37 @@ import pytest
 
 from sim.cli import main
 from sim.judge import pacing
-from sim.plan.table import PLAN_COLUMNS, derive, format_plan, load_run, plan_rows
-from sim.results.folder import write_outputs
+from sim.plan.parameters import derive
+from sim.plan.table import PLAN_COLUMNS, format_plan, plan_rows
+from sim.results.folder import load_run
 from sim.runner import run
-from sim.scenario import Scenario, parse
+from sim.scenario import Scenario
+from tests.sim.builders import (
+    EVERYONE_HAS_EMAIL,
+    FAST_NETWORK,
+    build_scenario,
+    fault,
+    step,
+    traffic,
+)
 from tests.sim.rundata_samples import sample_run
 
 SCENARIOS = Path(__file__).parents[2] / "scenarios"
 
-REVOKED = """
-[scenario]
-name = "planned"
-seed = 3
-duration = "20m"
-[network]
-propagation = { median = "1ms", p99 = "2ms" }
-service = "0s"
-paths = "independent"
-[pinterest]
-[[step]]
-id = "a"
-match_fields = ["email"]
-[[traffic]]
-step = "a"
-kind = "poisson"
-rate = "5/s"
-end = "15m"
-missing = { email = 0.0, maid = 1.0 }
-malformed = 0.0
-[[fault]]
-at = "5m"
-kind = "revoke_token"
-[[fault]]
-at = "8m"
-kind = "reconnect"
-"""
-
 
 @pytest.fixture(scope="module")
 def scenario() -> Scenario:
-    return parse(REVOKED, "planned.toml")
+    """Revoked at 5 min, reconnected at 8 min, 5 users/s into one audience until 15 min."""
+    return build_scenario(
+        "planned.toml",
+        name="planned",
+        seed=3,
+        duration="20m",
+        network=FAST_NETWORK,
+        steps=[step("a", match_fields=["email"])],
+        traffic=[traffic("a", "poisson", rate="5/s", end="15m", **EVERYONE_HAS_EMAIL)],
+        faults=[fault("revoke_token", "5m"), fault("reconnect", "8m")],
+    )
 
 
 def test_plan_derive_reads_the_scenario(scenario: Scenario) -> None:
@@ -106,23 +96,13 @@ def test_plan_cli_user_mistakes_exit_2(tmp_path: Path, capsys: pytest.CaptureFix
     assert len(errors) == 3 and all(line.startswith("pinsim: error: ") for line in errors)
 
 
-SAMPLED = """
-[scenario]
-name = "sample"
-[[connection]]
-id = "acme"
-[[step]]
-id = "vip-add"
-connection = "acme"
-[[step]]
-id = "lapsed-add"
-connection = "acme"
-"""
-
-
 def test_plan_rows_show_pacing_beside_capacity() -> None:
     data = sample_run(storm=(20.0, 40.0))
-    scenario = parse(SAMPLED, "sample.toml")
+    scenario = build_scenario(
+        "sample.toml",
+        connections=[{"id": "acme"}],
+        steps=[step("vip-add", connection="acme"), step("lapsed-add", connection="acme")],
+    )
     frame = plan_rows(scenario, data).set_index("formula")
     assert list(frame.index[:3]) == [
         "capacity r·m/ρ",
@@ -135,13 +115,3 @@ def test_plan_rows_show_pacing_beside_capacity() -> None:
     assert np.isnan(share["error"])  # relative to a prediction of 0
     assert used["simulated"] == pytest.approx(pacing.overall(data).utilisation)
     assert used["error"] == pytest.approx(used["simulated"] - 1.0)
-
-
-def test_plan_load_run_keeps_the_pacing_figures(tmp_path: Path) -> None:
-    data = sample_run(storm=(20.0, 40.0))
-    write_outputs(data, {}, {}, tmp_path)
-    reloaded = load_run(tmp_path, parse(SAMPLED, "sample.toml"))
-    assert dict(reloaded.connection_of_step) == {"vip-add": "acme", "lapsed-add": "acme"}
-    assert pacing.by_token(reloaded) == pacing.by_token(data)
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["pacing"]["utilisation"] == round(pacing.overall(reloaded).utilisation or 0, 6)

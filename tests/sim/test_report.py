@@ -1,4 +1,5 @@
-"""sim.results.folder: the run outputs DESIGN.md lists, deterministic and self-contained."""
+"""sim.results.folder and sim.results.report: the run outputs DESIGN.md lists, deterministic and
+self-contained, and a run folder read back as the run it holds."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from sim.judge import pacing
 from sim.judge.checks import CheckResult, run_checks
-from sim.results.folder import write_outputs
+from sim.results.folder import load_run, write_outputs
 from sim.results.recorder import RunData
+from sim.runner import run
+from tests.sim.builders import AUDIENCE_A, FAST_NETWORK, build_scenario, fault, step, traffic
 from tests.sim.rundata_samples import sample_run
 
 EXPECTED_FILES = {
@@ -160,3 +164,40 @@ def test_write_outputs_report_has_a_pacing_table_with_definitions(out: Path) -> 
     assert "<td>24.14%</td>" in table and "<td>60.05%</td>" in table
     assert "<td>4 at 20.100 s</td>" in table
     assert "customer-list PATCHes the engine sent" in table
+
+
+def test_load_run_keeps_the_pacing_figures(tmp_path: Path, data: RunData) -> None:
+    write_outputs(data, {}, {}, tmp_path)
+    sampled = build_scenario(
+        "sample.toml",
+        connections=[{"id": "acme"}],
+        steps=[step("vip-add", connection="acme"), step("lapsed-add", connection="acme")],
+    )
+    reloaded = load_run(tmp_path, sampled)
+    assert dict(reloaded.connection_of_step) == {"vip-add": "acme", "lapsed-add": "acme"}
+    assert pacing.by_token(reloaded) == pacing.by_token(data)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["pacing"]["utilisation"] == round(pacing.overall(reloaded).utilisation or 0, 6)
+
+
+def test_load_run_gives_the_fault_windows_of_the_run(tmp_path: Path) -> None:
+    # a storm with no `until` lasts to the run's end; a revoke and a reconnect are instants
+    scenario = build_scenario(
+        duration="2m",
+        network=FAST_NETWORK,
+        steps=[AUDIENCE_A],
+        traffic=[traffic("a", "constant", rate="1/s", end="1m")],
+        faults=[
+            fault("rate_limit_storm", "30s", share=0.5),
+            fault("revoke_token", "40s"),
+            fault("reconnect", "50s"),
+        ],
+    )
+    outcome = run(scenario, out_dir=tmp_path)
+    windows = load_run(tmp_path, scenario).fault_windows
+    assert windows == outcome.data.fault_windows
+    assert [(w.kind, w.end_s) for w in windows] == [
+        ("rate_limit_storm", 120.0),
+        ("revoke_token", None),
+        ("reconnect", None),
+    ]

@@ -4,23 +4,9 @@ from pathlib import Path
 
 from sim.runner import run
 from sim.scenario import parse
+from tests.sim.builders import tiny_toml
 
-TINY = """
-[scenario]
-name = "tiny"
-seed = 4
-duration = "2m"
-[[step]]
-id = "vip"
-[[traffic]]
-step = "vip"
-kind = "constant"
-rate = "1/s"
-end = "1m"
-[expect]
-errored = 0
-pending_max = 0
-"""
+TINY = tiny_toml(seed=4, expect={"errored": 0, "pending_max": 0})
 
 
 def test_run_writes_outputs_and_passes_checks(tmp_path: Path) -> None:
@@ -38,7 +24,7 @@ def test_run_writes_outputs_and_passes_checks(tmp_path: Path) -> None:
 
 
 def test_run_reports_broken_expectation(tmp_path: Path) -> None:
-    impossible = TINY.replace("pending_max = 0", "synced_min = 1000000")
+    impossible = tiny_toml(seed=4, expect={"errored": 0, "synced_min": 1000000})
     outcome = run(parse(impossible, "tiny.toml"), out_dir=tmp_path)
     assert not outcome.ok
     assert outcome.failures == ("expect.synced_min",)

@@ -45,6 +45,34 @@ def test_parse_minimal_file_gets_defaults() -> None:
     assert step.audience.new == "vip"
 
 
+def test_parse_rows_left_short_take_the_documented_defaults() -> None:
+    scenario = parse(
+        STEP + '[[traffic]]\nstep = "vip"\nkind = "poisson"\nrate = "1/s"\n'
+        '[[fault]]\nat = "1m"\nkind = "latency"\nextra = "1s"\n',
+        "d.toml",
+    )
+    (row,), (fault,), (step,) = scenario.traffic, scenario.faults, scenario.steps
+    assert (scenario.seed, scenario.description, scenario.heavy) == (0, "", False)
+    assert (row.start_s, row.end_s, row.period_s, row.malformed, row.replay) == (
+        0.0,
+        3600.0,
+        86400.0,
+        0.01,
+        None,
+    )
+    assert (row.missing.email, row.missing.maid) == (0.05, 0.5)
+    assert (fault.share, fault.status, fault.part, fault.until_s) == (1.0, (), Part.SERVICE, None)
+    assert (step.ad_account, step.last_step) == ("549755885175", False)
+
+
+def test_parse_default_engine_paces_to_the_default_pinterest_limits() -> None:
+    scenario = parse("", "d.toml")
+    assert (scenario.sync.requests_per_second, scenario.sync.max_records_per_request) == (
+        scenario.pinterest.ads_write_per_second,
+        scenario.pinterest.max_records_per_request,
+    )
+
+
 def test_parse_reads_units_and_kind_specific_keys() -> None:
     scenario = parse(
         STEP

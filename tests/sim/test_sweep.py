@@ -77,7 +77,7 @@ def test_sweep_failed_run_keeps_the_others(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_sweep_failed_expectation_is_named(tmp_path: Path) -> None:
-    scenario = blast(expect="synced_min = 2000")
+    scenario = blast(expect={"synced_min": 2000})
     result = sweep(scenario, [parse_axis("traffic.0.count=1000,3000")], executor=Inline())
     assert result.table["checks_ok"].tolist() == [False, True]
     assert result.table["failed_checks"].tolist() == ["expect.synced_min", ""]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sim.scenario import from_raw, parse
+from sim.scenario import Scenario, from_raw
 from sim.scenario.units import parse_rate
 from sim.sweep.axes import (
     Axis,
@@ -12,6 +12,7 @@ from sim.sweep.axes import (
     plan_runs,
     replicate_first_step,
 )
+from tests.sim.builders import build_scenario, fault, step, traffic
 from tests.sim.sweep_samples import blast
 
 
@@ -99,44 +100,27 @@ def test_plan_runs_refuses_an_axis_given_twice() -> None:
         plan_runs(blast(), [parse_axis("seed=1"), parse_axis("seed=2")])
 
 
-SPLIT = """
-[scenario]
-duration = "1h"
-[[step]]
-id = "vip"
-audience = { new = "VIP" }
-[[step]]
-id = "other"
-[[traffic]]
-step = "vip"
-kind = "poisson"
-rate = "1000/s"
-[[traffic]]
-step = "vip"
-kind = "blast"
-count = 10
-[[traffic]]
-step = "vip"
-kind = "ramp"
-rate = "3/s"
-rate_end = "30/min"
-[[traffic]]
-step = "other"
-kind = "constant"
-rate = "1/s"
-[[fault]]
-at = "10m"
-kind = "delete_audience"
-step = "vip"
-[expect]
-errored = 0
-[expect.steps.vip]
-synced_min = 5
-"""
+def _split(*extra: dict[str, object], blast_count: int = 10) -> Scenario:
+    """Four kinds of rows and a fault on step "vip" (into "VIP"), a row on step "other", and
+    bounds on the totals and on "vip": what splitting the first step must carry over."""
+    return build_scenario(
+        "split.toml",
+        duration="1h",
+        steps=[step("vip", audience={"new": "VIP"}), step("other")],
+        traffic=[
+            traffic("vip", "poisson", rate="1000/s"),
+            traffic("vip", "blast", count=blast_count),
+            traffic("vip", "ramp", rate="3/s", rate_end="30/min"),
+            traffic("other", "constant", rate="1/s"),
+            *extra,
+        ],
+        faults=[fault("delete_audience", "10m", step="vip")],
+        expect={"errored": 0, "steps": {"vip": {"synced_min": 5}}},
+    )
 
 
 def test_replicate_first_step_keeps_the_total_rate() -> None:
-    scenario = parse(SPLIT, "split.toml")
+    scenario = _split()
     split = from_raw(replicate_first_step(dict(scenario.raw), 4), "split.toml")
     ids = ["vip-1", "vip-2", "vip-3", "vip-4"]
     assert [step.id for step in split.steps] == [*ids, "other"]
@@ -157,7 +141,7 @@ def test_replicate_first_step_keeps_the_total_rate() -> None:
 
 
 def test_replicate_first_step_once_changes_nothing() -> None:
-    raw = dict(parse(SPLIT, "split.toml").raw)
+    raw = dict(_split().raw)
     assert replicate_first_step(raw, 1) is raw
 
 
@@ -169,18 +153,17 @@ def test_plan_runs_steps_axis_splits_the_first_step() -> None:
 
 
 @pytest.mark.parametrize(
-    ("toml", "reason"),
+    ("scenario", "reason"),
     [
-        (SPLIT.replace("count = 10", "count = 3"), "traffic.1.count: 3 users cannot fill 4"),
-        ('[scenario]\nduration = "1h"\n', "no [[step]] to split"),
+        (_split(blast_count=3), "traffic.1.count: 3 users cannot fill 4"),
+        (build_scenario("split.toml", duration="1h"), "no [[step]] to split"),
         (
-            SPLIT
-            + '[[traffic]]\nstep = "other"\nkind = "constant"\nrate = "1/s"\nreplay = "vip"\n',
+            _split(traffic("other", "constant", rate="1/s", replay="vip")),
             "replays step 'vip'",
         ),
     ],
 )
-def test_plan_runs_steps_axis_refuses_what_cannot_split(toml: str, reason: str) -> None:
+def test_plan_runs_steps_axis_refuses_what_cannot_split(scenario: Scenario, reason: str) -> None:
     with pytest.raises(SweepError) as caught:
-        plan_runs(parse(toml, "split.toml"), [parse_axis("steps=4")])
+        plan_runs(scenario, [parse_axis("steps=4")])
     assert caught.value.key == "--vary steps" and reason in caught.value.reason

@@ -20,8 +20,17 @@ import pytest
 from sim.judge import pacing
 from sim.plan import capacity
 from sim.results.recorder import RunData, synced_lag_s
-from sim.scenario import parse
+from sim.scenario import Scenario
 from sim.world.driver import simulate
+from tests.sim.builders import (
+    AUDIENCE_A,
+    EVERYONE_HAS_EMAIL,
+    FAST_NETWORK,
+    build_scenario,
+    fault,
+    step,
+    traffic,
+)
 
 FLUSH_S = 5.0
 R = 2  # requests per second per token
@@ -33,41 +42,35 @@ CAPACITY = capacity.capacity_users_per_s(R, M, 1.0, margin_s=MARGIN_S)  # 19.98 
 
 
 def _scenario(
-    traffic: str, *, duration: str, sync: str = "", faults: str = "", limits: bool = True
+    row: dict[str, object],
+    *,
+    duration: str,
+    sync: dict[str, object] | None = None,
+    faults: list[dict[str, object]] | None = None,
+    limits: bool = True,
 ) -> RunData:
-    """One add step matched on email, everyone with a valid email; the token's limits shrunk
-    to r = 2, m = 10 on both sides unless ``limits`` is False."""
-    shrunk = f"max_records_per_request = {M}\nrequests_per_second = {R}" if limits else ""
-    pinterest = f"max_records_per_request = {M}\nads_write_per_second = {R}" if limits else ""
-    scenario = parse(
-        f"""
-[scenario]
-name = "validation"
-seed = 5
-duration = "{duration}"
-[network]
-propagation = {{ median = "1ms", p99 = "2ms" }}
-service = "0s"
-paths = "independent"
-[pinterest]
-{pinterest}
-[sync]
-{shrunk}
-{sync}
-[[step]]
-id = "a"
-audience = {{ new = "A" }}
-match_fields = ["email"]
-[[traffic]]
-step = "a"
-{traffic}
-missing = {{ email = 0.0, maid = 1.0 }}
-malformed = 0.0
-{faults}
-""",
+    """One add step matched on email, ``row``'s users all with a valid email; the token's limits
+    shrunk to r = 2, m = 10 on both sides unless ``limits`` is False."""
+    shrunk = {"max_records_per_request": M, "requests_per_second": R} if limits else {}
+    pinterest = {"max_records_per_request": M, "ads_write_per_second": R} if limits else None
+    scenario = build_scenario(
         "validation.toml",
+        name="validation",
+        seed=5,
+        duration=duration,
+        network=FAST_NETWORK,
+        pinterest=pinterest,
+        sync={**shrunk, **(sync or {})},
+        steps=[AUDIENCE_A],
+        traffic=[{**row, **EVERYONE_HAS_EMAIL}],
+        faults=faults or [],
     )
     return simulate(scenario, scenario.seed)
+
+
+def _constant(rate: float, **keys: object) -> dict[str, object]:
+    """A constant-rate row into step "a" of ``rate`` users/s."""
+    return traffic("a", "constant", rate=f"{rate:g}/s", **keys)
 
 
 def _patches(data: RunData, *, accepted: bool = True) -> pd.DataFrame:
@@ -86,15 +89,8 @@ def _most_in_any_second(instants: npt.NDArray[np.float64]) -> int:
     return int((ends - np.arange(times.size)).max()) if times.size else 0
 
 
-def _outage(start_s: float, end_s: float) -> str:
-    return f"""
-[[fault]]
-at = "{start_s:g}s"
-kind = "revoke_token"
-[[fault]]
-at = "{end_s:g}s"
-kind = "reconnect"
-"""
+def _outage(start_s: float, end_s: float) -> list[dict[str, object]]:
+    return [fault("revoke_token", f"{start_s:g}s"), fault("reconnect", f"{end_s:g}s")]
 
 
 # --- throughput ceiling and the token bucket ---------------------------------------------------
@@ -104,8 +100,7 @@ SATURATED_RATE = 22.5  # users/s, above the 20/s ceiling: a backlog from the fir
 
 @pytest.fixture(scope="module")
 def saturated() -> RunData:
-    rate = f'kind = "constant"\nrate = "{SATURATED_RATE:g}/s"'
-    return _scenario(rate, duration="2100s")
+    return _scenario(_constant(SATURATED_RATE), duration="2100s")
 
 
 def test_validation_saturated_throughput_is_r_times_m(saturated: RunData) -> None:
@@ -148,7 +143,7 @@ def test_validation_below_knee_each_flush_sends_ceil_requests(rate: float, reque
     per_flush = rate * FLUSH_S
     assert rate < capacity.knee_rate(R, FLUSH_S, M)
     assert capacity.requests_per_flush(per_flush, M) == requests
-    data = _scenario(f'kind = "constant"\nrate = "{rate:g}/s"\nend = "2000s"', duration="2010s")
+    data = _scenario(_constant(rate, end="2000s"), duration="2010s")
     patches = _patches(data, accepted=False)
     assert (patches["status"] == 200).all()
     # each request's users were all released at the flush tick it belongs to
@@ -170,7 +165,7 @@ def test_validation_below_knee_each_flush_sends_ceil_requests(rate: float, reque
 def test_validation_mean_batching_delay_is_half_a_flush() -> None:
     # default limits (1,900 records, 7/s): 100 users a flush go out in one request at the tick
     data = _scenario(
-        'kind = "poisson"\nrate = "20/s"\nend = "2000s"', duration="2010s", limits=False
+        traffic("a", "poisson", rate="20/s", end="2000s"), duration="2010s", limits=False
     )
     users = data.users
     assert len(users) > 35_000
@@ -197,9 +192,10 @@ OUTAGE_END = 3000.0
 
 @pytest.fixture(scope="module")
 def outage() -> RunData:
-    rate = f'kind = "constant"\nrate = "{OUTAGE_RATE:g}/s"\nend = "{OUTAGE_END:g}s"'
     return _scenario(
-        rate, duration=f"{OUTAGE_END + 10:g}s", faults=_outage(OUTAGE_AT, RECONNECT_AT)
+        _constant(OUTAGE_RATE, end=f"{OUTAGE_END:g}s"),
+        duration=f"{OUTAGE_END + 10:g}s",
+        faults=_outage(OUTAGE_AT, RECONNECT_AT),
     )
 
 
@@ -275,9 +271,9 @@ def test_validation_littles_law_on_the_backlog(outage: RunData) -> None:
 def test_validation_users_expire_when_outage_outlasts_retry_window() -> None:
     window_s, start, end = 1200.0, 300.0, 2100.0  # a 30 min outage, a 20 min window
     data = _scenario(
-        'kind = "constant"\nrate = "2/s"\nend = "2400s"',
+        _constant(2.0, end="2400s"),
         duration="2400s",
-        sync='retry_window = "20m"',
+        sync={"retry_window": "20m"},
         faults=_outage(start, end),
     )
     users = data.users
@@ -304,21 +300,23 @@ def test_validation_users_expire_when_outage_outlasts_retry_window() -> None:
 
 # --- pacing for arrival (issue 10): the real limits, the default network model ---------------
 
-_DEFAULT_NETWORK = """
-[network]
-propagation = { median = "30ms", p99 = "60ms" }
-service = { median = "120ms", p99 = "600ms" }
-"""
-_RTT_P99_S = 2 * 0.06 + 0.6  # the parts' p99s added: an upper bound on the p99 round trip
+# the default network's parts' p99s added (60 ms each way, 600 ms at the server): an upper
+# bound on the p99 round trip
+_RTT_P99_S = 2 * 0.06 + 0.6
 
 
-def _blast(steps: int, count: int, *, extra: str = "", network: str = _DEFAULT_NETWORK) -> str:
-    rows = "".join(
-        f'[[step]]\nid = "s{k}"\n[[traffic]]\nstep = "s{k}"\nkind = "blast"\nstart = "1m"\n'
-        f"count = {count}\n"
-        for k in range(steps)
+def _blast(steps: int, count: int, **parts: object) -> Scenario:
+    """``steps`` audiences on one token, each blasted ``count`` users at 1 min; the default
+    network model unless ``parts`` (as ``scenario_toml`` takes them) say otherwise."""
+    ids = [f"s{k}" for k in range(steps)]
+    return build_scenario(
+        name="blast",
+        seed=8,
+        duration="10m",
+        steps=[step(step_id) for step_id in ids],
+        traffic=[traffic(step_id, "blast", start="1m", count=count) for step_id in ids],
+        **parts,
     )
-    return f'[scenario]\nname = "blast"\nseed = 8\nduration = "10m"\n{network}{extra}\n{rows}'
 
 
 def _records_by_audience(data: RunData) -> list[int]:
@@ -327,7 +325,7 @@ def _records_by_audience(data: RunData) -> list[int]:
 
 
 def test_validation_blast_on_shared_token_paces_to_the_closed_form_at_arrival() -> None:
-    data = simulate(parse(_blast(3, 60_000)), 8)
+    data = simulate(_blast(3, 60_000), 8)
     figures = pacing.overall(data)
     bound = capacity.blast_lag_bound_s(
         _records_by_audience(data), 7, 1900, flush_interval_s=FLUSH_S, round_trip_s=_RTT_P99_S
@@ -341,8 +339,7 @@ def test_validation_blast_on_shared_token_paces_to_the_closed_form_at_arrival() 
 
 @pytest.mark.parametrize("limiter", ["fixed_window", "sliding_window", "token_bucket"])
 def test_validation_one_audience_blast_uses_the_limit_on_every_limiter(limiter: str) -> None:
-    extra = f'[pinterest]\nrate_limiter = "{limiter}"\n'
-    data = simulate(parse(_blast(1, 150_000, extra=extra)), 8)
+    data = simulate(_blast(1, 150_000, pinterest={"rate_limiter": limiter}), 8)
     figures = pacing.overall(data)
     assert figures.writes > 100  # a backlog of ~16 s of sending
     assert figures.share_429 is not None and figures.share_429 <= 0.01
@@ -351,14 +348,13 @@ def test_validation_one_audience_blast_uses_the_limit_on_every_limiter(limiter: 
 
 def test_validation_sixty_audiences_on_one_token_wait_at_most_one_round_robin_cycle() -> None:
     audiences = 60
-    rows = "".join(
-        f'[[step]]\nid = "a{k}"\nmatch_fields = ["email"]\n[[traffic]]\nstep = "a{k}"\n'
-        'kind = "poisson"\nrate = "5/s"\nmissing = { email = 0.0, maid = 1.0 }\n'
-        "malformed = 0.0\n"
-        for k in range(audiences)
-    )
-    scenario = parse(
-        f'[scenario]\nname = "rr"\nseed = 6\nduration = "6m"\n{_DEFAULT_NETWORK}{rows}'
+    ids = [f"a{k}" for k in range(audiences)]
+    scenario = build_scenario(
+        name="rr",
+        seed=6,
+        duration="6m",
+        steps=[step(step_id, match_fields=["email"]) for step_id in ids],
+        traffic=[traffic(step_id, "poisson", rate="5/s", **EVERYONE_HAS_EMAIL) for step_id in ids],
     )
     data = simulate(scenario, scenario.seed)
     # 60 requests a flush against 7 a second: each audience is served once a cycle of 60/7 s,
@@ -373,15 +369,14 @@ def test_validation_sixty_audiences_on_one_token_wait_at_most_one_round_robin_cy
 
 
 def test_validation_heavy_jitter_costs_the_adaptive_pacer_far_less_than_the_fixed_one() -> None:
-    old_network = (
-        '[network]\npropagation = { median = "120ms", p99 = "400ms" }\nservice = "0s"\n'
-        'paths = "independent"\n'
-    )
-    fixed = '[sync]\npacer = "fixed"\npacing_margin = "1ms"\nmax_in_flight = 4\n'
-    adaptive = pacing.overall(simulate(parse(_blast(1, 150_000, network=old_network)), 8))
-    before = pacing.overall(
-        simulate(parse(_blast(1, 150_000, network=old_network, extra=fixed)), 8)
-    )
+    old_network = {
+        "propagation": {"median": "120ms", "p99": "400ms"},
+        "service": "0s",
+        "paths": "independent",
+    }
+    fixed = {"pacer": "fixed", "pacing_margin": "1ms", "max_in_flight": 4}
+    adaptive = pacing.overall(simulate(_blast(1, 150_000, network=old_network), 8))
+    before = pacing.overall(simulate(_blast(1, 150_000, network=old_network, sync=fixed), 8))
     assert adaptive.utilisation is not None and adaptive.utilisation >= 0.85
     assert before.utilisation is not None and before.utilisation < 0.80  # 0.72 at full size
     assert adaptive.refused_429 < before.refused_429

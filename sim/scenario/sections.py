@@ -1,0 +1,287 @@
+"""A parsed TOML document made into a ``Scenario``: the top-level tables one by one.
+
+Rules:
+- ``build`` either returns a fully valid ``Scenario`` or raises ``ScenarioError``; nothing
+  downstream re-validates.
+- Sections are read in an order that lets later ones check names against earlier ones:
+  connections before steps, steps before traffic, faults and per-step expectations.
+- A missing key takes the default ``sim.scenario.spec`` declares: tables whose fields all have
+  defaults start from a default instance, the others ask ``default_of``.
+- Keys of the old model are refused with what to write instead (``[pinterest] latency``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from sim.scenario import kinds
+from sim.scenario.reader import (
+    Table,
+    boolean,
+    choice,
+    integer,
+    positive_duration,
+    positive_integer,
+    share,
+    string,
+    type_name,
+)
+from sim.scenario.spec import (
+    MATCH_FIELDS,
+    AudienceSpec,
+    ConnectionSpec,
+    Expectations,
+    ExpectBounds,
+    NetworkSpec,
+    Pacer,
+    PinterestSettings,
+    RateLimiter,
+    Scenario,
+    StepAction,
+    StepSpec,
+    SyncSettings,
+    default_of,
+)
+from sim.scenario.units import parse_duration
+from sim.world.network import LogNormal, Paths
+
+__all__ = ["build"]
+
+_TOP_LEVEL = frozenset(
+    {"scenario", "pinterest", "network", "sync", "connection", "step", "traffic", "fault", "expect"}
+)
+
+
+def build(raw: dict[str, Any], source: str) -> Scenario:
+    """The scenario the TOML document ``raw`` describes (kept as ``Scenario.raw``); ``source``
+    names it in errors and gives the name a file without one takes."""
+    top = Table(source, "", raw)
+    top.done(_TOP_LEVEL)
+    head = top.table("scenario")
+    duration_s = head.get("duration", positive_duration, _scenario_default("duration_s"))
+    name = head.get("name", string, Path(source).stem or "scenario")
+    description = head.get("description", str, _scenario_default("description"))
+    seed = head.get("seed", integer, _scenario_default("seed"))
+    heavy = head.get("heavy", boolean, _scenario_default("heavy"))
+    head.done()
+    connections = _connections(top.rows("connection"))
+    connection_ids = [c.id for c in connections]
+    steps = _steps(top.rows("step"), connection_ids)
+    step_ids = {step.id for step in steps}
+    return Scenario(
+        name=name,
+        description=description,
+        seed=seed,
+        duration_s=duration_s,
+        heavy=heavy,
+        source=source,
+        pinterest=_pinterest(top.table("pinterest")),
+        network=_network(top.table("network")),
+        sync=_sync(top.table("sync")),
+        connections=connections,
+        steps=steps,
+        traffic=tuple(kinds.traffic(row, step_ids, duration_s) for row in top.rows("traffic")),
+        faults=kinds.faults(top.rows("fault"), step_ids, connection_ids, duration_s),
+        expect=_expectations(top.table("expect"), step_ids),
+        raw=MappingProxyType(raw),
+    )
+
+
+def _scenario_default(name: str) -> Any:
+    return default_of(Scenario, name)
+
+
+_OLD_LATENCY = (
+    "replaced by the [network] table (one-way legs no longer carry the server's time): write "
+    '[network] service = { median = "120ms", p99 = "600ms" } for Pinterest\'s processing and '
+    'propagation = { median = "30ms", p99 = "60ms" } for the one-way path'
+)
+
+
+def _network(table: Table) -> NetworkSpec:
+    base = NetworkSpec()
+    spec = NetworkSpec(
+        propagation=table.get("propagation", _delay, base.propagation),
+        service=table.get("service", _delay, base.service),
+        connections=table.get("connections", positive_integer, base.connections),
+        paths=table.get("paths", choice(Paths), base.paths),
+    )
+    table.done()
+    return spec
+
+
+def _delay(value: object) -> LogNormal:
+    """``"40ms"`` (a constant) or ``{ median = "120ms", p99 = "600ms" }``; ``LogNormal``
+    says what makes a pair invalid."""
+    if not isinstance(value, dict):
+        seconds = parse_duration(value)
+        return LogNormal(median_s=seconds, p99_s=seconds)
+    unknown = sorted(set(value) - {"median", "p99"})
+    if unknown:
+        raise ValueError(f"{unknown[0]}: unknown key; a delay takes median and p99")
+    missing = [name for name in ("median", "p99") if name not in value]
+    if missing:
+        raise ValueError(f"{missing[0]}: missing (give median and p99, or one duration)")
+    return LogNormal(median_s=parse_duration(value["median"]), p99_s=parse_duration(value["p99"]))
+
+
+def _pinterest(table: Table) -> PinterestSettings:
+    base = PinterestSettings()
+    settings = PinterestSettings(
+        ads_write_per_second=table.get(
+            "ads_write_per_second", positive_integer, base.ads_write_per_second
+        ),
+        ads_write_per_minute=table.get(
+            "ads_write_per_minute", positive_integer, base.ads_write_per_minute
+        ),
+        max_records_per_request=table.get(
+            "max_records_per_request", positive_integer, base.max_records_per_request
+        ),
+        match_rate=table.get("match_rate", share, base.match_rate),
+        retry_after=table.get("retry_after", boolean, base.retry_after),
+        rate_limiter=table.get("rate_limiter", choice(RateLimiter), base.rate_limiter),
+    )
+    if table.has("latency"):
+        raise table.error("latency", _OLD_LATENCY)
+    table.done()
+    return settings
+
+
+def _sync(table: Table) -> SyncSettings:
+    base = SyncSettings()
+    settings = SyncSettings(
+        flush_interval_s=table.get("flush_interval", positive_duration, base.flush_interval_s),
+        requests_per_second=table.get(
+            "requests_per_second", positive_integer, base.requests_per_second
+        ),
+        max_records_per_request=table.get(
+            "max_records_per_request", positive_integer, base.max_records_per_request
+        ),
+        retry_window_s=table.get("retry_window", positive_duration, base.retry_window_s),
+        max_in_flight=table.get("max_in_flight", positive_integer, base.max_in_flight),
+        request_timeout_s=table.get("request_timeout", positive_duration, base.request_timeout_s),
+        pacer=table.get("pacer", choice(Pacer), base.pacer),
+        pacing_margin_s=table.get("pacing_margin", parse_duration, base.pacing_margin_s),
+    )
+    table.done()
+    return settings
+
+
+def _connections(rows: list[Table]) -> tuple[ConnectionSpec, ...]:
+    if not rows:
+        return tuple(_scenario_default("connections"))
+    connections = []
+    for row in rows:
+        connections.append(ConnectionSpec(id=row.require("id", string)))
+        row.done()
+    _unique([c.id for c in connections], rows)
+    return tuple(connections)
+
+
+def _unique(ids: list[str], rows: list[Table]) -> None:
+    seen: set[str] = set()
+    for row_id, row in zip(ids, rows, strict=True):
+        if row_id in seen:
+            raise row.error("id", f"duplicate id {row_id!r}")
+        seen.add(row_id)
+
+
+def _steps(rows: list[Table], connection_ids: list[str]) -> tuple[StepSpec, ...]:
+    steps = [_step(row, connection_ids) for row in rows]
+    _unique([s.id for s in steps], rows)
+    return tuple(steps)
+
+
+def _step(row: Table, connection_ids: list[str]) -> StepSpec:
+    step_id = row.require("id", string)
+    connection = row.get("connection", string, connection_ids[0])
+    if connection not in connection_ids:
+        raise row.error("connection", f"no [[connection]] with id {connection!r}")
+    if not row.has("connection") and len(connection_ids) > 1:
+        raise row.error("connection", "missing (the scenario declares several connections)")
+    step = StepSpec(
+        id=step_id,
+        connection=connection,
+        ad_account=row.get("ad_account", _ad_account, default_of(StepSpec, "ad_account")),
+        audience=_audience(row, step_id),
+        action=row.get("action", choice(StepAction), default_of(StepSpec, "action")),
+        match_fields=row.get("match_fields", _match_fields, default_of(StepSpec, "match_fields")),
+        last_step=row.get("last_step", boolean, default_of(StepSpec, "last_step")),
+    )
+    row.done()
+    return step
+
+
+def _ad_account(value: object) -> str:
+    text = string(value)
+    if not text.isdigit():
+        raise ValueError(f"expected a numeric ad account id as a string, got {text!r}")
+    return text
+
+
+def _match_fields(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise TypeError(f"expected a non-empty list of {MATCH_FIELDS}, got {type_name(value)}")
+    for item in value:
+        if item not in MATCH_FIELDS:
+            raise ValueError(f"unknown match field {item!r}; expected email and/or maid")
+    if len(set(value)) != len(value):
+        raise ValueError("a match field is listed twice")
+    return tuple(value)
+
+
+def _audience(row: Table, step_id: str) -> AudienceSpec:
+    given = row.has("audience")
+    table = row.table("audience")
+    if not given:
+        return AudienceSpec(new=step_id)
+    spec = AudienceSpec(
+        new=table.get("new", string, None), existing=table.get("existing", string, None)
+    )
+    table.done()
+    if (spec.new is None) == (spec.existing is None):
+        raise row.error("audience", 'give exactly one of new = "…" or existing = "…"')
+    return spec
+
+
+_COUNT_BOUNDS = (
+    "errored",
+    "errored_min",
+    "errored_max",
+    "synced_min",
+    "not_synced_min",
+    "not_synced_max",
+    "pending_max",
+)
+
+# bounds on figures of the whole run (``sim.judge.pacing``): a step has no token of its own
+_RUN_BOUNDS = ("max_429_share", "min_utilisation")
+
+
+def _expectations(table: Table, step_ids: set[str]) -> Expectations:
+    steps_table = table.table("steps")
+    per_step = {}
+    for step_id in steps_table.names():
+        if step_id not in step_ids:
+            raise steps_table.error(step_id, f"no [[step]] with id {step_id!r}")
+        step_table = steps_table.table(step_id)
+        for name in _RUN_BOUNDS:
+            if step_table.has(name):
+                raise step_table.error(name, "a per-token figure: set it in [expect]")
+        per_step[step_id] = _bounds(step_table)
+    return Expectations(totals=_bounds(table), steps=MappingProxyType(per_step))
+
+
+def _bounds(table: Table) -> ExpectBounds:
+    counts = {name: table.get(name, integer, None) for name in _COUNT_BOUNDS}
+    bounds = ExpectBounds(
+        **counts,
+        lag_p99_max_s=table.get("lag_p99_max", parse_duration, None),
+        drain_by_s=table.get("drain_by", parse_duration, None),
+        max_429_share=table.get("max_429_share", share, None),
+        min_utilisation=table.get("min_utilisation", share, None),
+    )
+    table.done()
+    return bounds
