@@ -167,6 +167,8 @@ def _fault(
 
 def _statuses(value: object) -> tuple[int, ...]:
     codes = value if isinstance(value, list) else [value]
+    if not codes:
+        raise ValueError("expected an HTTP 5xx status or a list of them, got an empty list")
     for code in codes:
         if isinstance(code, bool) or not isinstance(code, int) or not 500 <= code <= 599:
             raise ValueError(f"expected an HTTP 5xx status or a list of them, got {code!r}")

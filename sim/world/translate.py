@@ -4,8 +4,8 @@ configuration, steps and connections, and windowed faults as the mock's fault ru
 Rules:
 - Pure translation tables: no simulation state, no clock; the driver applies what they return.
 - A windowed fault with no ``until`` lasts to the end of the run (``until`` is passed in).
-- Server-error faults spread their share evenly over their statuses (``SERVER_ERROR_STATUSES``
-  when none are named), whatever the order the mock tries its rules in.
+- Server-error faults spread their share evenly over their statuses (the scenario gives
+  every one at least one), whatever the order the mock tries its rules in.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from mock_pinterest import MockConfig
 from sim.results.recorder import FaultWindow
-from sim.scenario import SERVER_ERROR_STATUSES, FaultKind, FaultSpec, Scenario, StepAction, StepSpec
+from sim.scenario import FaultKind, FaultSpec, Scenario, StepAction, StepSpec
 from sim.world.pinterest import EPOCH_S, Grant
 from sync_core import Action, AudienceRef, Connection, Pacing, Step, SyncConfig
 
@@ -120,7 +120,7 @@ def _storm_rules(fault: FaultSpec, until: float) -> list[FaultRule]:
 
 
 def _server_error_rules(fault: FaultSpec, until: float) -> list[FaultRule]:
-    statuses = fault.status or SERVER_ERROR_STATUSES
+    statuses = fault.status
     # Rules are tried in order: the k-th of n fires on share/(n - k·share) of what reaches it,
     # so each status answers share/n of all requests.
     rules: list[FaultRule] = []

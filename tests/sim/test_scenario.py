@@ -159,6 +159,11 @@ kind = "revoke_token"
             "does not apply",
         ),
         ('[[fault]]\nat = "20m"\nkind = "delete_audience"', "fault[0].step", "missing"),
+        (
+            '[[fault]]\nat = "20m"\nkind = "server_errors"\nstatus = []',
+            "fault[0].status",
+            "empty list",
+        ),
         ('[[fault]]\nat = "20m"\nkind = "latency"', "fault[0].extra", "either median"),
         ('[[fault]]\nat = "2d"\nkind = "revoke_token"', "fault[0].at", "end of the run"),
         (STEP + STEP, "step[1].id", "duplicate"),
