@@ -80,7 +80,7 @@ class CheckResult:
 
 
 def run_checks(data: RunData) -> dict[str, CheckResult]:
-    """Every invariant of DESIGN.md "Checks every run makes", by name, in a stable order."""
+    """Every invariant a run is held to (the module docstring defines each), in a stable order."""
     return {name: check(data) for name, check in CHECKS.items()}
 
 

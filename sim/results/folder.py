@@ -1,4 +1,4 @@
-"""A run's output folder on disk, exactly as DESIGN.md "Run outputs" lists it: written, and
+"""A run's output folder on disk, exactly as docs/CONTRACTS.md §3.2 lists it: written, and
 read back.
 
 Responsibility: write `summary.json`, `timeseries.csv`, `users.parquet`, `requests.csv`, the
