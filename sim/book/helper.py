@@ -22,7 +22,7 @@ import threading
 import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sim.book.feed import (
     DueChunks,
@@ -153,8 +153,14 @@ def _slim(end: RunEnd) -> RunEnd:
 # -- the helper process -----------------------------------------------------------------------
 
 
+class _ToDriver(Protocol):
+    """The helper's end of the pipe: all it does is send."""
+
+    def send(self, message: Any) -> None: ...
+
+
 def _helper_main(
-    to_driver: Connection,
+    to_driver: _ToDriver,
     from_driver: Any,
     shipped: Scenario | dict[str, Any],
     seed: int,

@@ -100,7 +100,8 @@ def _users(plan: _Plan, rng: np.random.Generator) -> pd.DataFrame:
             "outcome_at": np.where(kind == "not_synced", entered, np.nan),
             "attempts": np.where(kind == "not_synced", 0, 1),
             "last_status": np.where(kind == "not_synced", 0, 200),
-            "reason": np.where(kind == "errored", "rejected", None),
+            # numpy's stubs leave None out of ArrayLike; np.where makes this same 0-d object array
+            "reason": np.where(kind == "errored", "rejected", np.asarray(None)),
         }
     )
 

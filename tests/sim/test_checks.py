@@ -35,6 +35,12 @@ def _with_users(data: RunData, change: Callable[[pd.DataFrame], None]) -> RunDat
     return dataclasses.replace(data, users=users)
 
 
+def _add(frame: pd.DataFrame, row: int, column: str, delta: float) -> None:
+    """`frame.loc[row, column] += delta`, reading the cell through its column: pandas-stubs types
+    a frame cell as any scalar (dates, periods, ...), to which `+` a number does not apply."""
+    frame.loc[row, column] = frame[column].loc[row] + delta
+
+
 def _opener_at(data: RunData, tick: float) -> int:
     """The PATCH sent exactly at `tick` (the sample run's ticks open bursts)."""
     return int(data.requests.index[data.requests["sent_at"] == tick][0])
@@ -56,7 +62,7 @@ def test_run_checks_pass_with_429_storm_and_retries() -> None:
 
 def test_conservation_fails_on_unbalanced_sample(good: RunData) -> None:
     timeseries = good.timeseries.copy()
-    timeseries.loc[7, "pending"] += 1
+    _add(timeseries, 7, "pending", 1)
     result = run_checks(dataclasses.replace(good, timeseries=timeseries))["conservation"]
     assert not result.ok
     assert "1 samples unbalanced" in result.detail
@@ -123,7 +129,7 @@ def test_flush_cadence_fails_when_burst_opener_is_off_tick(good: RunData) -> Non
     opener = _opener_at(good, 25.0)
 
     def shift(requests: pd.DataFrame) -> None:
-        requests.loc[opener, "sent_at"] += 0.5
+        _add(requests, opener, "sent_at", 0.5)
 
     result = run_checks(_with_requests(good, shift))["flush_cadence"]
     assert not result.ok
@@ -138,17 +144,17 @@ def test_flush_cadence_exempts_retry_after_non_2xx(good: RunData) -> None:
             (requests["customer_list_id"] == first_list) & (requests["sent_at"] < 25.0)
         ][-1]
         requests.loc[previous, "status"] = 503
-        requests.loc[opener, "sent_at"] += 0.5
+        _add(requests, opener, "sent_at", 0.5)
 
     assert run_checks(_with_requests(good, retry_later))["flush_cadence"].ok
 
 
 def test_flush_cadence_exempts_sends_inside_fault_window(good: RunData) -> None:
     opener = _opener_at(good, 25.0)
-    start = float(good.requests.loc[opener, "sent_at"])
+    start = float(good.requests["sent_at"].loc[opener])
 
     def shift(requests: pd.DataFrame) -> None:
-        requests.loc[opener, "sent_at"] += 0.5
+        _add(requests, opener, "sent_at", 0.5)
 
     data = dataclasses.replace(
         _with_requests(good, shift),
@@ -181,7 +187,7 @@ def test_flush_cadence_exempts_opener_right_after_a_429_on_the_token(good: RunDa
     opener = _opener_at(good, 25.0)
 
     def held(requests: pd.DataFrame) -> None:
-        requests.loc[opener, "sent_at"] += 0.5
+        _add(requests, opener, "sent_at", 0.5)
 
     shifted = _with_requests(good, held)
     assert not run_checks(shifted)["flush_cadence"].ok
@@ -218,7 +224,7 @@ def test_flush_cadence_exempts_a_send_the_pacer_held_for_its_window(
 
 def test_deadline_respected_fails_when_sent_past_deadline(good: RunData) -> None:
     def late(requests: pd.DataFrame) -> None:
-        requests.loc[2, "min_deadline_at"] = requests.loc[2, "sent_at"] - 3.0
+        requests.loc[2, "min_deadline_at"] = requests["sent_at"].loc[2] - 3.0
 
     result = run_checks(_with_requests(good, late))["deadline_respected"]
     assert not result.ok

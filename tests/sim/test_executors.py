@@ -1,6 +1,7 @@
 """sim.sweep.executors: every item's result (or exception) comes back once, under its position."""
 
 import sys
+from collections.abc import Iterable
 
 import pytest
 
@@ -15,9 +16,9 @@ def square_or_fail(value: int) -> int:
     return value * value
 
 
-def _results(pairs: object) -> dict[int, object]:
+def _results(pairs: Iterable[tuple[int, object]]) -> dict[int, object]:
     found: dict[int, object] = {}
-    for position, outcome in pairs:  # type: ignore[attr-defined]
+    for position, outcome in pairs:
         assert position not in found
         found[position] = outcome
     return found

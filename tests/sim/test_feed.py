@@ -109,7 +109,7 @@ def test_a_helper_failure_reaches_the_driver_with_its_message(
     monkeypatch.setattr(helper_module, "book", broken)
     scenario = parse(MIXED, "feed_mixed.toml")
     pipe = _Pipe()
-    helper_module._helper_main(pipe, queue.Queue(), scenario, scenario.seed, 1.0)  # type: ignore[arg-type]
+    helper_module._helper_main(pipe, queue.Queue(), scenario, scenario.seed, 1.0)
     kind, message = pipe.sent[-1]
     assert kind == "error"
     assert "ValueError: the ledger broke" in message

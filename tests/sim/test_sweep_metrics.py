@@ -56,4 +56,4 @@ def test_run_metrics_nobody_entered_has_nan_shares(blasted: RunData) -> None:
 
 def _with(data: RunData, **frames: object) -> RunData:
     fields = {name: getattr(data, name) for name in RunData.__dataclass_fields__}
-    return RunData(**{**fields, **frames})  # type: ignore[arg-type]
+    return RunData(**{**fields, **frames})
