@@ -9,14 +9,12 @@ Rules:
   last item of the page, so paging is stable while items are added.
 - JSON bodies are read and parsed exactly as ``request.get_json(silent=True)`` would, with two
   shortcuts for the records upload (99 % of its bytes are one string of hex digits): the body
-  is read in one ``read(Content-Length)`` rather than werkzeug's 64 KiB chunks, and a
-  ``records`` value made only of lowercase hex digits and commas is cut out of the bytes before
-  the stdlib scanner walks it character by character (see ``_parse``).
+  is read in one ``read(Content-Length)`` rather than werkzeug's 64 KiB chunks, and it is
+  parsed by ``records.parse_body``, which splices a plain-hex ``records`` value in unscanned.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -24,6 +22,7 @@ from typing import Any, TypeVar
 from flask import current_app, g, request
 
 from mock_pinterest.errors import InvalidParameters
+from mock_pinterest.records import parse_body
 
 T = TypeVar("T")
 
@@ -33,18 +32,8 @@ PAGE_SIZE_MAX = 250
 ORDERS = ("ASCENDING", "DESCENDING")
 
 
-_RECORDS_KEY = b'"records"'
-_VALUE_OPENING = re.compile(rb'[ \t\n\r]*:[ \t\n\r]*"')
-_HEX_AND_COMMA = b"0123456789abcdef,"
 _PARSED_BODY = "mock_pinterest_json_body"
 _UNREAD = object()
-
-
-class HexText(str):
-    """A ``records`` value the body parser found to hold only lowercase hex digits and commas
-    (so ``records.parse_records`` need not check its characters again)."""
-
-    __slots__ = ()
 
 
 def json_body() -> dict[str, Any]:
@@ -74,46 +63,12 @@ def _body_bytes() -> bytes:
     return data
 
 
-def _loads(data: bytes) -> Any:
+def _parse(data: bytes) -> Any:
     """``request.get_json(silent=True)``'s parse: the app's JSON provider, None if malformed."""
     try:
-        return current_app.json.loads(data)
+        return parse_body(data, current_app.json.loads)
     except ValueError:
         return None
-
-
-def _parse(data: bytes) -> Any:
-    """The parsed body; a plain-hex ``records`` value is spliced back in, not scanned.
-
-    Exact when it applies: the body is split as ``head + value + tail`` where ``head`` ends
-    with ``"records":"`` and ``value`` holds only ``[0-9a-f,]`` (no quote, backslash or control
-    character, so in any parse it is the whole content of one string). Without a backslash in
-    ``head`` or ``tail`` every quote is a delimiter, so the first ``"records"`` in the body, if
-    ``tail`` holds no other, is the one key token of that name; when ``head + tail`` (the value
-    emptied) parses to an object whose ``records`` is ``""``, that key is top level, and the
-    full body parses to the same object with ``value`` there. Anything else falls back to
-    parsing the full body.
-    """
-    start = data.find(_RECORDS_KEY)
-    if start < 0:
-        return _loads(data)
-    opening = _VALUE_OPENING.match(data, start + len(_RECORDS_KEY))
-    value_end = data.find(b'"', opening.end()) if opening is not None else -1
-    if opening is None or value_end < 0:
-        return _loads(data)
-    head, value, tail = data[: opening.end()], data[opening.end() : value_end], data[value_end:]
-    if (
-        value.translate(None, _HEX_AND_COMMA)
-        or b"\\" in head
-        or b"\\" in tail
-        or _RECORDS_KEY in tail
-    ):
-        return _loads(data)
-    parsed = _loads(head + tail)
-    if not isinstance(parsed, dict) or parsed.get("records") != "":
-        return _loads(data)
-    parsed["records"] = HexText(value.decode("ascii"))
-    return parsed
 
 
 def form_body() -> Mapping[str, str]:

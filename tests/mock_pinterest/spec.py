@@ -1,8 +1,8 @@
 """Pinterest's official OpenAPI spec as a test oracle for the mock's answers.
 
-Responsibility: load ``shared/pinterest/openapi.yaml`` (beside the repository) into an
-openapi-core ``OpenAPI`` object, and check an httpx exchange against the spec's operation:
-status, content type and body schema.
+Responsibility: load the vendored spec, ``openapi/openapi.yaml`` beside this module (its
+source, licence and sha256 in that folder), into an openapi-core ``OpenAPI`` object, and check
+an httpx exchange against the spec's operation: status, content type and body schema.
 
 Rules:
 - The spec's server is ``https://api.pinterest.com/v5``; the mock serves the same paths under
@@ -20,14 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml  # type: ignore[import-untyped]  # no stubs declared for PyYAML
+import yaml
 from jsonschema_path import SchemaPath
 from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 from openapi_core.exceptions import OpenAPIError
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "pinterest" / "openapi.yaml"
+SPEC_DIR = Path(__file__).resolve().parent / "openapi"
+SPEC_PATH = SPEC_DIR / "openapi.yaml"
 SPEC_ORIGIN = "https://api.pinterest.com"
 API_PREFIX = "/v5/"
 

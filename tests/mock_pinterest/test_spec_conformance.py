@@ -8,6 +8,8 @@ FIDELITY.md requires and the spec leaves open.
 from __future__ import annotations
 
 import base64
+import hashlib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +20,13 @@ from openapi_core import OpenAPI
 
 from mock_pinterest.pytest_plugin import PinterestMock
 from tests.mock_pinterest.conftest import hashed_records
-from tests.mock_pinterest.spec import ConformingTransport, SpecViolation, error_body
+from tests.mock_pinterest.spec import (
+    SPEC_DIR,
+    SPEC_PATH,
+    ConformingTransport,
+    SpecViolation,
+    error_body,
+)
 
 AD_ACCOUNT = "549755885175"
 OTHER_AD_ACCOUNT = "549755885176"
@@ -446,3 +454,11 @@ def test_spec_conformance_transport_rejects_answer_the_spec_forbids(
             client.get("/v5/ad_accounts/1/customer_lists/2")
         # The admin API is not Pinterest's: never checked.
         assert client.get("/_mock/state").status_code == status
+
+
+def test_spec_conformance_oracle_is_the_vendored_release() -> None:
+    # The checks are only as true as their oracle: the file is the release SOURCE.md names.
+    source = (SPEC_DIR / "SOURCE.md").read_text(encoding="utf-8")
+    recorded = re.search(r"sha256 `([0-9a-f]{64})`", source)
+    assert recorded is not None
+    assert hashlib.sha256(SPEC_PATH.read_bytes()).hexdigest() == recorded.group(1)
