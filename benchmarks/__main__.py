@@ -8,6 +8,7 @@ import sys
 BENCHMARKS = (
     "benchmarks.mock_patch",
     "benchmarks.engine",
+    "benchmarks.book",
     "benchmarks.simulation",
     "benchmarks.sweep",
     "benchmarks.pacing",

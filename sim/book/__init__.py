@@ -5,7 +5,8 @@ one door the driver reaches it through (``open_feed``).
   due, each request body booked as it is sent, and the book's ``Findings`` at the end.
 - ``helper``: the same feed in a helper process on another core, for big runs.
 - ``ledger``: the book itself — who entered which step, each body's audit, and what each
-  audience should hold; ``digests``: the compact set of hashed ids it answers with.
+  audience should hold; ``hashing``: its own hashing of ids; ``digests``: hashed ids read off
+  the wire, and the compact set of them it answers with.
 """
 
 from __future__ import annotations

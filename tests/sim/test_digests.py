@@ -1,14 +1,19 @@
-"""sim.book.digests.DigestSet: a set of hex ids that behaves like the frozenset it replaces."""
+"""sim.book.digests: ``DigestSet``, a set of hex ids that behaves like the frozenset it replaces,
+and ``parse_digest_list``, the wire's digest-only records."""
 
 from __future__ import annotations
 
 import hashlib
 import pickle
+import re
 
 import numpy as np
 import pytest
 
-from sim.book.digests import DigestSet
+from sim.book.digests import DigestSet, parse_digest_list
+
+GOLDEN_EMAIL = "321ba197033e81286fedb719d60d4ed5cecaed170733cb4a92013811afc0e3b6"
+GOLDEN_MAID = "31b806b4deec8c4cb1ffb18b9ab4ee1fa82a2b30e1f47902f04d03f5db023376"
 
 
 def _ids(*words: str) -> list[str]:
@@ -77,3 +82,28 @@ def test_of_gives_none_for_anything_but_digests() -> None:
     assert DigestSet.of(_ids("a", "b")) == DigestSet.from_hex(_ids("a", "b"))
     assert DigestSet.of(frozenset()) == DigestSet()
     assert DigestSet.of(["raw@example.com", *_ids("a")]) is None
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        "",
+        ",",
+        GOLDEN_EMAIL,
+        f"{GOLDEN_EMAIL},",
+        f"{GOLDEN_EMAIL},,",
+        f"{GOLDEN_EMAIL},{GOLDEN_MAID}",
+        f"{GOLDEN_EMAIL},{GOLDEN_MAID},",
+        f",{GOLDEN_EMAIL}",
+        f"{GOLDEN_EMAIL}{GOLDEN_MAID}",
+        f"{GOLDEN_EMAIL[:-1]},{GOLDEN_MAID}0",
+        f"{GOLDEN_EMAIL.upper()}",
+        f"{GOLDEN_EMAIL[:-1]}é",
+        f"{GOLDEN_EMAIL} ",
+    ],
+)
+def test_parse_digest_list_agrees_with_the_regex(records: str) -> None:
+    listed = re.fullmatch(r"(?:[0-9a-f]{64},)*[0-9a-f]{64},?", records) is not None
+    assert parse_digest_list(records) == (
+        bytes.fromhex(records.replace(",", "")) if listed else None
+    )
