@@ -1,10 +1,11 @@
 """The simulation's own normalising and hashing of user identifiers, for the ledger's book.
 
 Rules:
-- DESIGN.md's rules, implemented here with ``hashlib`` and never by calling ``sync_core``, or
-  the checks would agree with the engine by construction: trim, lowercase (MAIDs keep their
-  hyphens), SHA-256; a value that already is a 64-hex digest passes through, lowercased; an
-  empty or malformed value is unusable (``None``, or not usable in a column).
+- The identity rules of docs/ARCHITECTURE.md, implemented here with ``hashlib`` and never by
+  calling ``sync_core``, or the checks would agree with the engine by construction: trim,
+  lowercase (MAIDs keep their hyphens), SHA-256; a value that already is a 64-hex digest
+  passes through, lowercased; an empty or malformed value is unusable (``None``, or not
+  usable in a column).
 - What a usable value looks like is one table, ``_WELL_FORMED_TEXT``, per match field. Email:
   one @, a local part and a domain of two or more dot-separated labels, no blank or comma
   (which would break the comma-separated wire format). MAID: a UUID with all four hyphens, or
@@ -53,7 +54,7 @@ _BYTES_OF = methodcaller("digest")
 
 
 def hash_value(name: str, raw: str | None) -> str | None:
-    """The hex SHA-256 of one ``name`` value ("email" or "maid") per DESIGN.md, or None when
+    """The hex SHA-256 of one ``name`` value ("email" or "maid") by those rules, or None when
     it cannot be matched."""
     value = raw.strip().lower() if raw else ""
     if _is_digest(value):

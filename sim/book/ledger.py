@@ -1,8 +1,8 @@
 """The simulation's own book of who entered: the independent truth the checks compare against.
 
 Rules:
-- Identifiers are hashed by ``sim.book.hashing`` (the simulation's own reading of DESIGN.md,
-  never ``sync_core``'s), a whole column at a time.
+- Identifiers are hashed by ``sim.book.hashing`` (the simulation's own reading of the
+  identity rules, never ``sync_core``'s), a whole column at a time.
 - Per request body the ledger says what the journal cannot: the earliest deadline among the
   users the body carries (``entered_at + retry window``), the latest entry instant among them,
   and whether any record is not a SHA-256 digest (raw PII on the wire). When a hashed id
