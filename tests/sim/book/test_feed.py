@@ -22,7 +22,7 @@ from sim.scenario import Scenario, load, parse
 from sim.world.driver import simulate
 from tests.sim.builders import fault, scenario_toml, step, traffic
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[3] / "scenarios"
 
 # an add step, a remove step replaying it, and a revoke: every ledger path in a few seconds
 MIXED = scenario_toml(

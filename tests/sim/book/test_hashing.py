@@ -1,7 +1,8 @@
 """sim.book.hashing: the simulation's own normalising and hashing of ids.
 
 Truths come from ``hashlib`` and hand-computed closed forms, and, for agreement, from
-``sync_core.identity`` (an independent implementation of the same DESIGN.md rules).
+``sync_core.identity`` (an independent implementation of the same identity rules,
+docs/ARCHITECTURE.md).
 """
 
 import hashlib

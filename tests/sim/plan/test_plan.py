@@ -26,7 +26,7 @@ from tests.sim.builders import (
 )
 from tests.sim.rundata_samples import sample_run
 
-SCENARIOS = Path(__file__).parents[2] / "scenarios"
+SCENARIOS = Path(__file__).parents[3] / "scenarios"
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
-"""sim.results.folder and sim.results.report: the run outputs DESIGN.md lists, deterministic and
-self-contained, and a run folder read back as the run it holds."""
+"""sim.results.folder and sim.results.report: the run outputs CONTRACTS.md §3.2 lists,
+deterministic and self-contained, and a run folder read back as the run it holds."""
 
 from __future__ import annotations
 
