@@ -179,20 +179,23 @@ class InlineFeed(DueChunks):
         return self._ledger.note(body, seen=self.handed)
 
     def findings(self, end: RunEnd) -> PendingFindings:
-        return Ready(find(self._ledger, end))
+        return _WhenRead(self._ledger, end)
 
     def close(self) -> None:
         pass
 
 
 @dataclass(frozen=True, slots=True)
-class Ready:
-    """Findings already worked out."""
+class _WhenRead:
+    """Findings worked out in this process when read: after the caller has built what it
+    builds meanwhile, so the book's look-up index is not yet alive while it does (that order
+    keeps a run's peak memory lower)."""
 
-    findings: Findings
+    ledger: Ledger
+    end: RunEnd
 
     def result(self) -> Findings:
-        return self.findings
+        return find(self.ledger, self.end)
 
 
 def new_ledger(scenario: Scenario) -> Ledger:

@@ -103,6 +103,9 @@ class _Body:
     seen: int
 
 
+_LOOK_UP_BLOCK = 1 << 18  # items looked up at once
+
+
 class _Index:
     """Every booked digest with the entry instant and booking rank of each booking.
 
@@ -118,13 +121,16 @@ class _Index:
     def __init__(self, keys: npt.NDArray[np.bytes_], rank: npt.NDArray[np.int64], at: Floats):
         prefix = _prefix(keys)
         self.table = pd.Index(prefix, copy=False)
-        self.first = np.arange(len(keys))  # where each group's bookings start
+        # where each group's bookings start, and how many: None while every booking is a group
+        # of its own (millions of ones and a counting range are worth not keeping)
+        self.first: npt.NDArray[np.int64] | None = None
+        self.count: npt.NDArray[np.int64] | None = None
         if not self.table.is_unique:
             order = np.argsort(prefix)
             prefix, keys, rank, at = prefix[order], keys[order], rank[order], at[order]
-            self.first = np.flatnonzero(np.r_[True, prefix[1:] != prefix[:-1]])
-            self.table = pd.Index(prefix[self.first], copy=False)
-        self.count = np.diff(np.r_[self.first, len(keys)])
+            first = np.flatnonzero(np.r_[True, prefix[1:] != prefix[:-1]])
+            self.table = pd.Index(prefix[first], copy=False)
+            self.first, self.count = first, np.diff(np.r_[first, len(keys)])
         self.keys, self.rank, self.at = keys, rank, at
 
     def look_up(
@@ -134,14 +140,30 @@ class _Index:
         before ``seen`` users were booked (NaN for both when there were none)."""
         latest = np.full(len(items), math.nan)
         earliest = np.full(len(items), math.nan)
-        if not len(self.keys) or not len(items):
+        if not len(self.keys):
             return latest, earliest
+        # a block at a time: the pairs below copy each item's digest twice, which for a whole
+        # run's bodies at once would cost hundreds of MiB more than the book itself
+        for lo in range(0, len(items), _LOOK_UP_BLOCK):
+            hi = lo + _LOOK_UP_BLOCK
+            latest[lo:hi], earliest[lo:hi] = self._look_up_block(items[lo:hi], seen[lo:hi])
+        return latest, earliest
+
+    def _look_up_block(
+        self, items: npt.NDArray[np.bytes_], seen: npt.NDArray[np.int64]
+    ) -> tuple[Floats, Floats]:
+        latest = np.full(len(items), math.nan)
+        earliest = np.full(len(items), math.nan)
         group = self.table.get_indexer(pd.Index(_prefix(items), copy=False))
-        count = np.where(group >= 0, self.count[group], 0)
+        found = group >= 0
+        count = (
+            found.astype(np.int64) if self.count is None else np.where(found, self.count[group], 0)
+        )
+        first = group if self.first is None else self.first[group]
         # one pair per item and booking in its group, an item's pairs side by side
         start = np.cumsum(count) - count
         item = np.repeat(np.arange(len(items)), count)
-        booking = np.repeat(self.first[group] - start, count) + np.arange(len(item))
+        booking = np.repeat(first - start, count) + np.arange(len(item))
         known = (self.keys[booking] == items[item]) & (self.rank[booking] < seen[item])
         entered = np.where(known, self.at[booking], math.nan)
         carried = np.flatnonzero(count)

@@ -2,8 +2,10 @@
 folder read.
 
 Rules:
-- The driver hands over what it holds when the run ends (`RunFacts`): the engine's outcome
-  columns, the recorder's samples, the mock, the feed and its own note of every request sent.
+- The driver hands over what it holds when the run ends (`RunFacts`): the engine, the
+  recorder, the mock, the feed and its own note of every request sent. The engine's per-user
+  columns are read once and dropped as soon as the users frame is built (a copy of them alive
+  through the rest would cost tens of bytes a user at the run's peak).
   Everything here only reads them; nothing is simulated.
 - The book's findings are asked for first and read last, so a feed helper process works on them
   while this process builds the other frames.
@@ -27,10 +29,10 @@ import pyarrow as pa
 from sim.book.digests import DigestSet
 from sim.book.feed import Feed, RunEnd
 from sim.book.ledger import Audits
-from sim.results.recorder import JOURNAL_COLUMNS, USERS_COLUMNS, Limits, RunData
+from sim.results.recorder import JOURNAL_COLUMNS, USERS_COLUMNS, Limits, Recorder, RunData
 from sim.scenario import Scenario, StepAction
 from sim.world.translate import audience_key, fault_window
-from sync_core import OutcomeColumns
+from sync_core import OutcomeColumns, SyncEngine
 
 if TYPE_CHECKING:  # the mock on the simulated clock, only read here
     from sim.world.pinterest import SimulatedPinterest
@@ -53,8 +55,8 @@ class RunFacts:
 
     scenario: Scenario
     seed: int
-    outcome_columns: OutcomeColumns
-    timeseries: pd.DataFrame  # the recorder's samples, oldest-pending age not yet filled
+    engine: SyncEngine  # read for its per-user outcome columns, built only while needed
+    recorder: Recorder
     sent: Mapping[str, SentNote]  # by the mock's request id
     initial_members: Mapping[str, frozenset[str]]  # by audience key, before the run
     pinterest: SimulatedPinterest
@@ -64,11 +66,11 @@ class RunFacts:
 def assemble(facts: RunFacts, *, wall_seconds: float) -> RunData:
     """The run's `RunData`."""
     scenario = facts.scenario
-    users = _users(facts.outcome_columns, scenario.sync.retry_window_s)
+    users = _users(facts.engine.outcome_columns(), scenario.sync.retry_window_s)
     audiences = {s.id: audience_key(s.ad_account, s.audience.name) for s in scenario.steps}
     removes = [s.id for s in scenario.steps if s.action is StepAction.REMOVE]
     pending = facts.feed.findings(RunEnd(users, audiences, removes, facts.initial_members))
-    timeseries = _with_oldest_pending(facts.timeseries, users)
+    timeseries = _with_oldest_pending(facts.recorder.timeseries(), users)
     members = {
         s.id: _compact(facts.pinterest.audience_members(s.ad_account, s.audience.name))
         for s in scenario.steps

@@ -311,8 +311,8 @@ class _Run:
         return RunFacts(
             scenario=self.scenario,
             seed=self.seed,
-            outcome_columns=self.engine.outcome_columns(),
-            timeseries=self.recorder.timeseries(),
+            engine=self.engine,
+            recorder=self.recorder,
             sent=self.sent,
             initial_members=self.initial_members,
             pinterest=self.pinterest,

@@ -272,7 +272,13 @@ def test_ledger_queued_hashing_changes_no_verdict(
     assert expected == {"K": frozenset({sha("a@x.io")}), "E": frozenset({sha("c@x.io")})}
 
 
-def test_ledger_index_agrees_with_a_scan_through_repeats_and_shared_prefixes() -> None:
+@pytest.mark.parametrize("block", [1 << 18, 7], ids=["one_block", "blocks_of_7"])
+def test_ledger_index_agrees_with_a_scan_through_repeats_and_shared_prefixes(
+    block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sim.book.ledger
+
+    monkeypatch.setattr(sim.book.ledger, "_LOOK_UP_BLOCK", block)
     rng = np.random.default_rng(5)
     raw = rng.integers(0, 256, size=(400, 32), dtype=np.uint8)
     raw[200:240, :8] = raw[0, :8]  # distinct digests sharing their first 8 bytes with #0
