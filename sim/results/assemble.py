@@ -66,7 +66,7 @@ class RunFacts:
 def assemble(facts: RunFacts, *, wall_seconds: float) -> RunData:
     """The run's `RunData`."""
     scenario = facts.scenario
-    users = _users(facts.engine.outcome_columns(), scenario.sync.retry_window_s)
+    users = _users(facts.engine, scenario.sync.retry_window_s)
     audiences = {s.id: audience_key(s.ad_account, s.audience.name) for s in scenario.steps}
     removes = [s.id for s in scenario.steps if s.action is StepAction.REMOVE]
     pending = facts.feed.findings(RunEnd(users, audiences, removes, facts.initial_members))
@@ -99,8 +99,8 @@ def assemble(facts: RunFacts, *, wall_seconds: float) -> RunData:
     )
 
 
-def _users(columns: OutcomeColumns, retry_window_s: float) -> pd.DataFrame:
-    frame = _users_frame(columns)
+def _users(engine: SyncEngine, retry_window_s: float) -> pd.DataFrame:
+    frame = _users_frame(engine.outcome_columns())  # the columns die here, before the copy below
     frame["deadline_at"] = frame["entered_at"] + retry_window_s
     return frame[list(USERS_COLUMNS)]
 
