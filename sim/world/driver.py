@@ -70,8 +70,8 @@ def simulate(
 ) -> RunData:
     """Run ``scenario`` with ``seed`` to its end and return everything it produced.
 
-    ``feed_helper`` runs traffic and ledger in a helper process (``sim.book.feed``; same outputs):
-    ``None`` lets ``open_feed`` decide by the run's size."""
+    ``feed_helper`` runs traffic and the book in a helper process (``sim.book.helper``; same
+    outputs): ``None`` lets ``sim.book.open_feed`` decide by the run's size."""
     started = time.perf_counter()
     run = _Run(scenario, seed, progress, feed_helper)
     try:
