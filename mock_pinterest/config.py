@@ -11,6 +11,7 @@ Rules:
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -60,12 +61,18 @@ class MockConfig:
     # Clock and serving.
     epoch_s: float = 0.0
     sleep_latency: bool = False
+    # Mock seconds per wall second of a standalone server (``pinsim mock serve --speed``): its
+    # clock is built from this, and injected latency sleeps ``latency_s / speed`` wall seconds.
+    # In process the caller injects the clock and simulates latency, so nothing reads it.
+    speed: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.match_rate <= 1.0:
             raise ValueError("match_rate must be within [0, 1]")
         if self.ads_write_per_second < 1 or self.max_records_per_request < 1:
             raise ValueError("limits must be positive")
+        if not (math.isfinite(self.speed) and self.speed > 0):
+            raise ValueError(f"speed must be a positive finite number; got {self.speed!r}")
         if self.invalid_records not in ("report", "reject"):
             raise ValueError("invalid_records must be 'report' or 'reject'")
         if self.rate_limit_algorithm not in RATE_LIMIT_ALGORITHMS:

@@ -8,7 +8,8 @@ Rules:
 - Admin paths (``/_mock/…``) skip the gate and the journal.
 - Every answer gets ``x-pinterest-rid``; limited categories get ``x-ratelimit-*``; injected
   latency is the ``x-mock-latency-s`` header, and is slept only when ``config.sleep_latency``
-  (standalone server) — in process the caller simulates it.
+  (standalone server; ``latency_s / config.speed`` wall seconds, as its clock runs ``speed``
+  times the wall clock) — in process the caller simulates it.
 - All ``ApiError``s and werkzeug HTTP errors become one JSON error shape here.
 """
 
@@ -211,7 +212,7 @@ def _finish(backend: Backend, response: Response) -> Response:
         response.headers[LATENCY_HEADER] = f"{state.latency_s:g}"
         if backend.config.sleep_latency:
             # Standalone server only: a real client must feel the latency on the wire.
-            time.sleep(state.latency_s)
+            time.sleep(state.latency_s / backend.config.speed)
     token = state.token
     backend.journal.append(
         JournalRecord(

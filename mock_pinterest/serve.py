@@ -5,8 +5,15 @@ as a foreground command for people and other programs, once as a background thre
 and fixtures.
 
 Rules:
-- The standalone app runs on the wall clock (``clock=time.time``); only this module, never the
-  backend, decides that.
+- The standalone app runs on the wall clock, scaled: ``--speed K`` (``MockConfig.speed``,
+  default 1) makes its clock ``start_at + K × (monotonic() − t0)``, where ``start_at`` is the
+  Unix time and ``t0`` the monotonic time when the clock is built (just before the server
+  binds). So mock instants stay Unix seconds (token lifetimes, the journal's ``t``, fault
+  windows ``[from, until)`` are read against them), an hour of mock time passes in 6 wall
+  minutes at K = 10, rate-limit windows and injected latency shrink K-fold, and a wall-clock
+  step (NTP) never moves the mock's clock. Only this module, never the backend, builds it.
+- A user mistake (bad flag, unreadable or invalid ``--config``) is one line on stderr and
+  exit status 2, never a traceback.
 - The default user's credentials are minted through the admin API before serving, so what is
   printed is exactly what the mock accepts. The access token is a throwaway local credential
   meant to be pasted into ``PINTEREST_ACCESS_TOKEN``: it goes to stdout in the banner and
@@ -19,6 +26,7 @@ Rules:
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 import threading
@@ -28,12 +36,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from waitress import wasyncore
 from waitress.server import BaseWSGIServer, create_server
 
-from mock_pinterest import create_app
+from mock_pinterest import MockConfig, create_app
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -45,6 +53,8 @@ __all__ = [
     "load_config",
     "main",
     "mint_credentials",
+    "positive_speed",
+    "scaled_clock",
     "serve_in_thread",
 ]
 
@@ -56,6 +66,16 @@ API_PREFIX = "/v5"
 _STOP_TIMEOUT_S = 10.0
 
 Stop = Callable[[], None]
+Clock = Callable[[], float]
+
+
+class _UsageError(Exception):
+    """A mistake on the command line; ``main`` shows it as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(message)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,17 +107,57 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument(
         "--threads", type=int, default=DEFAULT_THREADS, help="waitress worker threads"
     )
+    parser.add_argument(
+        "--speed",
+        type=positive_speed,
+        default=None,
+        metavar="K",
+        help="the mock's clock runs K times the wall clock (default 1, or the config's speed)",
+    )
     return parser
 
 
-def load_config(path: Path | None, seed: int | None) -> dict[str, object]:
-    """MockConfig fields from an optional TOML file, with ``--seed`` taking precedence."""
+def positive_speed(text: str) -> float:
+    """``--speed``'s value: a positive finite number (``10``, ``0.5``, ``1e3``)."""
+    try:
+        speed = float(text)
+    except ValueError:
+        speed = math.nan
+    if not (math.isfinite(speed) and speed > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
+    return speed
+
+
+def scaled_clock(
+    speed: float, *, wall: Clock = time.time, monotonic: Clock = time.monotonic
+) -> Clock:
+    """A clock that starts at the Unix time ``wall()`` and runs ``speed`` times ``monotonic``.
+
+    ``wall`` and ``monotonic`` are read once now (``monotonic`` again at every call); tests
+    inject both to move time without waiting for it.
+    """
+    if not (math.isfinite(speed) and speed > 0):
+        raise ValueError(f"speed must be a positive finite number; got {speed!r}")
+    start_at = wall()
+    t0 = monotonic()
+
+    def clock() -> float:
+        return start_at + (monotonic() - t0) * speed
+
+    return clock
+
+
+def load_config(
+    path: Path | None, seed: int | None, speed: float | None = None
+) -> dict[str, object]:
+    """MockConfig fields from an optional TOML file, with ``--seed`` and ``--speed`` taking
+    precedence."""
     config: dict[str, object] = {}
     if path is not None:
         with path.open("rb") as file:
             config.update(tomllib.load(file))
-    if seed is not None:
-        config["seed"] = seed
+    flags = {"seed": seed, "speed": speed}
+    config.update({key: value for key, value in flags.items() if value is not None})
     return config
 
 
@@ -118,13 +178,15 @@ def mint_credentials(app: Flask, user: str | None = None) -> Credentials:
     )
 
 
-def banner(origin: str, credentials: Credentials) -> str:
+def banner(origin: str, credentials: Credentials, *, speed: float = 1.0) -> str:
     """The text printed once the server listens: where it is and how to talk to it."""
     base_url = origin + API_PREFIX
     accounts = ", ".join(credentials.ad_account_ids) or "(none)"
+    clock = "the wall clock" if speed == 1 else f"{speed:g}× the wall clock"
     return "\n".join(
         (
             f"Pinterest mock listening on {base_url}",
+            f"  clock:          {clock} (Unix seconds)",
             f"  admin API:      {origin}/_mock/  (POST /_mock/tokens mints more tokens)",
             f"  user:           {credentials.user}  ad accounts: {accounts}",
             f"  client_id:      {credentials.client_id}",
@@ -203,18 +265,14 @@ def _serve_forever(server: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``pinsim mock serve``: serve the mock on waitress until interrupted."""
-    parser = add_arguments(argparse.ArgumentParser(prog="pinsim mock serve"))
-    args = parser.parse_args(argv)
+    parser = add_arguments(_Parser(prog="pinsim mock serve"))
     try:
-        # A real server really waits out injected latency (in process the caller simulates it).
-        config: Mapping[str, object] = {
-            "sleep_latency": True,
-            **load_config(args.config, args.seed),
-        }
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        print(f"pinsim mock serve: cannot read --config: {error}", file=sys.stderr)
+        args = parser.parse_args(argv)
+        settings = _settings(args)
+    except _UsageError as error:
+        print(f"pinsim mock serve: error: {error}", file=sys.stderr)
         return 2
-    app = create_app(config, clock=time.time)
+    app = create_app(settings, clock=scaled_clock(settings.speed))
     credentials = mint_credentials(app)
     try:
         server = _bind(app, args.host, args.port, args.threads, socket_map={})
@@ -223,9 +281,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"pinsim mock serve: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr
         )
         return 1
-    print(banner(_origin(server), credentials), flush=True)
+    print(banner(_origin(server), credentials, speed=settings.speed), flush=True)
     _serve_forever(server)
     return 0
+
+
+def _settings(args: argparse.Namespace) -> MockConfig:
+    try:
+        # A real server really waits out injected latency (in process the caller simulates it).
+        config: Mapping[str, object] = {
+            "sleep_latency": True,
+            **load_config(args.config, args.seed, args.speed),
+        }
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise _UsageError(f"cannot read --config: {error}") from None
+    try:
+        return MockConfig.from_mapping(config)
+    except (TypeError, ValueError) as error:
+        raise _UsageError(f"--config: {error}") from None
 
 
 if __name__ == "__main__":
