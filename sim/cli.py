@@ -14,9 +14,10 @@ Rules:
 from __future__ import annotations
 
 import argparse
+import importlib
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -36,6 +37,13 @@ SCENARIO_DIR = Path("scenarios")
 _COUNTERS = ("entered", "proceeded", "synced", "not_synced", "pending", "errored", "exited")
 
 
+# commands that own their options: `pinsim <words> …` runs `<module>.main(…)`
+_DELEGATED: dict[tuple[str, ...], str] = {
+    ("mock", "serve"): "mock_pinterest.serve",
+    ("compare",): "sim.results.compare",
+}
+
+
 class UsageError(Exception):
     """A mistake of the user's; shown as one line, exit status 2."""
 
@@ -48,10 +56,10 @@ class _Parser(argparse.ArgumentParser):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``pinsim`` with ``argv`` (default: the process's arguments)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if args[:2] == ["mock", "serve"]:
-        from mock_pinterest.serve import main as serve
-
-        return serve(args[2:])
+    for words, module in _DELEGATED.items():
+        if tuple(args[: len(words)]) == words:
+            delegate: Callable[[list[str]], int] = importlib.import_module(module).main
+            return delegate(args[len(words) :])
     try:
         options = _parser().parse_args(args)
         status: int = options.command(options)
@@ -81,6 +89,7 @@ def _parser() -> _Parser:
     _add_plan(commands)
     mock = commands.add_parser("mock", help="the Pinterest mock (pinsim mock serve --help)")
     mock.add_argument("action", choices=["serve"])
+    commands.add_parser("compare", help="two run folders side by side (pinsim compare --help)")
     return parser
 
 

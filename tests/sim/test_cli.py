@@ -167,3 +167,17 @@ def test_summary_table_has_a_pacing_line(tmp_path: Path) -> None:
         "pacing: 429 share 24.14% of 29 writes; utilisation 60.1% of 7/s over 5.2s of "
         "backlog; busiest arrival second 4"
     )
+
+
+def test_cli_compare_sets_two_runs_side_by_side(
+    tmp_path: Path, scenario_file: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = scenario_file(**TINY)
+    for name in ("a", "b"):
+        assert main(["run", str(path), "--out", str(tmp_path / name)]) == 0
+    capsys.readouterr()
+    status = main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--scenario", str(path)])
+    assert status == 0
+    assert "synced" in capsys.readouterr().out.lower()
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "missing")]) == 2
+    assert capsys.readouterr().err.startswith("pinsim: error:")
