@@ -12,6 +12,7 @@ BENCHMARKS = (
     "benchmarks.simulation",
     "benchmarks.sweep",
     "benchmarks.pacing",
+    "benchmarks.intake",
 )
 
 if __name__ == "__main__":

@@ -41,6 +41,8 @@ _COUNTERS = ("entered", "proceeded", "synced", "not_synced", "pending", "errored
 _DELEGATED: dict[tuple[str, ...], str] = {
     ("mock", "serve"): "mock_pinterest.serve",
     ("compare",): "sim.results.compare",
+    ("live", "run"): "sync_core.live.command",
+    ("live", "connect"): "sync_core.live.connect",
 }
 
 
@@ -90,6 +92,8 @@ def _parser() -> _Parser:
     mock = commands.add_parser("mock", help="the Pinterest mock (pinsim mock serve --help)")
     mock.add_argument("action", choices=["serve"])
     commands.add_parser("compare", help="two run folders side by side (pinsim compare --help)")
+    live = commands.add_parser("live", help="the live worker (pinsim live run|connect --help)")
+    live.add_argument("action", choices=["run", "connect"])
     return parser
 
 

@@ -249,6 +249,14 @@ class SyncEngine:
     def connection_status(self, connection_id: str) -> TokenStatus:
         return self._conns[connection_id].token.status
 
+    def connection_tokens(self, connection_id: str) -> tuple[str, str | None]:
+        """A connection's current (access, refresh) tokens — a refresh rotates them — for a
+        driver to persist before it sends again. Secrets: never log them."""
+        conn = self._conns.get(connection_id)
+        if conn is None:
+            raise UsageError(f"unknown connection {connection_id!r}")
+        return conn.token.access_token, conn.token.connection.refresh_token
+
     def provisioned_list_id(self, step_id: str) -> str | None:
         """The customer list a step writes to, once provisioning found or created it."""
         return self._steps[step_id].target.provisioner.list_id

@@ -1,0 +1,216 @@
+"""What ``pinsim live run --config FILE`` sets up: the engine's settings, the worker's own, the
+steps, and (against the mock only) where a connection's tokens come from.
+
+Rules:
+- One TOML file, every table optional; unknown keys are refused with the key named
+  (``ConfigError``), as a typo silently ignored would run the wrong thing.
+- Tokens never live in this file. A connection's tokens come from the store, put there by
+  ``pinsim live connect``; against ``pinsim mock serve`` a ``[[connection]]`` may instead name a
+  ``mock_user`` whose tokens are minted through the mock's admin API when the store has none.
+- ``apply`` writes the steps into the store (the store, not this file, is what the worker runs
+  from), so a restart without ``--config`` runs the same steps.
+- ``[sync]`` configures a fresh engine; once a checkpoint exists the engine restored from it
+  keeps the settings it was created with.
+
+```toml
+[sync]                      # any SyncConfig field; pacing = "adaptive" | "fixed"
+flush_interval_s = 5.0
+
+[worker]                    # WorkerSettings
+checkpoint_interval_s = 1.0
+
+[[connection]]              # only to mint tokens from pinsim mock serve
+id = "workspace"
+mock_user = "acme"
+
+[[step]]
+id = "vip-add"
+connection_id = "workspace"
+ad_account_id = "549755885175"
+audience_new = "VIP buyers" # or audience_existing = "Lapsed"
+action = "add"              # or "remove"
+match_fields = ["email", "maid"]
+last_step = false
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from sync_core.errors import UsageError
+from sync_core.live.store import Store
+from sync_core.model import (
+    REQUIRED_SCOPES,
+    Action,
+    AudienceRef,
+    Connection,
+    Pacing,
+    Step,
+    SyncConfig,
+)
+
+__all__ = ["ConfigError", "LiveConfig", "WorkerSettings", "apply", "load", "parse"]
+
+_ADMIN_TIMEOUT_S = 10.0
+_T = TypeVar("_T")
+_E = TypeVar("_E", Action, Pacing)
+
+
+class ConfigError(ValueError):
+    """A config file's key is wrong; the message names the key and the reason."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"{key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerSettings:
+    """The wall-clock loop's own knobs (the engine's are ``SyncConfig``)."""
+
+    # A checkpoint pickles the whole engine: at most this often, when something changed.
+    checkpoint_interval_s: float = 1.0
+    # Entries reach the store from another process: how often the worker looks for new ones.
+    poll_interval_s: float = 0.05
+    # Entries read and entered per poll, so one huge backlog cannot starve the answers.
+    batch_limit: int = 20_000
+    # On SIGTERM, how long to wait for requests in flight (None: the engine's request timeout).
+    stop_grace_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveConfig:
+    sync: SyncConfig = dataclasses.field(default_factory=SyncConfig)
+    worker: WorkerSettings = dataclasses.field(default_factory=WorkerSettings)
+    steps: tuple[Step, ...] = ()
+    mock_users: Mapping[str, str] = dataclasses.field(default_factory=dict)  # connection → user
+
+
+def load(path: Path) -> LiveConfig:
+    """Read and validate a config file (``OSError`` if unreadable, else ``ConfigError``)."""
+    try:
+        with path.open("rb") as file:
+            raw = tomllib.load(file)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(str(path), f"not TOML: {error}") from None
+    return parse(raw)
+
+
+def parse(raw: Mapping[str, Any]) -> LiveConfig:
+    _known("(top level)", raw, {"sync", "worker", "connection", "step"})
+    sync = dict(raw.get("sync", {}))
+    if "pacing" in sync:
+        sync["pacing"] = _enum(Pacing, "sync.pacing", sync["pacing"])
+    return LiveConfig(
+        sync=_build(SyncConfig, "sync", sync),
+        worker=_build(WorkerSettings, "worker", raw.get("worker", {})),
+        steps=tuple(_step(i, t) for i, t in enumerate(raw.get("step", []))),
+        mock_users=dict(_mock_user(i, t) for i, t in enumerate(raw.get("connection", []))),
+    )
+
+
+def apply(config: LiveConfig, store: Store, api_base: str) -> None:
+    """Save the config's steps in the store; mint tokens for mock connections it lacks."""
+    if config.steps:
+        store.save_steps(config.steps)
+    have = {connection.id for connection in store.connections()}
+    for connection_id, user in config.mock_users.items():
+        if connection_id not in have:
+            store.save_connection(mint_mock_connection(api_base, connection_id, user))
+
+
+def mint_mock_connection(api_base: str, connection_id: str, user: str) -> Connection:
+    """A connection with fresh tokens for ``user`` from the mock's admin API
+    (``POST /_mock/tokens``; the mock only, the real API has no such thing)."""
+    response = httpx.post(f"{api_base}/_mock/tokens", json={"user": user}, timeout=_ADMIN_TIMEOUT_S)
+    if response.status_code != 200:
+        raise ConfigError(
+            f"connection {connection_id}.mock_user",
+            f"the mock refused to mint tokens: HTTP {response.status_code}",
+        )
+    data = response.json()
+    return Connection(
+        id=connection_id,
+        access_token=data["access_token"],
+        refresh_token=data["refresh_token"],
+        client_id=data["client_id"],
+        client_secret=data["client_secret"],
+        scopes=REQUIRED_SCOPES | {"user_accounts:read"},
+        ad_account_ids=frozenset(data["ad_account_ids"]),
+    )
+
+
+def _step(index: int, table: Mapping[str, Any]) -> Step:
+    where = f"step[{index}]"
+    _known(
+        where,
+        table,
+        {
+            "id",
+            "connection_id",
+            "ad_account_id",
+            "audience_new",
+            "audience_existing",
+            "action",
+            "match_fields",
+            "last_step",
+        },
+    )
+    for key in ("id", "connection_id", "ad_account_id"):
+        if not isinstance(table.get(key), str):
+            raise ConfigError(f"{where}.{key}", "required, a string")
+    return Step(
+        id=table["id"],
+        connection_id=table["connection_id"],
+        ad_account_id=table["ad_account_id"],
+        audience=AudienceRef(
+            new=table.get("audience_new"), existing=table.get("audience_existing")
+        ),
+        action=_enum(Action, f"{where}.action", str(table.get("action", "add")).upper()),
+        match_fields=tuple(table.get("match_fields", ("email",))),
+        last_step=bool(table.get("last_step", False)),
+    )
+
+
+def _mock_user(index: int, table: Mapping[str, Any]) -> tuple[str, str]:
+    where = f"connection[{index}]"
+    _known(where, table, {"id", "mock_user"})
+    for key in ("id", "mock_user"):
+        if not isinstance(table.get(key), str):
+            raise ConfigError(f"{where}.{key}", "required, a string")
+    return table["id"], table["mock_user"]
+
+
+def _known(where: str, table: Mapping[str, Any], keys: set[str]) -> None:
+    if not isinstance(table, Mapping):
+        raise ConfigError(where, "must be a table")
+    unknown = sorted(set(table) - keys)
+    if unknown:
+        known = ", ".join(sorted(keys))
+        raise ConfigError(f"{where}.{unknown[0]}", f"unknown key (known: {known})")
+
+
+def _build(cls: type[_T], where: str, values: Mapping[str, Any]) -> _T:
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    _known(where, values, names)
+    try:
+        return cls(**values)
+    except (TypeError, ValueError, UsageError) as error:
+        raise ConfigError(where, str(error)) from None
+
+
+def _enum(cls: type[_E], key: str, value: object) -> _E:
+    try:
+        return cls(value)
+    except ValueError:
+        known = ", ".join(str(member.value).lower() for member in cls)
+        raise ConfigError(key, f"one of {known}") from None

@@ -1,0 +1,338 @@
+"""The live worker: one ``SyncEngine`` on the wall clock, fed from the store, over real sockets.
+
+Rules:
+- The engine decides everything; the loop only does: read new entries from the store and
+  ``enter_many`` them; take ``next_action(now)`` until it is not a ``SendRequest``, handing each
+  request to the transport; feed every fate back with ``receive``; sleep until the engine's
+  timer, an answer, or the next look at the store.
+- Time is ``time.time()`` (entries carry wall-clock instants), floored so it never goes back,
+  not even across a restart (the checkpoint's instant is the floor).
+- Recovery (see ``store``): start from the last checkpoint (or a fresh engine), then re-enter
+  every entry after its ``entered_through``. Checkpoints are taken when something changed, at
+  most every ``checkpoint_interval_s``, and on stop; each is one transaction with the outcomes
+  it settles.
+- Tokens: the store's are the truth. After every answer, rotated tokens are saved before the
+  next action; at start and every second, tokens changed in the store (a reconnect through
+  ``pinsim live connect``) are handed to the engine with ``reconnect``. New steps and
+  connections in the store are picked up the same way.
+- An entry for a step the store does not know cannot be entered: it is skipped with a warning
+  (the intake is expected to refuse such entries; ``Store.steps`` says which exist).
+- SIGTERM/SIGINT: stop taking entries and sending, wait for the requests in flight (at most
+  the engine's request timeout), checkpoint, exit 0.
+- Logs are ``key=value`` lines of counts and ids of steps and connections: never a token, an
+  email, a MAID or a user id.
+
+``pinsim live run`` (``sync_core.live.command``) runs it with its intake and metrics; the config
+file is ``sync_core.live.config``'s.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from array import array
+from collections.abc import Callable, Sequence
+
+from sync_core.engine import SyncEngine
+from sync_core.errors import LaunchError, UsageError
+from sync_core.events import Outcome, SendRequest, WaitUntil
+from sync_core.live.config import WorkerSettings
+from sync_core.live.store import Store, StoredEntry
+from sync_core.live.transport import Transport
+from sync_core.metrics import OutcomeColumns, UserOutcome, UserState
+from sync_core.model import SyncConfig
+
+__all__ = ["Worker", "normalise_api_base"]
+
+log = logging.getLogger(__name__)
+
+_SETUP_POLL_S = 1.0  # how often the store's connections and steps are looked at again
+_MAX_SLEEP_S = 1.0
+
+
+class Worker:
+    """The wall-clock loop around one engine; ``start`` then ``run`` (until ``request_stop``)."""
+
+    def __init__(
+        self,
+        store: Store,
+        api_base: str,
+        *,
+        sync: SyncConfig | None = None,
+        settings: WorkerSettings | None = None,
+        seed: int | None = None,
+        on_outcome: Callable[[Outcome], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._on_outcome = on_outcome  # e.g. the metrics' request counters
+        # held around every engine call, never while waiting on the network: a metrics scrape
+        # reads the engine under it
+        self.lock = threading.Lock()
+        self._api_base = normalise_api_base(api_base)
+        self._sync = sync or SyncConfig()
+        self._settings = settings or WorkerSettings()
+        self._rng = random.Random(seed)  # backoff jitter only; the driver owns the seed
+        self._engine: SyncEngine | None = None
+        self._transport: Transport | None = None
+        self._floor = -float("inf")
+        self._entered_through = 0
+        self._outcomes_through = 0
+        self._tokens: dict[str, tuple[str, str | None]] = {}  # as last saved or applied
+        self._steps: set[str] = set()  # launched in the engine
+        self._stopping = False
+        self._dirty = False
+        self._checkpointed_at = -float("inf")
+        self._setup_at = -float("inf")
+        self._wake_at: float | None = None
+        self.skipped = 0  # entries for steps the store does not know
+
+    def __repr__(self) -> str:
+        return f"Worker(store={self._store!r}, entered_through={self._entered_through})"
+
+    @property
+    def step_ids(self) -> frozenset[str]:
+        """The steps launched in the engine: the ones entries can be taken for."""
+        return frozenset(self._steps)
+
+    @property
+    def connection_ids(self) -> tuple[str, ...]:
+        """The connections the engine holds."""
+        return tuple(self._tokens)
+
+    @property
+    def engine(self) -> SyncEngine:
+        if self._engine is None:
+            raise UsageError("start() the worker first")
+        return self._engine
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Restore the last checkpoint (or make a fresh engine) and apply the store's setup."""
+        saved = self._store.last_checkpoint()
+        if saved is None:
+            self._engine = SyncEngine(self._sync, rng=self._rng)
+        else:
+            self._engine = SyncEngine.restore(saved.snapshot, self._rng)
+            self._entered_through = saved.entered_through
+            self._outcomes_through = saved.outcomes_through
+            self._floor = saved.taken_at
+            # Read once: the step ids come with a copy of every user's columns.
+            self._steps = set(self._engine.outcome_columns().step_ids)
+        config = self._engine.config
+        self._transport = Transport(
+            self._api_base, max_in_flight=config.max_in_flight, timeout_s=config.request_timeout_s
+        )
+        now = self._now()
+        self._apply_setup(now)
+        log.info(
+            "worker started restored=%s entered_through=%d backlog=%d",
+            saved is not None,
+            self._entered_through,
+            self._store.last_seq() - self._entered_through,
+        )
+
+    def request_stop(self) -> None:
+        """Stop taking entries and sending; ``run`` returns once in-flight requests are done.
+        Safe from a signal handler (it only sets a flag)."""
+        self._stopping = True
+
+    def run(self) -> None:
+        """The loop; returns after ``request_stop`` with a final checkpoint written."""
+        transport = self._transport
+        if transport is None:
+            raise UsageError("start() the worker first")
+        stop_deadline: float | None = None
+        try:
+            while True:
+                with self.lock:
+                    now = self._now()
+                    if not self._stopping:
+                        self._take_entries(now)
+                        self._send_due(now)
+                    elif stop_deadline is None:
+                        stop_deadline = now + self._grace_s()
+                        log.info("stopping in_flight=%d", transport.in_flight)
+                    if self._checkpoint_due(now):
+                        self.checkpoint(now)
+                    sleep_s = self._sleep_s(now)
+                if stop_deadline is not None and (transport.in_flight == 0 or now >= stop_deadline):
+                    break
+                outcomes = transport.collect(sleep_s)
+                with self.lock:
+                    self._receive(outcomes)
+        finally:
+            transport.close()
+        with self.lock:
+            self.checkpoint(self._now())
+        log.info("worker stopped entered_through=%d", self._entered_through)
+
+    def checkpoint(self, now: float) -> None:
+        """Snapshot the engine with its entry watermark and newly settled outcomes."""
+        engine = self.engine
+        columns = engine.outcome_columns()
+        frontier = columns.state.find(bytes([UserState.PENDING]), self._outcomes_through)
+        if frontier < 0:
+            frontier = len(columns.user_ids)
+        rows = _outcome_rows(columns, self._outcomes_through, frontier)
+        self._store.checkpoint(
+            engine.snapshot(),
+            self._entered_through,
+            taken_at=now,
+            counters={step: engine.counters(step) for step in columns.step_ids},
+            outcomes=rows,
+            outcomes_through=frontier,
+        )
+        self._outcomes_through = frontier
+        self._checkpointed_at = now
+        self._dirty = False
+
+    # -- one turn of the loop ----------------------------------------------------------------
+
+    def _now(self) -> float:
+        self._floor = max(self._floor, time.time())
+        return self._floor
+
+    def _take_entries(self, now: float) -> None:
+        if now >= self._setup_at + _SETUP_POLL_S:
+            self._apply_setup(now)
+        batch = self._store.entries_after(self._entered_through, self._settings.batch_limit)
+        if not batch:
+            return
+        if {e.entry.step_id for e in batch} - self._steps:
+            self._apply_setup(now)  # a step launched since the last look
+        self._enter(batch, now)
+        self._entered_through = batch[-1].seq
+        self._dirty = True
+
+    def _enter(self, batch: Sequence[StoredEntry], now: float) -> None:
+        by_step: dict[str, list[StoredEntry]] = {}
+        for stored in batch:
+            by_step.setdefault(stored.entry.step_id, []).append(stored)
+        for step_id, group in by_step.items():
+            if step_id not in self._steps:
+                self.skipped += len(group)
+                log.warning("entries skipped: unknown step step=%s count=%d", step_id, len(group))
+                continue
+            entries = [stored.entry for stored in group]
+            self.engine.enter_many(
+                step_id,
+                [e.user_id for e in entries],
+                [e.email for e in entries],
+                [e.maid for e in entries],
+                now,
+                entered_at=array("d", [min(e.entered_at, now) for e in entries]),
+            )
+
+    def _send_due(self, now: float) -> None:
+        engine, transport = self.engine, self._transport
+        assert transport is not None
+        while isinstance(action := engine.next_action(now), SendRequest):
+            transport.submit(action)
+        self._wake_at = action.at if isinstance(action, WaitUntil) else None
+
+    def _receive(self, outcomes: Sequence[Outcome]) -> None:
+        if not outcomes:
+            return
+        engine, now = self.engine, self._now()
+        for outcome in outcomes:
+            engine.receive(outcome, now)
+            if self._on_outcome is not None:
+                self._on_outcome(outcome)
+        self._save_rotated_tokens()
+        self._dirty = True
+
+    def _checkpoint_due(self, now: float) -> bool:
+        return self._dirty and now >= self._checkpointed_at + self._settings.checkpoint_interval_s
+
+    def _sleep_s(self, now: float) -> float:
+        wakes = [now + min(self._settings.poll_interval_s, _MAX_SLEEP_S)]
+        if self._wake_at is not None:
+            wakes.append(self._wake_at)
+        if self._dirty:
+            wakes.append(self._checkpointed_at + self._settings.checkpoint_interval_s)
+        return max(0.0, min(wakes) - now)
+
+    def _grace_s(self) -> float:
+        grace = self._settings.stop_grace_s
+        return self.engine.config.request_timeout_s if grace is None else grace
+
+    # -- tokens, connections and steps -------------------------------------------------------
+
+    def _save_rotated_tokens(self) -> None:
+        for connection_id, known in self._tokens.items():
+            current = self.engine.connection_tokens(connection_id)
+            if current != known:
+                self._store.save_tokens(connection_id, *current)
+                self._tokens[connection_id] = current
+                log.info("tokens rotated and saved connection=%s", connection_id)
+
+    def _apply_setup(self, now: float) -> None:
+        """Connections, tokens and steps from the store into the engine (the store wins)."""
+        engine = self.engine
+        self._setup_at = now
+        for connection in self._store.connections():
+            stored = (connection.access_token, connection.refresh_token)
+            try:
+                current = engine.connection_tokens(connection.id)
+            except UsageError:
+                engine.connect(connection, now)
+                log.info("connection added connection=%s", connection.id)
+            else:
+                if stored != current and stored != self._tokens.get(connection.id):
+                    engine.reconnect(
+                        connection.id, access_token=stored[0], refresh_token=stored[1], now=now
+                    )
+                    log.info("connection reconnected connection=%s", connection.id)
+            self._tokens[connection.id] = engine.connection_tokens(connection.id)
+        for step in self._store.steps():
+            if step.id in self._steps:
+                continue
+            try:
+                engine.launch([step], now)
+            except LaunchError as error:  # its message names the step and what is missing
+                log.warning("step not launched step=%s reason=%s", step.id, error)
+            else:
+                self._steps.add(step.id)
+                log.info("step launched step=%s", step.id)
+
+
+def _outcome_rows(columns: OutcomeColumns, first: int, end: int) -> list[tuple[int, UserOutcome]]:
+    """Rows ``[first, end)`` of the engine's columns as (position, ``UserOutcome``)."""
+    if end <= first:
+        return []
+    step = memoryview(columns.step).cast("H")
+    entered_at = memoryview(columns.entered_at).cast("d")
+    outcome_at = memoryview(columns.outcome_at).cast("d")
+    attempts = memoryview(columns.attempts).cast("H")
+    last_status = memoryview(columns.last_status).cast("h")
+    rows = []
+    for i in range(first, end):
+        state = columns.state[i]
+        rows.append(
+            (
+                i,
+                UserOutcome(
+                    user_id=columns.user_ids[i],
+                    step_id=columns.step_ids[step[i]],
+                    entered_at=entered_at[i],
+                    outcome=columns.state_labels[state],
+                    outcome_at=None if state == UserState.PENDING else outcome_at[i],
+                    attempts=attempts[i],
+                    last_status=last_status[i] or None,
+                    reason=columns.reason_labels[columns.reason[i]]
+                    if state == UserState.ERRORED
+                    else None,
+                ),
+            )
+        )
+    return rows
+
+
+def normalise_api_base(api_base: str) -> str:
+    """The origin the engine's ``/v5/…`` paths go under: ``https://api.pinterest.com`` (a
+    trailing ``/`` or ``/v5`` is dropped, so the mock banner's URL works as given)."""
+    base = api_base.rstrip("/")
+    return base.removesuffix("/v5")
