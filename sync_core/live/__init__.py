@@ -1,8 +1,8 @@
 """The live runtime: the same ``SyncEngine`` on the wall clock, over real sockets.
 
 The rest of ``sync_core`` is pure (no IO, no clock, no global random); this sub-package is the
-second driver docs/ARCHITECTURE.md names — only the clock and the transport differ from the simulation's.
-It decides nothing: every decision stays in the engine.
+second driver docs/ARCHITECTURE.md names — only the clock and the transport differ from the
+simulation's. It decides nothing: every decision stays in the engine.
 
 - ``entries``: what the Canvas side hands in (``Entry``) and its validation.
 - ``store``: the durable store behind a small interface (``Store``): connections and tokens,

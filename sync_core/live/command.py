@@ -9,6 +9,8 @@ Rules:
   every request), so an entry it acknowledges can always be entered.
 - The intake's key is read from an environment variable named on the command line, never from
   the command line itself. Both doors bind to loopback unless told otherwise.
+- Logs are JSON lines on stderr (``sync_core.live.logs``: tokens, secrets and identifiers
+  redacted); the HTTP client's own per-request lines are not among them.
 - SIGTERM/SIGINT: the intake stops taking entries first, then the worker stops gracefully
   (``sync_core.live.worker``); exit 0.
 """
@@ -30,6 +32,7 @@ from waitress.server import BaseWSGIServer, create_server
 
 from sync_core.errors import LaunchError
 from sync_core.live import config as live_config
+from sync_core.live import logs
 from sync_core.live.config import ConfigError, LiveConfig
 from sync_core.live.intake import PerThreadSink, create_intake_app
 from sync_core.live.metrics import engine_reader, live_registry, serve_metrics
@@ -112,9 +115,7 @@ def _serve(app: Flask, host: str, port: int) -> tuple[int, Callable[[], None]]:
 def main(argv: Sequence[str] | None = None) -> int:
     """``pinsim live run``: 0 after a graceful stop, 2 on a bad config, step or key."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logs.configure(level=logging.getLevelNamesMapping().get(args.log_level.upper(), logging.INFO))
     api_key = os.environ.get(args.api_key_env, "")
     if args.intake is not None and not api_key:
         print(

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -125,12 +125,25 @@ def apply(config: LiveConfig, store: Store, api_base: str) -> None:
     have = {connection.id for connection in store.connections()}
     for connection_id, user in config.mock_users.items():
         if connection_id not in have:
-            store.save_connection(mint_mock_connection(api_base, connection_id, user))
+            accounts = sorted(
+                {s.ad_account_id for s in config.steps if s.connection_id == connection_id}
+            )
+            store.save_connection(mint_mock_connection(api_base, connection_id, user, accounts))
 
 
-def mint_mock_connection(api_base: str, connection_id: str, user: str) -> Connection:
-    """A connection with fresh tokens for ``user`` from the mock's admin API
-    (``POST /_mock/tokens``; the mock only, the real API has no such thing)."""
+def mint_mock_connection(
+    api_base: str, connection_id: str, user: str, ad_account_ids: Sequence[str] = ()
+) -> Connection:
+    """A connection with fresh tokens for ``user`` from the mock's admin API, the user first
+    given the ad accounts its steps name (``POST /_mock/users``, then ``/_mock/tokens``; the
+    mock only, the real API has no such thing)."""
+    if ad_account_ids:
+        _admin(
+            api_base,
+            "/_mock/users",
+            {"user": user, "ad_account_ids": list(ad_account_ids)},
+            connection_id,
+        )
     response = httpx.post(f"{api_base}/_mock/tokens", json={"user": user}, timeout=_ADMIN_TIMEOUT_S)
     if response.status_code != 200:
         raise ConfigError(
@@ -147,6 +160,15 @@ def mint_mock_connection(api_base: str, connection_id: str, user: str) -> Connec
         scopes=REQUIRED_SCOPES | {"user_accounts:read"},
         ad_account_ids=frozenset(data["ad_account_ids"]),
     )
+
+
+def _admin(api_base: str, path: str, body: Mapping[str, object], connection_id: str) -> None:
+    response = httpx.post(f"{api_base}{path}", json=dict(body), timeout=_ADMIN_TIMEOUT_S)
+    if response.status_code not in (200, 201):
+        raise ConfigError(
+            f"connection {connection_id}.mock_user",
+            f"the mock refused {path}: HTTP {response.status_code}",
+        )
 
 
 def _step(index: int, table: Mapping[str, Any]) -> Step:
