@@ -13,6 +13,7 @@ BENCHMARKS = (
     "benchmarks.sweep",
     "benchmarks.pacing",
     "benchmarks.intake",
+    "benchmarks.live_load",
 )
 
 if __name__ == "__main__":

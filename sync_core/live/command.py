@@ -137,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings=config.worker,
         seed=args.seed,
         on_outcome=lambda outcome: requests.observe(outcome),  # bound below, before run
+        open_store=lambda: SqliteStore(args.store),  # checkpoints are written off the loop
     )
     try:
         worker.start()

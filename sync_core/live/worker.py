@@ -9,8 +9,10 @@ Rules:
   not even across a restart (the checkpoint's instant is the floor).
 - Recovery (see ``store``): start from the last checkpoint (or a fresh engine), then re-enter
   every entry after its ``entered_through``. Checkpoints are taken when something changed, at
-  most every ``checkpoint_interval_s``, and on stop; each is one transaction with the outcomes
-  it settles.
+  most every ``checkpoint_interval_s`` (in a gap between the engine's sends when there is one,
+  ``_checkpoint_due``), and on stop; each is one transaction with the outcomes it settles.
+  Given ``open_store``, the loop only copies the engine and a thread writes the copy, one
+  checkpoint at a time, in order.
 - Tokens: the store's are the truth. After every answer, rotated tokens are saved before the
   next action; at start and every second, tokens changed in the store (a reconnect through
   ``pinsim live connect``) are handed to the engine with ``reconnect``. New steps and
@@ -29,11 +31,13 @@ file is ``sync_core.live.config``'s.
 from __future__ import annotations
 
 import logging
+import queue
 import random
 import threading
 import time
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from sync_core.engine import SyncEngine
 from sync_core.errors import LaunchError, UsageError
@@ -41,7 +45,7 @@ from sync_core.events import Outcome, SendRequest, WaitUntil
 from sync_core.live.config import WorkerSettings
 from sync_core.live.store import Store, StoredEntry
 from sync_core.live.transport import Transport
-from sync_core.metrics import OutcomeColumns, UserOutcome, UserState
+from sync_core.metrics import OutcomeColumns, StepCounters, UserOutcome, UserState
 from sync_core.model import SyncConfig
 
 __all__ = ["Worker", "normalise_api_base"]
@@ -50,6 +54,8 @@ log = logging.getLogger(__name__)
 
 _SETUP_POLL_S = 1.0  # how often the store's connections and steps are looked at again
 _MAX_SLEEP_S = 1.0
+# A deferred checkpoint waits for a gap this many times as long as the last one took.
+_CHECKPOINT_ROOM = 1.25
 
 
 class Worker:
@@ -64,8 +70,14 @@ class Worker:
         settings: WorkerSettings | None = None,
         seed: int | None = None,
         on_outcome: Callable[[Outcome], None] | None = None,
+        open_store: Callable[[], Store] | None = None,
     ) -> None:
         self._store = store
+        # With a way to open a second store, ``run`` writes checkpoints on a thread of their
+        # own: the loop then only pickles the engine, and the write (tens of MB and an fsync
+        # at a million users) no longer delays a send.
+        self._open_store = open_store
+        self._writer: _CheckpointWriter | None = None
         self._on_outcome = on_outcome  # e.g. the metrics' request counters
         # held around every engine call, never while waiting on the network: a metrics scrape
         # reads the engine under it
@@ -84,6 +96,7 @@ class Worker:
         self._stopping = False
         self._dirty = False
         self._checkpointed_at = -float("inf")
+        self._checkpoint_cost_s = 0.0  # how long the last checkpoint held the loop
         self._setup_at = -float("inf")
         self._wake_at: float | None = None
         self.skipped = 0  # entries for steps the store does not know
@@ -139,24 +152,37 @@ class Worker:
         Safe from a signal handler (it only sets a flag)."""
         self._stopping = True
 
+    def refresh_setup(self) -> None:
+        """Look at the store's connections, tokens and steps at the loop's next turn rather than
+        at the next once-a-second look (say, right after a reconnect saved new tokens). Safe
+        from any thread: it only clears when the last look was (the look itself runs in the
+        worker's thread, which owns the store)."""
+        with self.lock:
+            self._setup_at = -float("inf")
+
     def run(self) -> None:
         """The loop; returns after ``request_stop`` with a final checkpoint written."""
         transport = self._transport
         if transport is None:
             raise UsageError("start() the worker first")
         stop_deadline: float | None = None
+        if self._open_store is not None:
+            self._writer = _CheckpointWriter(self._open_store)
         try:
             while True:
                 with self.lock:
                     now = self._now()
                     if not self._stopping:
                         self._take_entries(now)
+                        # read afresh: entering a batch can take a tenth of a second, and the
+                        # engine plans the next sends from the instant it is told this one left
+                        now = self._now()
                         self._send_due(now)
                     elif stop_deadline is None:
                         stop_deadline = now + self._grace_s()
                         log.info("stopping in_flight=%d", transport.in_flight)
                     if self._checkpoint_due(now):
-                        self.checkpoint(now)
+                        self._checkpoint_in_loop(now)
                     sleep_s = self._sleep_s(now)
                 if stop_deadline is not None and (transport.in_flight == 0 or now >= stop_deadline):
                     break
@@ -165,29 +191,53 @@ class Worker:
                     self._receive(outcomes)
         finally:
             transport.close()
-        with self.lock:
-            self.checkpoint(self._now())
+            try:
+                with self.lock:
+                    self.checkpoint(self._now())
+            finally:
+                if self._writer is not None:
+                    self._writer.close()
+                    self._writer = None
         log.info("worker stopped entered_through=%d", self._entered_through)
 
     def checkpoint(self, now: float) -> None:
-        """Snapshot the engine with its entry watermark and newly settled outcomes."""
+        """Snapshot the engine with its entry watermark and newly settled outcomes, and write
+        it to the store before returning (after any checkpoint still being written)."""
+        if self._writer is not None:
+            self._writer.wait()
+        self._capture(now).write(self._store)
+
+    def _checkpoint_in_loop(self, now: float) -> None:
+        started = time.perf_counter()
+        if self._writer is None:
+            self.checkpoint(now)
+        else:
+            self._writer.submit(self._capture(now))
+        self._checkpoint_cost_s = time.perf_counter() - started
+        log.debug(
+            "checkpoint taken users=%d loop_s=%.3f", self._entered_through, self._checkpoint_cost_s
+        )
+
+    def _capture(self, now: float) -> _Checkpoint:
+        """Everything a checkpoint writes, copied from the engine; the watermarks move on."""
         engine = self.engine
-        columns = engine.outcome_columns()
+        columns = engine.outcome_columns()  # a copy: rows are built from it off the lock
         frontier = columns.state.find(bytes([UserState.PENDING]), self._outcomes_through)
         if frontier < 0:
             frontier = len(columns.user_ids)
-        rows = _outcome_rows(columns, self._outcomes_through, frontier)
-        self._store.checkpoint(
-            engine.snapshot(),
-            self._entered_through,
+        captured = _Checkpoint(
+            snapshot=engine.snapshot(),
+            entered_through=self._entered_through,
             taken_at=now,
             counters={step: engine.counters(step) for step in columns.step_ids},
-            outcomes=rows,
+            columns=columns,
+            outcomes_from=self._outcomes_through,
             outcomes_through=frontier,
         )
         self._outcomes_through = frontier
         self._checkpointed_at = now
         self._dirty = False
+        return captured
 
     # -- one turn of the loop ----------------------------------------------------------------
 
@@ -245,14 +295,36 @@ class Worker:
         self._dirty = True
 
     def _checkpoint_due(self, now: float) -> bool:
-        return self._dirty and now >= self._checkpointed_at + self._settings.checkpoint_interval_s
+        """Due an interval after the last one, taken in the first gap before the engine's next
+        timer that is long enough for it, and at the latest a second interval later.
+
+        A checkpoint pickles the whole engine under the lock and the GIL (~0.4 s at 800,000
+        users), so one that straddles a send instant delays the send, and a saturated token
+        loses that time for good; one taken while requests are out stalls the transport's
+        threads, and a burst that reaches Pinterest late and bunched draws 429s, which widen
+        the pacer's margin for minutes. At a saturated token the sends come in bursts of
+        ``requests_per_second`` a second: the gap after a burst's answers is idle, and the
+        engine's next timer (``_wake_at``) says how long it is (``benchmarks.live_load``)."""
+        interval = self._settings.checkpoint_interval_s
+        if not self._dirty or now < self._checkpointed_at + interval:
+            return False
+        if self._writer is not None and self._writer.busy:
+            return False  # one write at a time, in order: the outcome rows follow each other
+        quiet = self._transport is None or self._transport.in_flight == 0
+        room_s = float("inf") if self._wake_at is None else self._wake_at - now
+        # the writer's work (building rows, the commit) contends for the GIL too
+        cost_s = self._checkpoint_cost_s + (0.0 if self._writer is None else self._writer.write_s)
+        fits = quiet and room_s >= cost_s * _CHECKPOINT_ROOM
+        return fits or now >= self._checkpointed_at + 2 * interval
 
     def _sleep_s(self, now: float) -> float:
         wakes = [now + min(self._settings.poll_interval_s, _MAX_SLEEP_S)]
         if self._wake_at is not None:
             wakes.append(self._wake_at)
         if self._dirty:
-            wakes.append(self._checkpointed_at + self._settings.checkpoint_interval_s)
+            # once due and deferred for want of a gap, only its latest instant wakes the loop
+            due_at = self._checkpointed_at + self._settings.checkpoint_interval_s
+            wakes.append(due_at if now < due_at else due_at + self._settings.checkpoint_interval_s)
         return max(0.0, min(wakes) - now)
 
     def _grace_s(self) -> float:
@@ -297,6 +369,79 @@ class Worker:
             else:
                 self._steps.add(step.id)
                 log.info("step launched step=%s", step.id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Checkpoint:
+    """A checkpoint taken but not yet written: the outcome rows are built by ``write``."""
+
+    snapshot: bytes
+    entered_through: int
+    taken_at: float
+    counters: Mapping[str, StepCounters]
+    columns: OutcomeColumns
+    outcomes_from: int
+    outcomes_through: int
+
+    def write(self, store: Store) -> None:
+        store.checkpoint(
+            self.snapshot,
+            self.entered_through,
+            taken_at=self.taken_at,
+            counters=self.counters,
+            outcomes=_outcome_rows(self.columns, self.outcomes_from, self.outcomes_through),
+            outcomes_through=self.outcomes_through,
+        )
+
+
+class _CheckpointWriter:
+    """Writes checkpoints one at a time, in order, on its own thread and its own store (a
+    SQLite connection stays in the thread that opened it). A failed write is raised in the
+    loop at the next ``submit`` or ``wait``: the worker stops rather than run on unsaved."""
+
+    def __init__(self, open_store: Callable[[], Store]) -> None:
+        self._open_store = open_store
+        self._queue: queue.SimpleQueue[_Checkpoint | None] = queue.SimpleQueue()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._error: BaseException | None = None
+        self.write_s = 0.0  # how long the last write took
+        self._thread = threading.Thread(target=self._run, name="checkpoint-writer", daemon=True)
+        self._thread.start()
+
+    @property
+    def busy(self) -> bool:
+        return not self._idle.is_set()
+
+    def submit(self, checkpoint: _Checkpoint) -> None:
+        self.wait()
+        self._idle.clear()
+        self._queue.put(checkpoint)
+
+    def wait(self) -> None:
+        """Until the checkpoint being written, if any, is in the store."""
+        self._idle.wait()
+        if self._error is not None:
+            raise self._error
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        store = self._open_store()
+        try:
+            while (checkpoint := self._queue.get()) is not None:
+                started = time.perf_counter()
+                try:
+                    checkpoint.write(store)
+                    self.write_s = time.perf_counter() - started
+                except BaseException as error:  # handed to the loop's thread
+                    self._error = error
+                finally:
+                    self._idle.set()
+        finally:
+            store.close()
 
 
 def _outcome_rows(columns: OutcomeColumns, first: int, end: int) -> list[tuple[int, UserOutcome]]:
