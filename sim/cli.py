@@ -43,6 +43,7 @@ _DELEGATED: dict[tuple[str, ...], str] = {
     ("compare",): "sim.results.compare",
     ("live", "run"): "sync_core.live.command",
     ("live", "connect"): "sync_core.live.connect",
+    ("live", "replay"): "sim.live.replay",
 }
 
 
@@ -92,8 +93,10 @@ def _parser() -> _Parser:
     mock = commands.add_parser("mock", help="the Pinterest mock (pinsim mock serve --help)")
     mock.add_argument("action", choices=["serve"])
     commands.add_parser("compare", help="two run folders side by side (pinsim compare --help)")
-    live = commands.add_parser("live", help="the live worker (pinsim live run|connect --help)")
-    live.add_argument("action", choices=["run", "connect"])
+    live = commands.add_parser(
+        "live", help="the live worker (pinsim live run|connect|replay --help)"
+    )
+    live.add_argument("action", choices=["run", "connect", "replay"])
     return parser
 
 

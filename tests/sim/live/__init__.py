@@ -1,0 +1,1 @@
+"""Tests of sim.live: the wall-clock twin of a scenario."""
