@@ -23,7 +23,7 @@ from sim.results.recorder import RunData
 from sim.scenario import Scenario
 from sim.world.driver import simulate
 
-__all__ = ["RunOutcome", "run"]
+__all__ = ["RunOutcome", "judge_and_write", "run"]
 
 """Called by the driver as ``progress(sim_now, sim_end)``."""
 
@@ -60,6 +60,12 @@ def run(
 ) -> RunOutcome:
     """Simulate ``scenario`` (its own seed unless ``seed`` is given) and write to ``out_dir``."""
     data = simulate(scenario, scenario.seed if seed is None else seed, progress=progress)
+    return judge_and_write(scenario, data, out_dir)
+
+
+def judge_and_write(scenario: Scenario, data: RunData, out_dir: str | Path) -> RunOutcome:
+    """A finished run (simulated, or live: ``sim.live.replay``) judged and written to
+    ``out_dir``."""
     checks = run_checks(data)
     expectations = check_expectations(data, scenario.expect)
     out = Path(out_dir)

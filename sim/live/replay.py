@@ -63,23 +63,19 @@ import pandas as pd
 
 from mock_pinterest.serve import positive_speed
 from sim.book.feed import FeedChunk, InlineFeed, RunEnd
-from sim.judge.checks import run_checks
-from sim.judge.expectations import check_expectations
 from sim.live.mock_process import MockProcess, MockProcessError
 from sim.live.timebase import Timebase, first_tick_after, scale_sync
 from sim.progress import Progress
-from sim.results.assemble import _users_frame, _with_oldest_pending
-from sim.results.folder import write_outputs
+from sim.results.assemble import users_frame, with_oldest_pending
 from sim.results.recorder import (
     COUNTERS,
     JOURNAL_COLUMNS,
     REQUESTS_COLUMNS,
     USERS_COLUMNS,
-    Limits,
     Recorder,
     RunData,
 )
-from sim.runner import RunOutcome
+from sim.runner import RunOutcome, judge_and_write
 from sim.scenario import FaultKind, FaultSpec, Scenario, ScenarioError, StepAction, load
 from sim.world import translate
 from sync_core import Connection, ResponseReceived
@@ -130,18 +126,7 @@ def replay(
     ):
         run.play(progress)
         data = run.assemble(wall_seconds=time.perf_counter() - started)
-    checks = run_checks(data)
-    expectations = check_expectations(data, scenario.expect)
-    out = Path(out_dir)
-    report = write_outputs(data, checks, expectations, out) / "report.html"
-    return RunOutcome(
-        scenario=scenario,
-        data=data,
-        checks=checks,
-        expectations=expectations,
-        out_dir=out,
-        report=report,
-    )
+    return judge_and_write(scenario, data, out_dir)
 
 
 # --- the worker on its thread ------------------------------------------------------------------
@@ -454,7 +439,7 @@ class _Replay:
             seed=self.seed,
             sim_seconds=scenario.duration_s,
             wall_seconds=wall_seconds,
-            timeseries=_with_oldest_pending(self.recorder.timeseries(), users),
+            timeseries=with_oldest_pending(self.recorder.timeseries(), users),
             users=users,
             requests=requests,
             members={s.id: _members(state, s.ad_account, s.audience.name) for s in scenario.steps},
@@ -462,12 +447,7 @@ class _Replay:
             fault_windows=tuple(
                 translate.fault_window(f, scenario.duration_s) for f in scenario.faults
             ),
-            limits=Limits(
-                requests_per_second=scenario.pinterest.ads_write_per_second,
-                max_records_per_request=scenario.pinterest.max_records_per_request,
-                flush_interval_s=scenario.sync.flush_interval_s,
-                retry_window_s=scenario.sync.retry_window_s,
-            ),
+            limits=translate.limits(scenario),
             step_connections={s.id: s.connection for s in scenario.steps},
         )
 
@@ -503,7 +483,7 @@ def _entries_by_step(
 
 
 def _users(columns: Any, timebase: Timebase, retry_window_s: float) -> pd.DataFrame:
-    frame = _users_frame(columns)
+    frame = users_frame(columns)
     for column in ("entered_at", "outcome_at"):
         frame[column] = (frame[column] - timebase.wall_zero) * timebase.speed
     frame["deadline_at"] = frame["entered_at"] + retry_window_s

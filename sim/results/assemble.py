@@ -29,15 +29,15 @@ import pyarrow as pa
 from sim.book.digests import DigestSet
 from sim.book.feed import Feed, RunEnd
 from sim.book.ledger import Audits
-from sim.results.recorder import JOURNAL_COLUMNS, USERS_COLUMNS, Limits, Recorder, RunData
+from sim.results.recorder import JOURNAL_COLUMNS, USERS_COLUMNS, Recorder, RunData
 from sim.scenario import Scenario, StepAction
-from sim.world.translate import audience_key, fault_window
+from sim.world.translate import audience_key, fault_window, limits
 from sync_core import OutcomeColumns, SyncEngine
 
 if TYPE_CHECKING:  # the mock on the simulated clock, only read here
     from sim.world.pinterest import SimulatedPinterest
 
-__all__ = ["RunFacts", "SentNote", "assemble"]
+__all__ = ["RunFacts", "SentNote", "assemble", "users_frame", "with_oldest_pending"]
 
 
 @dataclass(slots=True)
@@ -70,7 +70,7 @@ def assemble(facts: RunFacts, *, wall_seconds: float) -> RunData:
     audiences = {s.id: audience_key(s.ad_account, s.audience.name) for s in scenario.steps}
     removes = [s.id for s in scenario.steps if s.action is StepAction.REMOVE]
     pending = facts.feed.findings(RunEnd(users, audiences, removes, facts.initial_members))
-    timeseries = _with_oldest_pending(facts.recorder.timeseries(), users)
+    timeseries = with_oldest_pending(facts.recorder.timeseries(), users)
     members = {
         s.id: _compact(facts.pinterest.audience_members(s.ad_account, s.audience.name))
         for s in scenario.steps
@@ -89,18 +89,13 @@ def assemble(facts: RunFacts, *, wall_seconds: float) -> RunData:
         members=members,
         expected_members={step: expected[key] for step, key in audiences.items()},
         fault_windows=tuple(fault_window(f, scenario.duration_s) for f in scenario.faults),
-        limits=Limits(
-            requests_per_second=scenario.pinterest.ads_write_per_second,
-            max_records_per_request=scenario.pinterest.max_records_per_request,
-            flush_interval_s=scenario.sync.flush_interval_s,
-            retry_window_s=scenario.sync.retry_window_s,
-        ),
+        limits=limits(scenario),
         step_connections={s.id: s.connection for s in scenario.steps},
     )
 
 
 def _users(engine: SyncEngine, retry_window_s: float) -> pd.DataFrame:
-    frame = _users_frame(engine.outcome_columns())  # the columns die here, before the copy below
+    frame = users_frame(engine.outcome_columns())  # the columns die here, before the copy below
     frame["deadline_at"] = frame["entered_at"] + retry_window_s
     return frame[list(USERS_COLUMNS)]
 
@@ -133,7 +128,7 @@ def _with_audits(
     return journal
 
 
-def _users_frame(columns: OutcomeColumns) -> pd.DataFrame:
+def users_frame(columns: OutcomeColumns) -> pd.DataFrame:
     """The engine's outcome columns as the contract's ``users`` frame (no object per user)."""
     state = np.frombuffer(columns.state, np.uint8)
     pending = state == columns.state_labels.index("pending")
@@ -183,7 +178,7 @@ def _text(
     return series
 
 
-def _with_oldest_pending(timeseries: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
+def with_oldest_pending(timeseries: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
     """Fill ``oldest_pending_age_s``: at each sample, the age of the earliest-entered user who
     had entered and was not yet resolved (synced, errored or not synced) by then."""
     out = timeseries.copy()

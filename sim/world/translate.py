@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Callable
 
 from mock_pinterest import MockConfig
-from sim.results.recorder import FaultWindow
+from sim.results.recorder import FaultWindow, Limits
 from sim.scenario import FaultKind, FaultSpec, Scenario, StepAction, StepSpec
 from sim.world.pinterest import EPOCH_S, Grant
 from sync_core import Action, AudienceRef, Connection, Pacing, Step, SyncConfig
@@ -25,6 +25,7 @@ __all__ = [
     "connection",
     "fault_rules",
     "fault_window",
+    "limits",
     "mock_config",
     "seed_record",
     "step",
@@ -161,3 +162,14 @@ def fault_window(fault: FaultSpec, end_s: float) -> FaultWindow:
         return FaultWindow(kind=fault.kind.value, start_s=fault.at_s)
     until = end_s if fault.until_s is None else fault.until_s
     return FaultWindow(kind=fault.kind.value, start_s=fault.at_s, end_s=until)
+
+
+def limits(scenario: Scenario) -> Limits:
+    """The limits a run is judged against: Pinterest's (``[pinterest]``) and the engine's
+    batching and retry window (``[sync]``)."""
+    return Limits(
+        requests_per_second=scenario.pinterest.ads_write_per_second,
+        max_records_per_request=scenario.pinterest.max_records_per_request,
+        flush_interval_s=scenario.sync.flush_interval_s,
+        retry_window_s=scenario.sync.retry_window_s,
+    )
