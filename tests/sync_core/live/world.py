@@ -18,6 +18,7 @@ import httpx
 from mock_pinterest import create_app
 from mock_pinterest.serve import serve_in_thread
 from sync_core import AudienceRef, Connection, Step
+from sync_core.live.config import mint_mock_connection
 from sync_core.live.store import Store
 
 ACCOUNT = "549755885175"
@@ -62,17 +63,8 @@ class LiveMock:
         return items
 
     def connection(self, connection_id: str = "workspace") -> Connection:
-        self.admin("/_mock/users", {"user": USER, "ad_account_ids": [ACCOUNT]})
-        tokens = self.admin("/_mock/tokens", {"user": USER})
-        return Connection(
-            id=connection_id,
-            access_token=tokens["access_token"],
-            refresh_token=tokens["refresh_token"],
-            client_id=tokens["client_id"],
-            client_secret=tokens["client_secret"],
-            scopes=frozenset({"ads:read", "ads:write", "user_accounts:read"}),
-            ad_account_ids=frozenset(tokens["ad_account_ids"]),
-        )
+        """The user with the test's ad account, and fresh tokens for it (the admin API)."""
+        return mint_mock_connection(self.origin, connection_id, USER, [ACCOUNT])
 
 
 @contextmanager
