@@ -36,7 +36,7 @@ from sync_core.live import logs
 from sync_core.live.config import ConfigError, LiveConfig
 from sync_core.live.intake import PerThreadSink, create_intake_app
 from sync_core.live.metrics import engine_reader, live_registry, serve_metrics
-from sync_core.live.store import SqliteStore
+from sync_core.live.store import SqliteStore, open_store
 from sync_core.live.worker import Worker, normalise_api_base
 
 __all__ = ["main"]
@@ -122,7 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"pinsim live run: environment variable {args.api_key_env} is not set", file=sys.stderr
         )
         return 2
-    store = SqliteStore(args.store)
+    store = open_store(args.store, "pinsim live run")
+    if store is None:
+        return 2
     try:
         config = LiveConfig() if args.config is None else live_config.load(args.config)
         live_config.apply(config, store, normalise_api_base(args.api_base))

@@ -53,7 +53,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
-from sync_core.live.store import SqliteStore
+from sync_core.live.store import open_store
 from sync_core.model import Connection
 
 __all__ = [
@@ -678,7 +678,9 @@ def main(argv: Sequence[str] | None = None, *, save: Save | None = None) -> int:
     if args.store is None:
         print("pinsim live connect: --store PATH is needed to save the connection", file=sys.stderr)
         return 2
-    store = SqliteStore(args.store)
+    store = open_store(args.store, "pinsim live connect")
+    if store is None:
+        return 2
     secret = os.environ.get(args.client_secret_env, "")
     try:  # the engine refreshes with the app's secret, so the store (mode 0600) keeps it
         return run(args, save=lambda account: store.save_connection(account.connection(secret)))

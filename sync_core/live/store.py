@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -388,3 +389,14 @@ def _create_private(path: Path) -> None:
     os.close(fd)
     if path.stat().st_mode & 0o077:
         os.chmod(path, _FILE_MODE)
+
+
+def open_store(path: str | os.PathLike[str], command: str) -> SqliteStore | None:
+    """``SqliteStore(path)`` for a command: None, with one line on stderr naming the file and
+    why, when it cannot be opened (a missing folder, no permission, not a database)."""
+    try:
+        return SqliteStore(path)
+    except (OSError, sqlite3.Error) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        print(f"{command}: error: {path}: cannot open the store: {reason}", file=sys.stderr)
+        return None

@@ -12,7 +12,7 @@ import pytest
 
 from sync_core import Action, AudienceRef, Connection, Step, StepCounters, UserOutcome
 from sync_core.live.entries import Entry
-from sync_core.live.store import SqliteStore, StoredEntry
+from sync_core.live.store import SqliteStore, StoredEntry, open_store
 
 ACCESS, REFRESH, SECRET = "pina_access-secret", "pinr_refresh-secret", "client-secret-xyz"
 
@@ -246,3 +246,16 @@ def test_many_threads_may_open_a_new_store_at_once(tmp_path: Path) -> None:
         for thread in threads:
             thread.join()
     assert errors == []
+
+
+def test_a_store_that_cannot_be_opened_is_one_line_for_the_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert open_store(tmp_path / "missing" / "live.db", "pinsim live run") is None
+    err = capsys.readouterr().err
+    assert err.startswith("pinsim live run: error: ") and "live.db" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    not_a_database = tmp_path / "notes.db"
+    not_a_database.write_text("plain text, not SQLite\n" * 100)
+    assert open_store(not_a_database, "pinsim live run") is None
+    assert "notes.db" in capsys.readouterr().err
