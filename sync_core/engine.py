@@ -56,7 +56,8 @@ from sync_core.users import UserTable
 
 __all__ = ["SyncEngine"]
 
-_SNAPSHOT_VERSION = 3  # 2: the pacer replaced the send-time limiter; 3: records in ``runtime``
+_SNAPSHOT_VERSION = 4  # 2: the pacer replaced the send-time limiter; 3: records in ``runtime``;
+# 4: users' ids pickled as one string
 _PROBING = frozenset({Reason.FORBIDDEN, Reason.AUDIENCE_DELETED})
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 import heapq
 from array import array
 from collections.abc import Iterator, Sequence
+from itertools import accumulate
+from typing import Any
 
 from sync_core.metrics import OutcomeColumns, StepTally, UserOutcome, UserState
 from sync_core.outcomes import NO_STATUS, Reason
@@ -60,6 +62,22 @@ class UserTable:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    # A snapshot pickles the ids as one string and their lengths: pickle memoises every object
+    # it writes, ~300 ns a string, which made a live worker's checkpoint of 800,000 users take
+    # 0.25 s under the GIL; one joined string takes a tenth of that.
+    def __getstate__(self) -> dict[str, Any]:
+        state = {name: getattr(self, name) for name in self.__slots__ if name != "ids"}
+        state["ids_joined"] = "".join(self.ids)
+        state["ids_lengths"] = array("I", map(len, self.ids))
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        joined, lengths = state.pop("ids_joined"), state.pop("ids_lengths")
+        ends = list(accumulate(lengths))
+        self.ids = [joined[end - length : end] for end, length in zip(ends, lengths, strict=True)]
+        for name, value in state.items():
+            setattr(self, name, value)
 
     def add(
         self, ids: list[str], step: int, entered_at: array[float], now: float, records: bytes

@@ -43,7 +43,7 @@ from sync_core.engine import SyncEngine
 from sync_core.errors import LaunchError, UsageError
 from sync_core.events import Outcome, SendRequest, WaitUntil
 from sync_core.live.config import WorkerSettings
-from sync_core.live.store import Store, StoredEntry
+from sync_core.live.store import EntryColumns, Store
 from sync_core.live.transport import Transport
 from sync_core.metrics import OutcomeColumns, StepCounters, UserOutcome, UserState
 from sync_core.model import SyncConfig
@@ -56,6 +56,7 @@ _SETUP_POLL_S = 1.0  # how often the store's connections and steps are looked at
 _MAX_SLEEP_S = 1.0
 # A deferred checkpoint waits for a gap this many times as long as the last one took.
 _CHECKPOINT_ROOM = 1.25
+_CHECKPOINT_SHARE = 0.1  # the most of the worker's time checkpoints may take
 
 
 class Worker:
@@ -251,29 +252,23 @@ class Worker:
         batch = self._store.entries_after(self._entered_through, self._settings.batch_limit)
         if not batch:
             return
-        if {e.entry.step_id for e in batch} - self._steps:
+        if set(batch.step_ids) - self._steps:
             self._apply_setup(now)  # a step launched since the last look
         self._enter(batch, now)
-        self._entered_through = batch[-1].seq
+        self._entered_through = batch.seqs[-1]
         self._dirty = True
 
-    def _enter(self, batch: Sequence[StoredEntry], now: float) -> None:
-        by_step: dict[str, list[StoredEntry]] = {}
-        for stored in batch:
-            by_step.setdefault(stored.entry.step_id, []).append(stored)
-        for step_id, group in by_step.items():
+    def _enter(self, batch: EntryColumns, now: float) -> None:
+        for step_id, group in batch.by_step():
             if step_id not in self._steps:
                 self.skipped += len(group)
                 log.warning("entries skipped: unknown step step=%s count=%d", step_id, len(group))
                 continue
-            entries = [stored.entry for stored in group]
+            entered_at = array("d", group.entered_at)
+            if max(entered_at) > now:  # the clock stepped back since they were accepted
+                entered_at = array("d", [min(at, now) for at in entered_at])
             self.engine.enter_many(
-                step_id,
-                [e.user_id for e in entries],
-                [e.email for e in entries],
-                [e.maid for e in entries],
-                now,
-                entered_at=array("d", [min(e.entered_at, now) for e in entries]),
+                step_id, group.user_ids, group.emails, group.maids, now, entered_at=entered_at
             )
 
     def _send_due(self, now: float) -> None:
@@ -298,24 +293,35 @@ class Worker:
         """Due an interval after the last one, taken in the first gap before the engine's next
         timer that is long enough for it, and at the latest a second interval later.
 
-        A checkpoint pickles the whole engine under the lock and the GIL (~0.4 s at 800,000
+        A checkpoint pickles the whole engine under the lock and the GIL (~0.1 s at 800,000
         users), so one that straddles a send instant delays the send, and a saturated token
         loses that time for good; one taken while requests are out stalls the transport's
         threads, and a burst that reaches Pinterest late and bunched draws 429s, which widen
         the pacer's margin for minutes. At a saturated token the sends come in bursts of
         ``requests_per_second`` a second: the gap after a burst's answers is idle, and the
         engine's next timer (``_wake_at``) says how long it is (``benchmarks.live_load``)."""
-        interval = self._settings.checkpoint_interval_s
+        interval = self._checkpoint_interval_s()
         if not self._dirty or now < self._checkpointed_at + interval:
             return False
         if self._writer is not None and self._writer.busy:
             return False  # one write at a time, in order: the outcome rows follow each other
         quiet = self._transport is None or self._transport.in_flight == 0
         room_s = float("inf") if self._wake_at is None else self._wake_at - now
-        # the writer's work (building rows, the commit) contends for the GIL too
-        cost_s = self._checkpoint_cost_s + (0.0 if self._writer is None else self._writer.write_s)
-        fits = quiet and room_s >= cost_s * _CHECKPOINT_ROOM
+        fits = quiet and room_s >= self._checkpoint_cost() * _CHECKPOINT_ROOM
         return fits or now >= self._checkpointed_at + 2 * interval
+
+    def _checkpoint_cost(self) -> float:
+        """What the last checkpoint cost: the loop's copy, and the writer's work (building
+        rows, the commit), which contends for the GIL too."""
+        return self._checkpoint_cost_s + (0.0 if self._writer is None else self._writer.write_s)
+
+    def _checkpoint_interval_s(self) -> float:
+        """The configured interval, stretched so checkpoints take at most ``_CHECKPOINT_SHARE``
+        of the worker's time: a snapshot grows with the users entered (0.1 s and 30 MB at
+        800,000), and taken every second it starved the sends. Longer apart, a crash replays
+        more entries (their adds are re-sent: idempotent), and loses or double-counts none."""
+        stretched = self._checkpoint_cost() / _CHECKPOINT_SHARE
+        return max(self._settings.checkpoint_interval_s, stretched)
 
     def _sleep_s(self, now: float) -> float:
         wakes = [now + min(self._settings.poll_interval_s, _MAX_SLEEP_S)]
@@ -323,8 +329,9 @@ class Worker:
             wakes.append(self._wake_at)
         if self._dirty:
             # once due and deferred for want of a gap, only its latest instant wakes the loop
-            due_at = self._checkpointed_at + self._settings.checkpoint_interval_s
-            wakes.append(due_at if now < due_at else due_at + self._settings.checkpoint_interval_s)
+            interval = self._checkpoint_interval_s()
+            due_at = self._checkpointed_at + interval
+            wakes.append(due_at if now < due_at else due_at + interval)
         return max(0.0, min(wakes) - now)
 
     def _grace_s(self) -> float:

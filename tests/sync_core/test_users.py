@@ -1,5 +1,6 @@
 """The columnar user table."""
 
+import pickle
 from array import array
 
 import pytest
@@ -89,3 +90,17 @@ def test_user_table_mark_synced_leaves_a_settled_user_settled() -> None:
     errored, synced = table.outcome(0, "s"), table.outcome(1, "s")
     assert (errored.outcome, errored.outcome_at, errored.reason) == ("errored", 2.0, "rate_limited")
     assert (synced.outcome, tallies[0].synced, tallies[0].errored) == ("synced", 1, 1)
+
+
+def test_user_table_pickles_back_to_the_same_users() -> None:
+    # ids of every shape a caller may send: empty, non-ASCII, with separators inside
+    ids = ["", "a", "ünï", "x\ny", "\x00", "🦜" * 3, "a,b;c"]
+    table, tally = UserTable(), StepTally(last_step=False)
+    table.add(ids, 3, array("d", [float(k) for k in range(len(ids))]), 9.0, bytes([1] * len(ids)))
+    table.resolve(2, UserState.SYNCED, 10.0, tally)
+    copy = pickle.loads(pickle.dumps(table))
+    assert copy.ids == ids
+    assert [copy.outcome(i, "s") for i in range(len(ids))] == [
+        table.outcome(i, "s") for i in range(len(ids))
+    ]
+    assert copy.first_pending() == table.first_pending() == 0

@@ -124,12 +124,22 @@ def test_store_append_numbers_entries_in_order(store: SqliteStore) -> None:
     assert store.append_entries([entry(1), entry(2)]) == 2
     assert store.append_entries([entry(3)]) == 3
     assert store.append_entries([]) == 3
-    assert store.entries_after(0, 10) == [
+    assert store.entries_after(0, 10).stored() == [
         StoredEntry(1, entry(1)),
         StoredEntry(2, entry(2)),
         StoredEntry(3, entry(3)),
     ]
-    assert store.entries_after(1, 1) == [StoredEntry(2, entry(2))]
+    assert store.entries_after(1, 1).stored() == [StoredEntry(2, entry(2))]
+
+
+def test_store_entries_come_in_columns_split_by_step_in_order(store: SqliteStore) -> None:
+    store.append_entries([entry(1, "a"), entry(2, "b"), entry(3, "a"), entry(4, "b")])
+    batch = store.entries_after(0, 10)
+    assert list(batch.user_ids) == ["user-1", "user-2", "user-3", "user-4"]
+    split = {step: list(group.user_ids) for step, group in batch.by_step()}
+    assert split == {"a": ["user-1", "user-3"], "b": ["user-2", "user-4"]}
+    assert [s for s, _ in batch.by_step()] == ["a", "b"]
+    assert len(store.entries_after(4, 10)) == 0
 
 
 def test_store_append_is_all_or_none(store: SqliteStore) -> None:
@@ -138,14 +148,14 @@ def test_store_append_is_all_or_none(store: SqliteStore) -> None:
     with pytest.raises(sqlite3.IntegrityError):
         store.append_entries([entry(2), entry(3), broken, entry(4)])
     assert store.last_seq() == 1
-    assert [s.entry for s in store.entries_after(0, 10)] == [entry(1)]
+    assert [s.entry for s in store.entries_after(0, 10).stored()] == [entry(1)]
     assert store.append_entries([entry(5)]) == 2
 
 
 def test_store_entries_are_seen_by_another_connection(tmp_path: Path) -> None:
     writer, reader = SqliteStore(tmp_path / "x.db"), SqliteStore(tmp_path / "x.db")
     writer.append_entries([entry(1), entry(2)])
-    assert [s.seq for s in reader.entries_after(0, 10)] == [1, 2]
+    assert list(reader.entries_after(0, 10).seqs) == [1, 2]
     writer.close()
     reader.close()
 
