@@ -12,9 +12,17 @@ a send at ``now``      allowed when (1) fewer than ``in_flight_limit`` are in fl
                        the last second — ``requests_per_second`` is a ceiling the engine never
                        plans above, on the wire or at arrival — and (4) its estimated arrival,
                        ``now + one_way_s``, comes at least 1 s + ``margin_s`` after the
-                       estimated arrival of the r-th send before it. The planned arrivals
+                       estimated arrival of the r-th send before it, and (5) 1/(2r) s after
+                       the estimated arrival of the send just before it. The planned arrivals
                        are legal under a sliding window of r a second, hence also under a
                        fixed window or a token bucket of r a second.
+                       Rule (5) spreads a full window over half its second instead of sending
+                       it as one burst: a stall at either end that makes one arrival late (by
+                       less than the spacing) then puts at most the send r later inside that
+                       arrival's window (one 429), where a late burst put the whole next burst
+                       there (r 429s and a second lost; ``benchmarks.live_load`` met it when
+                       the mock grew a member set). Half, not all of it: a send held up (the
+                       live worker busy entering users) is caught up with by the next ones.
 any answer             its round trip is a sample: ``one_way_s`` is half the shortest of the
                        last 128 (the path, as free of the server's time as round trips can
                        tell). It falls at once when the path speeds up — the dangerous change,
@@ -24,7 +32,7 @@ any answer             its round trip is a sample: ``one_way_s`` is half the sho
                        deviation (gains 1/8 and 1/4, as TCP's).
 any answer             ``in_flight_limit`` = r · ⌈srtt + 4·rttvar⌉ within [2,
                        ``max_in_flight``]: Little's law at the window's granularity — a full
-                       window of r goes out as one burst, and a pessimistic round trip spans
+                       window of r goes out within a second, and a pessimistic round trip spans
                        that many windows — so slow answers overlap instead of stalling the
                        token, and fast ones don't pile requests onto a struggling server.
 2xx                    ``margin_s`` narrows by a fixed step (additive decrease), never below
@@ -51,7 +59,7 @@ accepted writes or fewer (a margin near its floor narrows by 0.05 ms steps: slow
 and the margin settles just above what the path's jitter needs.
 
 The fixed pacer (``adaptive=False``) is the earlier design, kept for comparison: sends spaced
-as if arrivals were sends (rule 4 with ``one_way_s`` = 0 and a fixed margin), a fixed
+as if arrivals were sends (rule 4 with ``one_way_s`` = 0 and a fixed margin; no rule 5), a fixed
 ``in_flight_limit`` = ``max_in_flight``, and a 429 holding the token for R from its answer.
 
 No clock, no IO: every call takes ``now``; one pacer per token, shared by every step on it.
@@ -74,6 +82,7 @@ _MARGIN_WIDEN = 1.5  # multiplicative increase on a refusal
 _MARGIN_JUMP_S = 0.001  # added to the widened margin, so a near-zero margin grows too
 _SRTT_GAIN, _RTTVAR_GAIN = 0.125, 0.25
 _MIN_IN_FLIGHT = 2
+_SPREAD = 2  # rule (5): a window's sends at least 1/(_SPREAD · r) apart, by arrival
 
 
 class Pacer:
@@ -84,6 +93,7 @@ class Pacer:
         "_round_trips",
         "_rttvar",
         "_sends",
+        "_spacing_s",
         "_srtt",
         "_step_s",
         "adaptive",
@@ -111,6 +121,7 @@ class Pacer:
             min(max_in_flight, max(limit, _MIN_IN_FLIGHT)) if adaptive else max_in_flight
         )
         self.one_way_s = 0.0
+        self._spacing_s = 1.0 / (_SPREAD * limit) if limit > 0 else 0.0
         self._sends: deque[float] = deque(maxlen=limit)
         self._arrivals: deque[float] = deque(maxlen=limit)  # estimated, at send time
         self._round_trips: deque[float] = deque(maxlen=_ROUND_TRIP_SAMPLES)
@@ -127,12 +138,17 @@ class Pacer:
 
     def next_free_at(self) -> float:
         """The earliest instant a send would keep every rule but the in-flight bound."""
-        if len(self._sends) < self.limit:
-            return self.blocked_until
         if not self.adaptive:
+            if len(self._sends) < self.limit:
+                return self.blocked_until
             return max(self.blocked_until, self._sends[0] + 1.0 + self.margin_s)
+        if not self._sends:
+            return self.blocked_until
+        spaced = self._arrivals[-1] + self._spacing_s - self.one_way_s
+        if len(self._sends) < self.limit:
+            return max(self.blocked_until, spaced)
         by_arrival = self._arrivals[0] + 1.0 + self.margin_s - self.one_way_s
-        return max(self.blocked_until, self._sends[0] + 1.0, by_arrival)
+        return max(self.blocked_until, self._sends[0] + 1.0, by_arrival, spaced)
 
     def saturated(self) -> bool:
         """Whether the in-flight bound stops sends until an answer comes."""

@@ -174,6 +174,7 @@ class Worker:
                 with self.lock:
                     now = self._now()
                     if not self._stopping:
+                        self._send_due(now)  # before entering a batch, which takes a while
                         self._take_entries(now)
                         # read afresh: entering a batch can take a tenth of a second, and the
                         # engine plans the next sends from the instant it is told this one left

@@ -144,8 +144,9 @@ def test_validation_below_knee_each_flush_sends_ceil_requests(rate: float, reque
     assert rate < capacity.knee_rate(R, FLUSH_S, M)
     assert capacity.requests_per_flush(per_flush, M) == requests
     data = _scenario(_constant(rate, end="2000s"), duration="2010s")
-    patches = _patches(data, accepted=False)
-    assert (patches["status"] == 200).all()
+    # a refusal now and then is the adaptive margin's equilibrium (one per ~400 writes)
+    assert (_patches(data, accepted=False)["status"] != 200).mean() <= 1 / 200
+    patches = _patches(data)
     # each request's users were all released at the flush tick it belongs to
     tick = np.floor(patches["max_entered_at"].to_numpy(float) / FLUSH_S + 1) * FLUSH_S
     assert (patches["sent_at"].to_numpy(float) >= tick).all()
@@ -303,6 +304,9 @@ def test_validation_users_expire_when_outage_outlasts_retry_window() -> None:
 # the default network's parts' p99s added (60 ms each way, 600 ms at the server): an upper
 # bound on the p99 round trip
 _RTT_P99_S = 2 * 0.06 + 0.6
+# The adaptive margin over a run: 1 ms at its floor, widened 1.5× + 1 ms by a refusal and
+# narrowed back over 400 writes, so a few ms on average.
+_MARGIN_HELD_S = 0.005
 
 
 def _blast(steps: int, count: int, **parts: object) -> Scenario:
@@ -333,8 +337,10 @@ def test_validation_blast_on_shared_token_paces_to_the_closed_form_at_arrival() 
     assert figures.share_429 is not None and figures.share_429 <= 0.01
     assert figures.utilisation is not None and figures.utilisation >= 0.97
     assert np.quantile(synced_lag_s(data.users), 0.99) <= 1.10 * bound
-    # where Pinterest counts: no arrival second holds more accepted writes than the limit
-    assert _most_in_any_second(_patches(data)["t"].to_numpy(float)) <= 7
+    # where Pinterest counts: no arrival second holds more accepted writes than the limit,
+    # but for one that arrival jitter beyond the margin pushed into it (the mock's fixed
+    # window, opened by an arrival, admitted it: the pacer learns only from refusals)
+    assert _most_in_any_second(_patches(data)["t"].to_numpy(float)) <= 7 + 1
 
 
 @pytest.mark.parametrize("limiter", ["fixed_window", "sliding_window", "token_bucket"])
@@ -357,13 +363,14 @@ def test_validation_sixty_audiences_on_one_token_wait_at_most_one_round_robin_cy
         traffic=[traffic(step_id, "poisson", rate="5/s", **EVERYONE_HAS_EMAIL) for step_id in ids],
     )
     data = simulate(scenario, scenario.seed)
-    # 60 requests a flush against 7 a second: each audience is served once a cycle of 60/7 s,
-    # a user waits for their tick, then at most one cycle, then the round trip. Users who
+    # 60 requests a flush against 7 a second: each audience is served once a cycle of 60/7 s
+    # (each window of 7 one margin longer than a second: a few ms, as refusals keep it), a
+    # user waits for their tick, then at most one cycle, then the round trip. Users who
     # entered while the 60 audiences were still being created wait for that instead: the
     # bound is for the steady state after it (1 h runs: see benchmarks.pacing).
     users = data.users
     steady = users[(users["entered_at"] >= 60.0) & (users["outcome"] == "synced")]
-    bound = FLUSH_S + audiences / 7 + _RTT_P99_S
+    bound = FLUSH_S + audiences / 7 * (1 + _MARGIN_HELD_S) + _RTT_P99_S
     assert np.quantile(synced_lag_s(steady), 0.99) <= bound
     assert pacing.overall(data).utilisation is not None
 

@@ -558,13 +558,15 @@ def test_pacing_obeys_a_stricter_mock_limit_and_still_delivers_everyone() -> Non
         world.run_until(engine, 300.0)
 
         records = world.journal()
-        refused = [r for r in records if r.status == 429]
-        assert refused  # the engine's 7/s met the mock's 3/s
         patches = [r for r in records if r.method == "PATCH" and r.status == 200]
         assert sum(r.records for r in patches) == n
-        # The first refused burst teaches the engine; it paces itself within two seconds of
-        # it and is never refused again: a few 429s, not a storm.
-        assert max(r.t for r in refused) < refused[0].t + 2.0
+        # The engine's 7/s meets the mock's 3/s. Its sends go 1/r apart, so the mock's
+        # ``x-ratelimit-remaining: 0`` after the third of a window comes back before a fourth
+        # goes, and the engine holds for the reset (or a refusal teaches it): a few 429s at
+        # most, not a storm, and never four admitted in one of the mock's windows.
+        assert sum(r.status == 429 for r in records) <= 3
+        starts = [r.t for r in patches]
+        assert all(later - first >= 1.0 for first, later in zip(starts, starts[3:], strict=False))
         counters = engine.counters("add")
         assert (counters.synced, counters.pending, counters.errored) == (n, 0, 0)
         (customer_list,) = world.lists_named("Strict")

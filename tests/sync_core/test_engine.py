@@ -161,13 +161,14 @@ def test_engine_decides_batch_contents_when_the_slot_is_granted() -> None:
     batches: dict[str, set[tuple[str, ...]]] = {}
     for patch in fake.requests("PATCH"):
         batches.setdefault(patch.records[0], set()).add(patch.records)
-    # Each batch keeps its contents across retries; a batch is cut only when a slot is granted
-    # (one per 10 s rate-limit window), taking everything released by then: 5 batches for the
-    # 20 entries of 2 s (the first at the 5 s tick takes those of 0, 2 and 4 s), where cutting
-    # at each 5 s tick would have made 8.
+    # Each batch keeps its contents across retries; a batch is cut only when a slot is granted,
+    # taking everything released by then. Each 10 s hold ends with one send, the first batch's
+    # retry (the next would go 1/r later, and the refusal is back first), so the second batch
+    # is cut once the 429s stop, at 44 s, with the 170 users entered since the first: 2
+    # batches, where cutting at each 5 s tick would have made 8.
     assert all(len(versions) == 1 for versions in batches.values())
     sizes = sorted(len(next(iter(v))) for v in batches.values())
-    assert sizes == [20, 30, 50, 50, 50]
+    assert sizes == [30, 170]
     assert engine.counters("s1").synced == 200
 
 
@@ -491,9 +492,13 @@ def test_engine_hands_out_at_most_max_in_flight_requests() -> None:
         [None] * 5000,
         0.0,
     )
-    sent = []
-    while isinstance(action := engine.next_action(5.0), SendRequest):  # the first flush tick
-        sent.append(action)
+    sent: list[SendRequest] = []
+    now = 5.0  # the first flush tick; no answer comes back
+    while now < 8.0:
+        action = engine.next_action(now)
+        if isinstance(action, SendRequest):
+            sent.append(action)
+        now = action.at if isinstance(action, WaitUntil) and action.at > now else now + 0.1
     assert len(sent) == 3
 
 
@@ -529,9 +534,11 @@ def test_engine_snapshot_restore_resumes_and_retries_lost_requests() -> None:
     sent = engine.next_action(5.0)
     assert isinstance(sent, SendRequest)
     restored = SyncEngine.restore(engine.snapshot(), random.Random(1))
-    drive_from = restored.next_action(5.0)
+    pause = restored.next_action(5.0)  # the lost send still paces the next: 1/(2r) later
+    assert isinstance(pause, WaitUntil) and pause.at == pytest.approx(5.0 + 1 / 14)
+    drive_from = restored.next_action(pause.at)
     assert isinstance(drive_from, SendRequest) and drive_from.request_id > sent.request_id
-    restored.receive(fake.handle(drive_from, 5.0), 5.05)
+    restored.receive(fake.handle(drive_from, pause.at), pause.at + 0.05)
     assert restored.counters("s1").synced == 10
 
 
@@ -559,13 +566,18 @@ def test_engine_keeps_its_pace_when_no_remaining_only_echoes_its_own_full_window
         fake.add_audience(name)
     steps = [step(f"s{k}", new=None, existing=name) for k, name in enumerate(names)]
     engine = make_engine(fake, steps, max_in_flight=8)
-    sends = []
-    for k in range(7):
-        action = engine.next_action(k / 7)
-        assert isinstance(action, SendRequest)
-        sends.append(action)
+    sends: list[SendRequest] = []
+    now = 0.0
+    while len(sends) < 7:  # each as soon as the engine allows: 1/(2r) apart
+        action = engine.next_action(now)
+        if isinstance(action, WaitUntil):
+            now = action.at
+        else:
+            assert isinstance(action, SendRequest)
+            sends.append(action)
+    assert now == pytest.approx(6 / 14)
     exhausted = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1"}
-    last = fake.handle(sends[-1], 6 / 7)
+    last = fake.handle(sends[-1], now)
     assert isinstance(last, ResponseReceived)
     engine.receive(ResponseReceived(last.request_id, 200, exhausted, last.body), 0.9)
     # the 7th send filled our own window: the next is due when the first leaves it, at 1.0
@@ -669,7 +681,7 @@ def test_engine_outcome_columns_agree_with_outcomes() -> None:
     assert {"synced", "errored", "not_synced"} <= set(states)
 
 
-def test_engine_one_burst_refused_together_holds_only_for_the_reset() -> None:
+def test_engine_requests_refused_together_hold_only_for_the_reset() -> None:
     fake = FakePinterest()
     names = ["A", "B", "C", "D"]
     for name in names:
@@ -680,15 +692,17 @@ def test_engine_one_burst_refused_together_holds_only_for_the_reset() -> None:
     steps = [step(f"s{k}", new=None, existing=name) for k, name in enumerate(names)]
     engine = make_engine(fake, steps)
     events = [(0.0, enter_users(f"s{k}", 10, prefix=f"{k}-")) for k in range(4)]
-    drive(engine, fake, until=30.0, events=events, latency_s=0.05)
+    # half a second to answer: the four go out 1/(2r) apart before the first refusal is back
+    drive(engine, fake, until=30.0, events=events, latency_s=0.5)
     patches = fake.requests("PATCH")
-    refused = [p for p in patches if p.status == 429]
-    assert len(refused) == 4 and {p.t for p in refused} == {5.0}
-    # all were sent together: one refusal of one schedule, not a streak escalated by each
-    # further refusal of the same burst into a backoff. A 1 s reset means the budget may be
-    # back at once, so they go again as soon as their answers are in (5.05) — three of them:
+    refused = [p.t for p in patches if p.status == 429]
+    assert refused == pytest.approx([5.0 + k / 14 for k in range(4)])
+    # all were sent before the first refusal came back: one refusal of one schedule, not a
+    # streak escalated by each further refusal into a backoff. A 1 s reset means the budget
+    # may be back at once, so three go again as their answers come in (5.5) and 1/(2r) apart;
     # the fourth would be the 8th send within a second, so it waits for the window (1 s after
-    # the burst, plus the margin, less the one-way estimate).
-    retried = [p.t for p in patches if p.status == 200 and p.t > 5.0]
-    assert retried[:3] == pytest.approx([5.05] * 3) and 6.0 <= retried[3] < 6.05
+    # the first send, plus the widened margin, less the one-way estimate).
+    retried = [p.t for p in patches if p.status == 200]
+    assert retried[:3] == pytest.approx([5.5 + k / 14 for k in range(3)])
+    assert 6.0 <= retried[3] < 6.05
     assert all(engine.counters(f"s{k}").synced == 10 for k in range(4))

@@ -1,7 +1,10 @@
 """The pacer's rules, one by one, on scripted sends and answers (``now`` is the only clock)."""
 
+import math
+
 import pytest
 
+from mock_pinterest.ratelimit import RateLimiter, Window
 from sync_core.pacing import Pacer
 
 R = 7
@@ -11,25 +14,70 @@ def adaptive(*, margin_s: float = 0.02, max_in_flight: int = 100) -> Pacer:
     return Pacer(limit=R, max_in_flight=max_in_flight, margin_s=margin_s)
 
 
-def send_burst(pacer: Pacer, now: float, count: int = R) -> None:
-    """``count`` sends at ``now``, their answers back at once (in flight stays free)."""
+def send_window(pacer: Pacer, start: float, count: int = R) -> list[float]:
+    """``count`` sends from ``start``, each as soon as the pacer allows, their answers back at
+    once (in flight stays free); returns the send instants."""
+    sent = []
     for _ in range(count):
+        now = max(start, pacer.next_free_at())
         assert pacer.can_send(now)
         pacer.record_send(now)
         pacer.record_done()
+        sent.append(now)
+    return sent
 
 
 def test_pacer_reopens_the_window_one_second_and_the_margin_after_the_rth_arrival() -> None:
     pacer = adaptive(margin_s=0.02)
-    send_burst(pacer, 0.5)
+    send_window(pacer, 0.5)
     assert pacer.next_free_at() == pytest.approx(1.52)
     assert not pacer.can_send(1.519) and pacer.can_send(pacer.next_free_at())
+
+
+def test_pacer_spreads_a_window_over_its_second_by_estimated_arrival() -> None:
+    pacer = adaptive(margin_s=0.02)
+    pacer.on_round_trip(0.2)  # one way 0.1 s
+    sent = send_window(pacer, 0.0)
+    assert sent == pytest.approx([k / (2 * R) for k in range(R)])  # over half the second
+    pacer.on_round_trip(0.1)  # one way 0.05 s: by arrival, 1 s and the margin after the first
+    assert pacer.next_free_at() == pytest.approx(0.1 + 1.02 - 0.05)
+    pacer = adaptive()
+    pacer.record_send(3.0)
+    pacer.record_done()
+    assert pacer.next_free_at() == pytest.approx(3.0 + 1 / (2 * R))
+
+
+@pytest.mark.parametrize("algorithm", ["fixed_window", "sliding_window", "token_bucket"])
+def test_pacer_a_late_arrival_costs_at_most_one_refusal(algorithm: str) -> None:
+    """A saturated token for a minute against the mock's own limiter, every request arriving
+    2 ms after its send but one held up 40 ms (a stall at either end): one 429 at most, where
+    a burst of r arriving late put the whole next burst in its window."""
+    limiter = RateLimiter({"ads_write": (Window(R, 1.0, algorithm),)})
+    pacer = adaptive(margin_s=0.001)
+    refused, now, sends = 0, 0.0, 0
+    while now < 60.0:
+        now = max(now, pacer.next_free_at())
+        pacer.record_send(now)
+        arrival = now + 0.002 + (0.04 if sends == 28 * R else 0.0)
+        decision = limiter.acquire("token", "ads_write", arrival)
+        assert decision is not None
+        pacer.record_done()
+        pacer.on_round_trip(0.004)
+        if decision.allowed:
+            pacer.on_accepted()
+        else:
+            refused += 1
+            hold_at, _ = pacer.on_refused(sent_at=now, reset_s=math.ceil(decision.reset_s), now=now)
+            pacer.block_until(hold_at, now)
+        sends += 1
+    assert refused <= 1
+    assert sends >= 60 * R * 0.97
 
 
 def test_pacer_plans_by_estimated_arrival_when_the_path_speeds_up() -> None:
     pacer = adaptive(margin_s=0.02)
     pacer.on_round_trip(0.2)  # one way 0.1 s
-    send_burst(pacer, 0.0)  # estimated to arrive at 0.1
+    send_window(pacer, 0.0)  # the first estimated to arrive at 0.1
     pacer.on_round_trip(0.04)  # the path got faster: one way 0.02 s
     assert pacer.one_way_s == pytest.approx(0.02)
     # a send at 1.02 would arrive at 1.04, only 0.94 s after the burst: wait until 1.1
@@ -39,7 +87,7 @@ def test_pacer_plans_by_estimated_arrival_when_the_path_speeds_up() -> None:
 
 def test_pacer_never_plans_more_than_r_sends_in_a_second_of_sending() -> None:
     pacer = adaptive(margin_s=0.0)
-    send_burst(pacer, 0.0)  # estimated arrival 0.0 (no round trip yet)
+    send_window(pacer, 0.0)  # estimated arrivals = sends (no round trip yet)
     for _ in range(200):
         pacer.on_round_trip(5.0)  # the path slowed: one way rises, a step per answer
     assert pacer.one_way_s > 0.01
@@ -146,8 +194,8 @@ def test_pacer_obeys_a_spent_budget_it_cannot_explain_from_the_reset() -> None:
 
 def test_pacer_ignores_a_spent_budget_its_own_full_window_explains() -> None:
     pacer = adaptive()
-    send_burst(pacer, 3.0)
-    pacer.on_budget_spent(sent_at=3.0, reset_s=1.0, now=3.2)
+    last = send_window(pacer, 3.0)[-1]
+    pacer.on_budget_spent(sent_at=last, reset_s=1.0, now=last + 0.01)
     assert pacer.blocked_until == 0.0
 
 
