@@ -289,8 +289,10 @@ def backlog_served_s(
     round_trip_s: float = 0.0,
 ) -> float:
     """When the last user pending at an outage's end is synced, after it:
-    ``(⌈n/r⌉ − 1)·(1 + margin) + RTT`` with ``n = ⌈R_b·ρ/m⌉`` full requests — the fluid
-    ``R_b/(r·m_u)`` rounded to whole windows of ``r`` sends (the first window opens at once).
+    ``(⌈n/r⌉ − 1)·(1 + margin) + (j − 1)/(2r) + RTT`` with ``n = ⌈R_b·ρ/m⌉`` full requests
+    and ``j`` of them in the last window — the fluid ``R_b/(r·m_u)`` rounded to whole windows
+    of ``r`` sends (the first window opens at once), the sends of a window ``1/(2r)`` apart
+    (the pacer's rule 5).
 
     Assumes the users were released before the outage ended (so they go at once) and FIFO
     (entry order): newer arrivals wait behind them, so they do not slow the backlog, only
@@ -298,7 +300,9 @@ def backlog_served_s(
     """
     requests = math.ceil(backlog_users * records_per_user / max_records - 1e-9)
     windows = math.ceil(requests / requests_per_second - 1e-9)
-    return max(windows - 1, 0) * (1 + margin_s) + round_trip_s
+    in_last = requests - max(windows - 1, 0) * requests_per_second
+    spread = max(in_last - 1, 0) / (2 * requests_per_second)
+    return max(windows - 1, 0) * (1 + margin_s) + spread + round_trip_s
 
 
 def constant_arrival_wait_s(spacing_s: float, flush_interval_s: float) -> float:

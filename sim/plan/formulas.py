@@ -409,7 +409,7 @@ FORMULAS: Final = (
         "pending when the outage ends; δ = time since the last flush before it",
     ),
     Formula(
-        "backlog served (⌈n/r⌉−1) s + RTT",
+        "backlog served (⌈n/r⌉−1) s + (j−1)/2r + RTT",
         "s",
         _has_finite,
         _served_predicted,

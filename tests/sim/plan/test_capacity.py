@@ -52,6 +52,8 @@ def test_capacity_blast_and_outage_drains() -> None:
     assert capacity.drain_after_outage_s(backlog, 20, 40) == 1205
     assert capacity.drain_after_outage_s(backlog, 40, 40) == math.inf
     assert capacity.backlog_served_s(backlog, 2, 20) == 602  # 1,205 requests: 603 windows
+    # 5 requests in one window of 7: sent 1/14 s apart, the last 4/14 s after the first
+    assert capacity.backlog_served_s(5 * 1900, 7, 1900) == pytest.approx(4 / 14)
 
 
 def test_capacity_expiry_and_littles_law() -> None:
