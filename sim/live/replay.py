@@ -39,7 +39,9 @@ Rules:
   own set-up requests; ``answered_at`` is when the worker fed the answer to its engine (NaN
   for a timeout); the body audits (``min_deadline_at``, ``max_entered_at``, ``raw_pii``) are
   the simulation's own note of what it sent and are left NaN/False here (the worker keeps no
-  copy of its bodies) — ``members`` from the mock's state, ``expected_members`` from the book's
+  copy of its bodies), so the checks built on them are reported "not judged"
+  (``NOT_JUDGED_LIVE``), as is ``flush_cadence``, whose tick tolerance is the simulation's —
+  ``members`` from the mock's state, ``expected_members`` from the book's
   ledger fed the same arrivals (the independent way, as in a simulated run).
 - Nothing secret is printed or logged: tokens go from the mock's admin API to the store.
 """
@@ -85,7 +87,7 @@ from sync_core.live.intake import create_intake_app
 from sync_core.live.store import SqliteStore
 from sync_core.live.worker import Worker
 
-__all__ = ["ReplayError", "main", "replay"]
+__all__ = ["NOT_JUDGED_LIVE", "ReplayError", "main", "replay"]
 
 _SAMPLES_PER_RUN: Final = 1440  # as sim.world.driver: one a minute on a 24 h scenario
 _LEAD_WALL_S: Final = 0.25  # from the worker's start to scenario 0: fault rules go in meanwhile
@@ -101,6 +103,15 @@ _READY_TIMEOUT_S: Final = 60.0
 _POST_LIMIT: Final = 20_000  # entries per intake request, well under its body limit
 _SEED_RECORDS: Final = 3  # members an existing audience holds before the run, as the driver's
 _NOT_MOCK_SETTINGS: Final = ("seed", "speed", "sleep_latency", "epoch_s")  # flags or serve's own
+
+
+# Checks that hold a run to what only a simulation notes: said so in the outputs, not passed.
+NOT_JUDGED_LIVE: Final[Mapping[str, str]] = {
+    "flush_cadence": "a live run's send instants are arrivals over a socket, K times a few "
+    "wall milliseconds off the engine's flush ticks, and no note of its bodies' entry instants",
+    "deadline_respected": "the worker keeps no copy of the bodies it sent (their deadlines)",
+    "no_raw_pii": "the worker keeps no copy of the bodies it sent",
+}
 
 
 class ReplayError(RuntimeError):
@@ -126,7 +137,7 @@ def replay(
     ):
         run.play(progress)
         data = run.assemble(wall_seconds=time.perf_counter() - started)
-    return judge_and_write(scenario, data, out_dir)
+    return judge_and_write(scenario, data, out_dir, not_judged=NOT_JUDGED_LIVE)
 
 
 # --- the worker on its thread ------------------------------------------------------------------

@@ -18,7 +18,15 @@ Verdicts (the twin's rule in issue 12):
   the same traffic must get the same decisions whatever the clock and the transport.
 - Each lag must be within ``lag_tolerance_s`` of the other run's (the command's default: one
   flush interval, the larger of the two runs'), since a live flush tick lands anywhere in its
-  interval; "-" on both sides holds, on one side fails.
+  interval, at a rank near the line's: the line holds when, at some rank r within q ± ε, the
+  two runs' lags at r are within the tolerance of each other (ranks on a grid of
+  ``_NEAR_RANKS``), ε = ``RANK_SLACK`` × the tail beyond q (min(q, 1 − q)): one percentage
+  point at p50, 0.02 at p99. A uniform shift moves every rank alike, so it is judged as at
+  q alone; a bimodal lag (half
+  the users synced at once, half after an outage of hours) has its median in the gap between
+  the modes, where one user in a hundred on the other side moves it by minutes: the rank
+  slack judges the twin, not that gap.
+  "-" on both sides holds, on one side fails.
 - ``entered``, ``pending``, ``requests`` and ``429s`` are informational (shown with B − A),
   except that ``requests`` and ``429s`` are judged ``|B − A| ≤ request_tolerance`` when one is
   given. A step only one run has fails every judged line.
@@ -39,16 +47,17 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Final, NoReturn
 
 import numpy as np
+import numpy.typing as npt
 
 from sim.judge import pacing
 from sim.results.folder import load_run
-from sim.results.recorder import RunData, final_counters, lag_percentiles
+from sim.results.recorder import RunData, final_counters, lag_percentiles, synced_lag_s
 from sim.scenario import Scenario, ScenarioError, default, load
 from sim.scenario.units import UnitError, parse_duration
 
@@ -59,6 +68,7 @@ __all__ = [
     "Verdict",
     "compare",
     "format_compare",
+    "lags_near",
     "main",
     "read_run",
     "run_figures",
@@ -69,6 +79,7 @@ SCENARIO_DIR: Final = Path("scenarios")
 
 Value = float | None
 Figures = Mapping[str, Value]
+Near = tuple[float, ...]  # lags at the ranks near a line's, in rank order
 
 
 class Verdict(StrEnum):
@@ -91,6 +102,9 @@ class CompareRow:
     b: Value
     tolerance: float | None
     unit: str = ""
+    # lag lines: each run's lags at the ranks near the line's (None: judged on a and b)
+    a_near: Near | None = None
+    b_near: Near | None = None
 
     @property
     def diff(self) -> Value:
@@ -102,8 +116,11 @@ class CompareRow:
             return Verdict.INFO
         if self.a is None or self.b is None:
             return Verdict.OK if self.a is None and self.b is None else Verdict.FAIL
+        gap = abs(self.b - self.a)
+        if self.a_near is not None and self.b_near is not None:
+            gap = min(abs(b - a) for a, b in zip(self.a_near, self.b_near, strict=True))
         # A float ulp of slack: a lag equal to the tolerance holds, as the rule says.
-        held = abs(self.b - self.a) <= self.tolerance * (1 + 1e-12)
+        held = gap <= self.tolerance * (1 + 1e-12)
         return Verdict.OK if held else Verdict.FAIL
 
     @property
@@ -112,8 +129,11 @@ class CompareRow:
 
 
 RUN_SCOPE: Final = "(run)"
+RANK_SLACK: Final = 0.02  # a lag line's rank may move by this share of the tail beyond it
+_NEAR_RANKS: Final = 21  # ranks looked at within q ± ε
 _COUNTS: Final = ("entered", "synced", "not_synced", "errored", "pending")
 _LAGS: Final = {"lag p50": "p50", "lag p99": "p99"}
+_RANKS: Final = {"lag p50": 0.50, "lag p99": 0.99}
 # Each line's rule: "exact" (equal), "lag" (within the lag tolerance), "requests" (within the
 # request tolerance, informational without one), None (informational).
 _STEP_RULES: Final[Mapping[str, str | None]] = {
@@ -135,10 +155,21 @@ def compare(
     """The lines of the module docstring for runs ``a`` and ``b``, steps first."""
     tolerances = {"exact": 0.0, "lag": lag_tolerance_s, "requests": request_tolerance, None: None}
     steps_a, steps_b = step_figures(a), step_figures(b)
+    near_a, near_b = lags_near(a), lags_near(b)
     rows = [
         _row(step, metric, steps_a.get(step, {}), steps_b.get(step, {}), tolerances[rule])
         for step in _union(steps_a, steps_b)
         for metric, rule in _STEP_RULES.items()
+    ]
+    rows = [
+        replace(
+            row,
+            a_near=near_a.get(row.scope, {}).get(row.metric),
+            b_near=near_b.get(row.scope, {}).get(row.metric),
+        )
+        if row.metric in _RANKS
+        else row
+        for row in rows
     ]
     run_a, run_b = run_figures(a), run_figures(b)
     rows += [
@@ -160,6 +191,23 @@ def step_figures(data: RunData) -> dict[str, dict[str, Value]]:
         }
         figures[step] = counts | {line: lag[key] for line, key in _LAGS.items()}
     return figures
+
+
+def lags_near(data: RunData) -> dict[str, dict[str, Near]]:
+    """Step id → lag line → the step's synced lags at the ranks near the line's (the module
+    docstring; no entry for a step nobody synced in)."""
+    near: dict[str, dict[str, Near]] = {}
+    for step in data.step_ids:
+        lag = synced_lag_s(data.users[data.users["step"] == step])
+        if lag.size:
+            near[step] = {line: _near(lag, rank) for line, rank in _RANKS.items()}
+    return near
+
+
+def _near(sorted_lag: npt.NDArray[np.float64], rank: float) -> Near:
+    slack = RANK_SLACK * min(rank, 1.0 - rank)
+    ranks = np.linspace(rank - slack, rank + slack, _NEAR_RANKS)
+    return tuple(float(lag) for lag in np.quantile(sorted_lag, ranks))
 
 
 def run_figures(data: RunData) -> dict[str, Value]:
@@ -220,7 +268,8 @@ def _rule(row: CompareRow) -> str:
         return ""
     if row.tolerance == 0:
         return "equal"
-    return f"±{row.tolerance:g}{row.unit}"
+    rank = " (rank ±ε)" if row.a_near is not None else ""
+    return f"±{row.tolerance:g}{row.unit}{rank}"
 
 
 def _tally(rows: Sequence[CompareRow]) -> str:

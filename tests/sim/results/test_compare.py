@@ -100,6 +100,47 @@ def test_compare_lags_hold_within_one_flush_interval(
     assert status == (1 if fails else 0)
 
 
+@pytest.fixture(scope="module")
+def busy_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Scenario, Path]:
+    """tiny at 10 users/s: enough users that one of them is a small share of the ranks."""
+    scenario = parse(tiny_toml().replace('rate = "1/s"', 'rate = "10/s"'), "busy.toml")
+    folder = tmp_path_factory.mktemp("busy") / "run"
+    run(scenario, out_dir=folder)
+    return scenario, folder
+
+
+def _bimodal_lags(folder: Path, *, fast: int, shift_s: float = 0.0) -> int:
+    """Synced users of ``folder`` split as an outage splits them: the first ``fast`` (in user
+    order) synced 3 s after entry, the rest an hour later; every lag then ``shift_s`` longer.
+    Returns how many synced."""
+    users = pd.read_parquet(folder / "users.parquet")
+    synced = users.index[users["outcome"] == "synced"]
+    lag = pd.Series(3600.0, index=synced)
+    lag[synced[:fast]] = 3.0
+    users.loc[synced, "outcome_at"] = users.loc[synced, "entered_at"] + lag + shift_s
+    users.to_parquet(folder / "users.parquet", index=False)
+    return len(synced)
+
+
+@pytest.mark.parametrize(("shift_s", "fails"), [(0.0, False), (5.01, True)])
+def test_compare_a_bimodal_lag_is_judged_near_its_rank_not_in_the_gap(
+    busy_run: tuple[Scenario, Path], tmp_path: Path, shift_s: float, fails: bool
+) -> None:
+    # half the users fast, half an hour late: the median sits in the gap, and one more fast
+    # user in B moves it by half an hour, though every other user's lag is the same
+    scenario, folder = busy_run
+    a, b = _copy(folder, tmp_path / "a"), _copy(folder, tmp_path / "b")
+    synced = _bimodal_lags(a, fast=0)
+    assert synced >= 400  # one user is then a quarter of a percentage point
+    _bimodal_lags(a, fast=synced // 2)
+    _bimodal_lags(b, fast=synced // 2 + 1, shift_s=shift_s)
+    rows = compare(load_run(a, scenario), load_run(b, scenario), lag_tolerance_s=5.0)
+    p50 = next(row for row in rows if row.metric == "lag p50")
+    assert abs((p50.a or 0.0) - (p50.b or 0.0)) > 1000.0
+    # a shift of every lag beyond the tolerance fails whatever the rank (p99 too)
+    assert _failed(rows) == ({("vip", "lag p50"), ("vip", "lag p99")} if fails else set())
+
+
 def test_compare_lag_tolerance_option_overrides_the_flush_interval(
     runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
