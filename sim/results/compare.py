@@ -22,11 +22,10 @@ Verdicts (the twin's rule in issue 12):
   two runs' lags at r are within the tolerance of each other (ranks on a grid of
   ``_NEAR_RANKS``), ε = ``RANK_SLACK`` × the tail beyond q (min(q, 1 − q)): one percentage
   point at p50, 0.02 at p99. A uniform shift moves every rank alike, so it is judged as at
-  q alone; a bimodal lag (half
-  the users synced at once, half after an outage of hours) has its median in the gap between
-  the modes, where one user in a hundred on the other side moves it by minutes: the rank
-  slack judges the twin, not that gap.
-  "-" on both sides holds, on one side fails.
+  q alone; a bimodal lag (half the users synced at once, half after an outage of hours) has
+  its median in the gap between the modes, where one user in a hundred on the other side
+  moves it by minutes: the rank slack judges the twin, not that gap. "-" on both sides
+  holds, on one side fails.
 - ``entered``, ``pending``, ``requests`` and ``429s`` are informational (shown with B − A),
   except that ``requests`` and ``429s`` are judged ``|B − A| ≤ request_tolerance`` when one is
   given. A step only one run has fails every judged line.
