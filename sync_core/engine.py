@@ -57,7 +57,7 @@ from sync_core.users import UserTable
 __all__ = ["SyncEngine"]
 
 _SNAPSHOT_VERSION = 4  # 2: the pacer replaced the send-time limiter; 3: records in ``runtime``;
-# 4: users' ids pickled as one string
+# 4: users' ids pickled as one string, the pacer's window on the engine's clock
 _PROBING = frozenset({Reason.FORBIDDEN, Reason.AUDIENCE_DELETED})
 
 
@@ -479,7 +479,8 @@ class SyncEngine:
             return NO_STATUS, b"", failed, self.config.default_reset_s
         assert isinstance(outcome, ResponseReceived)
         limits = wire.parse_rate_limit(outcome.headers)
-        reset_s = limits.reset_s or self.config.default_reset_s
+        stated = None if limits.reset_s is None else limits.reset_s * self.config.server_second_s
+        reset_s = stated or self.config.default_reset_s
         if limits.remaining == 0 and limits.reset_s is not None:
             conn.pacer.on_budget_spent(sent_at=flight.sent_at, reset_s=reset_s, now=now)
         disposition = classify_answer(outcome.status, outcome.body)

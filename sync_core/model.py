@@ -64,6 +64,11 @@ class SyncConfig:
     # Beyond 1 s between a request and the r-th before it: fixed for the fixed pacer, the
     # starting point of the adaptive one (which learns it from Pinterest's refusals).
     pacing_margin_s: float = 0.02
+    # How long one of the server's seconds lasts on the engine's clock: the window its
+    # ``requests_per_second`` are counted in, and the unit of the durations its headers state
+    # (``x-ratelimit-reset``). 1 against Pinterest; 1/K against a mock whose clock runs K
+    # times faster than the engine's (``pinsim mock serve --speed K``).
+    server_second_s: float = 1.0
 
     def __post_init__(self) -> None:
         positive = {
@@ -76,6 +81,7 @@ class SyncConfig:
             "backoff_base_s": self.backoff_base_s,
             "slow_retry_s": self.slow_retry_s,
             "default_reset_s": self.default_reset_s,
+            "server_second_s": self.server_second_s,
         }
         bad = sorted(name for name, value in positive.items() if not value > 0)
         if not self.pacing_margin_s >= 0:

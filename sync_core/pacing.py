@@ -62,6 +62,10 @@ The fixed pacer (``adaptive=False``) is the earlier design, kept for comparison:
 as if arrivals were sends (rule 4 with ``one_way_s`` = 0 and a fixed margin; no rule 5), a fixed
 ``in_flight_limit`` = ``max_in_flight``, and a 429 holding the token for R from its answer.
 
+"A second" above is the server's: ``window_s`` on the engine's clock (``SyncConfig.
+server_second_s``), 1 against Pinterest, 1/K against a mock running K times faster; R (the
+reset, whole server seconds) reaches the pacer already in engine seconds.
+
 No clock, no IO: every call takes ``now``; one pacer per token, shared by every step on it.
 """
 
@@ -107,21 +111,29 @@ class Pacer:
         "one_way_s",
         "refusals",
         "widened_at",
+        "window_s",
     )
 
     def __init__(
-        self, *, limit: int, max_in_flight: int, margin_s: float, adaptive: bool = True
+        self,
+        *,
+        limit: int,
+        max_in_flight: int,
+        margin_s: float,
+        adaptive: bool = True,
+        window_s: float = 1.0,
     ) -> None:
         self.limit = limit
+        self.window_s = window_s
         self.max_in_flight = max_in_flight
         self.adaptive = adaptive
         self.margin_s = margin_s
-        # Before any round trip: one second's worth of requests may be out at once.
+        # Before any round trip: one window's worth of requests may be out at once.
         self.in_flight_limit = (
             min(max_in_flight, max(limit, _MIN_IN_FLIGHT)) if adaptive else max_in_flight
         )
         self.one_way_s = 0.0
-        self._spacing_s = 1.0 / (_SPREAD * limit) if limit > 0 else 0.0
+        self._spacing_s = window_s / (_SPREAD * limit) if limit > 0 else 0.0
         self._sends: deque[float] = deque(maxlen=limit)
         self._arrivals: deque[float] = deque(maxlen=limit)  # estimated, at send time
         self._round_trips: deque[float] = deque(maxlen=_ROUND_TRIP_SAMPLES)
@@ -141,14 +153,14 @@ class Pacer:
         if not self.adaptive:
             if len(self._sends) < self.limit:
                 return self.blocked_until
-            return max(self.blocked_until, self._sends[0] + 1.0 + self.margin_s)
+            return max(self.blocked_until, self._sends[0] + self.window_s + self.margin_s)
         if not self._sends:
             return self.blocked_until
         spaced = self._arrivals[-1] + self._spacing_s - self.one_way_s
         if len(self._sends) < self.limit:
             return max(self.blocked_until, spaced)
-        by_arrival = self._arrivals[0] + 1.0 + self.margin_s - self.one_way_s
-        return max(self.blocked_until, self._sends[0] + 1.0, by_arrival, spaced)
+        by_arrival = self._arrivals[0] + self.window_s + self.margin_s - self.one_way_s
+        return max(self.blocked_until, self._sends[0] + self.window_s, by_arrival, spaced)
 
     def saturated(self) -> bool:
         """Whether the in-flight bound stops sends until an answer comes."""
@@ -185,7 +197,8 @@ class Pacer:
         else:
             self._rttvar += _RTTVAR_GAIN * (abs(self._srtt - round_trip_s) - self._rttvar)
             self._srtt += _SRTT_GAIN * (round_trip_s - self._srtt)
-        windows = max(1, math.ceil(self._srtt + 4.0 * self._rttvar))  # windows one spans
+        # windows one spans
+        windows = max(1, math.ceil((self._srtt + 4.0 * self._rttvar) / self.window_s))
         self.in_flight_limit = min(self.max_in_flight, max(_MIN_IN_FLIGHT, self.limit * windows))
 
     def on_accepted(self) -> None:
@@ -198,7 +211,7 @@ class Pacer:
         """A 429 for a request sent at ``sent_at``. Returns when the token may send again, by
         the server's reset alone, and how many refusals in a row this one makes — 0 when it
         was sent before the current hold or widening, so was refused for a known cause."""
-        hold_at = sent_at + max(0.0, reset_s - 1.0) if self.adaptive else now + reset_s
+        hold_at = sent_at + max(0.0, reset_s - self.window_s) if self.adaptive else now + reset_s
         if sent_at < self.blocked_at or sent_at < self.widened_at:
             return hold_at, 0
         if self.adaptive and self.refusals == 0:
@@ -222,7 +235,7 @@ class Pacer:
     def recently_full(self, now: float) -> bool:
         """Whether ``limit`` sends fell within the last two windows: enough to explain a
         server that says none remain, whatever its window alignment and our latency."""
-        return len(self._sends) == self.limit and self._sends[0] > now - 2.0
+        return len(self._sends) == self.limit and self._sends[0] > now - 2.0 * self.window_s
 
     def block_until(self, at: float, now: float) -> None:
         """Hold the token until ``at`` (never shortening a hold); ``now`` is when a hold

@@ -69,6 +69,7 @@ class ConnectionRuntime:
             max_in_flight=config.max_in_flight,
             margin_s=config.pacing_margin_s,
             adaptive=config.pacing is Pacing.ADAPTIVE,
+            window_s=config.server_second_s,
         )
         self.targets: deque[Target] = deque()  # round-robin order
         self.refresh_in_flight = False

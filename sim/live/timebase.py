@@ -14,17 +14,15 @@ Rules:
 - ``wall_zero`` is a flush tick of the scaled engine (a multiple of ``flush_interval_s / K``):
   the engine flushes at multiples of its interval in absolute time, the simulation at
   multiples of ``T`` from 0, so only then do the two flush on the same scenario instants.
-- ``scale_sync``: every ``SyncConfig`` field is in one of three tables — a duration (divided
-  by K), a rate (multiplied by K) or unscaled (a count or a choice), each with why. A field in
-  none of them is refused, so a new setting cannot silently run at the wrong speed.
+- ``scale_sync``: every ``SyncConfig`` field is in one of two tables — a duration (divided
+  by K) or unscaled (a count, a choice, a rate per server second), each with why. A field in
+  neither is refused, so a new setting cannot silently run at the wrong speed.
 
-What cannot be scaled from here (the engine's own constants, in wall seconds): the pacer's
-window of 1 s (and its 2 s look-back for "someone else spends this token"), and durations the
-mock states in headers (``x-ratelimit-reset``, token ``expires_in``) in mock seconds, which the
-engine reads as wall seconds — K times too long in scenario time. A twin is therefore faithful
-while the token keeps within its budget; under saturation (429s, ``remaining: 0``) the live
-engine bursts up to ``r × K`` requests into one mock window and holds K times longer than its
-simulated twin.
+The server's own second is scaled too (``SyncConfig.server_second_s`` = 1/K): the pacer
+counts ``requests_per_second`` in windows of one mock second and reads ``x-ratelimit-reset``
+in mock seconds, so a saturated token paces and holds in scenario time as in its simulated
+twin. What stays in wall seconds is what the engine learns from the path (the one-way
+estimate, its margin's floor of 1 ms): K times that in scenario time.
 """
 
 from __future__ import annotations
@@ -93,12 +91,11 @@ _DURATIONS: Final = {
     "slow_retry_s": "a failing audience is probed in scenario seconds",
     "default_reset_s": "the mock's rate window is 1 mock second, 1/K wall seconds",
     "pacing_margin_s": "spacing beyond the window is judged in scenario seconds",
-}
-_RATES: Final = {
-    "requests_per_second": "the mock's 1 s window is 1/K wall seconds: K times as many "
-    "requests fit in a wall second (rounded down, so never above the mock's budget)",
+    "server_second_s": "a second the mock counts in or states in a header is a mock second, "
+    "1/K wall seconds",
 }
 _UNSCALED: Final = {
+    "requests_per_second": "counted per server second, which server_second_s scales",
     "max_records_per_request": "a count",
     "max_in_flight": "a count",
     "page_size": "a count",
@@ -112,15 +109,8 @@ def scale_sync(config: SyncConfig, speed: float) -> SyncConfig:
     if not (math.isfinite(speed) and speed > 0):
         raise ValueError(f"speed must be a positive finite number; got {speed!r}")
     names = {field.name for field in dataclasses.fields(SyncConfig)}
-    unclassified = sorted(names - set(_DURATIONS) - set(_RATES) - set(_UNSCALED))
+    unclassified = sorted(names - set(_DURATIONS) - set(_UNSCALED))
     if unclassified:
         raise TypeError(f"SyncConfig fields without a speed rule: {', '.join(unclassified)}")
-    changes: dict[str, object] = {
-        name: getattr(config, name) / speed for name in _DURATIONS if name in names
-    }
-    changes |= {
-        name: max(1, math.floor(getattr(config, name) * speed + 1e-9))
-        for name in _RATES
-        if name in names
-    }
-    return dataclasses.replace(config, **changes)  # type: ignore[arg-type]
+    changes = {name: getattr(config, name) / speed for name in _DURATIONS if name in names}
+    return dataclasses.replace(config, **changes)

@@ -39,6 +39,8 @@ class ConfigChanges(TypedDict, total=False):
     retry_window_s: float
     slow_retry_s: float
     pacing: Pacing
+    server_second_s: float
+    flush_interval_s: float
 
 
 def sha(value: str) -> str:
@@ -542,11 +544,19 @@ def test_engine_snapshot_restore_resumes_and_retries_lost_requests() -> None:
     assert restored.counters("s1").synced == 10
 
 
-def test_engine_pauses_the_token_when_pinterest_counts_more_than_it_sent() -> None:
+@pytest.mark.parametrize("scale", [1.0, 0.1])
+def test_engine_pauses_the_token_when_pinterest_counts_more_than_it_sent(scale: float) -> None:
     fake = FakePinterest()
     fake.add_audience("Lapsed")
     exhausted = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "7"}
-    engine = make_engine(fake, [step(new=None, existing="Lapsed")])
+    # scale 0.1: a server whose seconds are a tenth of the engine's (a mock 10 times faster,
+    # the flush a tenth as long too): its reset of 7 is 0.7 engine seconds
+    engine = make_engine(
+        fake,
+        [step(new=None, existing="Lapsed")],
+        server_second_s=scale,
+        flush_interval_s=5.0 * scale,
+    )
     action = engine.next_action(0.0)
     assert isinstance(action, SendRequest)
     answer = fake.handle(action, 0.0)
@@ -554,9 +564,10 @@ def test_engine_pauses_the_token_when_pinterest_counts_more_than_it_sent() -> No
     engine.enter_many("s1", ["u"], ["u@example.com"], [None], 0.0)
     # one send of our own, yet Pinterest says none remain: someone else spends this token.
     # The reset counts from that request's arrival: a send R after it arrives no sooner.
-    engine.receive(ResponseReceived(answer.request_id, 200, exhausted, answer.body), 0.1)
-    assert engine.next_action(0.1) == WaitUntil(0.0 + 7.0)
-    assert isinstance(engine.next_action(7.0), SendRequest)
+    engine.receive(ResponseReceived(answer.request_id, 200, exhausted, answer.body), 0.01)
+    held = engine.next_action(0.01)
+    assert isinstance(held, WaitUntil) and held.at == pytest.approx(7.0 * scale)
+    assert isinstance(engine.next_action(held.at), SendRequest)
 
 
 def test_engine_keeps_its_pace_when_no_remaining_only_echoes_its_own_full_window() -> None:

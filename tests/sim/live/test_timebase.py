@@ -28,7 +28,7 @@ def test_first_tick_after_is_the_next_multiple_of_the_interval() -> None:
     assert first_tick_after(7.0, 0.25) == 7.0
 
 
-def test_scale_sync_divides_durations_and_multiplies_the_rate() -> None:
+def test_scale_sync_divides_durations_and_the_server_second() -> None:
     config = SyncConfig(
         flush_interval_s=5.0,
         requests_per_second=7,
@@ -47,7 +47,8 @@ def test_scale_sync_divides_durations_and_multiplies_the_rate() -> None:
     scaled = scale_sync(config, 10.0)
     assert scaled == SyncConfig(
         flush_interval_s=0.5,
-        requests_per_second=70,
+        requests_per_second=7,  # per server second, now a tenth of a wall second
+        server_second_s=0.1,
         retry_window_s=360.0,
         request_timeout_s=3.0,
         backoff_base_s=0.1,
@@ -62,17 +63,13 @@ def test_scale_sync_divides_durations_and_multiplies_the_rate() -> None:
     )
 
 
-def test_scale_sync_rounds_the_rate_down_never_above_the_budget() -> None:
-    assert scale_sync(SyncConfig(requests_per_second=7), 2.5).requests_per_second == 17
-    assert scale_sync(SyncConfig(requests_per_second=7), 0.1).requests_per_second == 1
-
-
 def test_scale_sync_has_a_rule_for_every_field() -> None:
     # a field added to SyncConfig without a speed rule must be refused, not run unscaled
     fields = {field.name for field in dataclasses.fields(SyncConfig)}
     scaled = scale_sync(SyncConfig(), 4.0)
     changed = {name for name in fields if getattr(scaled, name) != getattr(SyncConfig(), name)}
-    assert changed == fields - {"max_records_per_request", "max_in_flight", "page_size", "pacing"}
+    unscaled = {"max_records_per_request", "max_in_flight", "page_size", "pacing"}
+    assert changed == fields - unscaled - {"requests_per_second"}
 
 
 @pytest.mark.parametrize("speed", [0.0, -1.0, float("inf"), float("nan")])
