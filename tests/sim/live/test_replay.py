@@ -8,11 +8,14 @@ against the book's ledger fed the same arrivals, and its journal of what reached
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from sim.judge.pacing import busiest_second
 from sim.live.replay import NOT_JUDGED_LIVE, main, replay
 from sim.results.compare import compare, format_compare
 from sim.runner import RunOutcome, run
@@ -23,11 +26,9 @@ SPEED = 10.0  # two simulated minutes in twelve wall seconds: a 0.5 s stall of a
 # machine is then 5 s of scenario time, one flush interval, not two
 
 
-def _twins(
-    tmp_path: Path, scenario: Scenario, *, speed: float = SPEED
-) -> tuple[RunOutcome, RunOutcome]:
+def _twins(tmp_path: Path, scenario: Scenario) -> tuple[RunOutcome, RunOutcome]:
     simulated = run(scenario, out_dir=tmp_path / "sim")
-    live = replay(scenario, speed=speed, out_dir=tmp_path / "live")
+    live = replay(scenario, speed=SPEED, out_dir=tmp_path / "live")
     rows = compare(simulated.data, live.data, lag_tolerance_s=scenario.sync.flush_interval_s)
     assert all(row.ok for row in rows), format_compare(rows)
     judged = {(row.scope, row.metric) for row in rows if row.tolerance is not None}
@@ -88,12 +89,15 @@ def test_replay_of_a_revoke_then_reconnect_matches_its_simulated_twin(tmp_path: 
     assert (users["outcome"] == "errored").sum() == 0
 
 
-def test_replay_of_a_blast_beyond_the_token_s_budget_matches_its_simulated_twin(
+def test_replay_of_a_blast_paces_in_the_mock_s_seconds_as_its_simulated_twin(
     tmp_path: Path,
 ) -> None:
     # 40,000 users at once: 22 full requests, three windows of a saturated token. At speed 5
     # the mock's second is a fifth of the engine's: the engine paces in it and reads its
-    # resets in it (SyncConfig.server_second_s), so it sends what its twin sends, unrefused
+    # resets in it (SyncConfig.server_second_s), so it sends what its twin sends, r a second
+    # of scenario time — unscaled, it would send r a wall second, a fifth as fast. Lags are
+    # not judged here: 40,000 entries through the intake take a busy CI machine a second or
+    # more of wall time, several flushes at speed 5 (the steady twins judge lags).
     scenario = build_scenario(
         name="blast-twin",
         seed=3,
@@ -101,10 +105,22 @@ def test_replay_of_a_blast_beyond_the_token_s_budget_matches_its_simulated_twin(
         steps=[step("blast", audience={"new": "Blast"}, match_fields=["email"])],
         traffic=[traffic("blast", "blast", start="10s", count=40_000)],
     )
-    simulated, live = _twins(tmp_path, scenario, speed=5.0)
-    rows = {row.metric: row for row in compare(simulated.data, live.data, lag_tolerance_s=5.0)}
-    assert rows["requests"].a == rows["requests"].b and (rows["requests"].a or 0) > 14
-    assert rows["429s"].a == rows["429s"].b == 0
+    simulated = run(scenario, out_dir=tmp_path / "sim")
+    live = replay(scenario, speed=5.0, out_dir=tmp_path / "live")
+    rows = compare(simulated.data, live.data, lag_tolerance_s=math.inf)
+    assert all(row.ok for row in rows), format_compare(rows)
+    figures = {row.metric: row for row in rows if row.scope == "(run)"}
+    refused = figures["429s"].b or 0
+    assert refused <= 1  # the adaptive margin's equilibrium at most
+    # 37,649 users with an email: 19 full requests and the rest, as in the simulation; a
+    # refused one goes again
+    assert figures["requests"].a == 20 and figures["requests"].b == 20 + refused
+    accepted = live.data.requests
+    writes = accepted[(accepted["method"] == "PATCH") & (accepted["status"] == 200)]
+    arrivals = np.sort(writes["sent_at"].to_numpy(float))
+    assert busiest_second(arrivals)[0] <= 7 + 1  # one over: arrival jitter, as simulated
+    ideal_s = (len(arrivals) - 1) / 7  # r a second from the first to the last
+    assert ideal_s <= arrivals[-1] - arrivals[0] < 2 * ideal_s
 
 
 def test_replay_command_refuses_a_missing_file_and_a_bad_speed(
