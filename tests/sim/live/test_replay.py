@@ -17,6 +17,7 @@ import pytest
 
 from sim.judge.pacing import busiest_second
 from sim.live.replay import NOT_JUDGED_LIVE, main, replay
+from sim.plan import capacity
 from sim.results.compare import compare, format_compare
 from sim.runner import RunOutcome, run
 from sim.scenario import Scenario
@@ -119,7 +120,8 @@ def test_replay_of_a_blast_paces_in_the_mock_s_seconds_as_its_simulated_twin(
     writes = accepted[(accepted["method"] == "PATCH") & (accepted["status"] == 200)]
     arrivals = np.sort(writes["sent_at"].to_numpy(float))
     assert busiest_second(arrivals)[0] <= 7 + 1  # one over: arrival jitter, as simulated
-    ideal_s = (len(arrivals) - 1) / 7  # r a second from the first to the last
+    # first to last: whole windows of r, the last window's sends 1/(2r) apart (the closed form)
+    ideal_s = capacity.backlog_served_s(len(arrivals) * 1_900, 7, 1_900)
     assert ideal_s <= arrivals[-1] - arrivals[0] < 2 * ideal_s
 
 
