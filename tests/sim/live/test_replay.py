@@ -8,7 +8,6 @@ against the book's ledger fed the same arrivals, and its journal of what reached
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -93,35 +92,36 @@ def test_replay_of_a_revoke_then_reconnect_matches_its_simulated_twin(tmp_path: 
 def test_replay_of_a_blast_paces_in_the_mock_s_seconds_as_its_simulated_twin(
     tmp_path: Path,
 ) -> None:
-    # 40,000 users at once: 22 full requests, three windows of a saturated token. At speed 5
-    # the mock's second is a fifth of the engine's: the engine paces in it and reads its
-    # resets in it (SyncConfig.server_second_s), so it sends what its twin sends, r a second
-    # of scenario time — unscaled, it would send r a wall second, a fifth as fast. Lags are
-    # not judged here: 40,000 entries through the intake take a busy CI machine a second or
-    # more of wall time, several flushes at speed 5 (the steady twins judge lags).
+    # 2,200 users at once in requests of at most 100 records: ~21 requests, three windows of a
+    # saturated token (small requests, so the intake takes them in well before their flush even
+    # on a busy machine). At speed 5 the mock's second is a fifth of the engine's: the engine
+    # paces in it and reads its resets in it (SyncConfig.server_second_s), so it sends what its
+    # twin sends, r a second of scenario time — unscaled, r a wall second: five times slower.
+    limits = {"max_records_per_request": 100}
     scenario = build_scenario(
         name="blast-twin",
         seed=3,
         duration="40s",
+        sync=limits,
+        pinterest=limits,
         steps=[step("blast", audience={"new": "Blast"}, match_fields=["email"])],
-        traffic=[traffic("blast", "blast", start="10s", count=40_000)],
+        traffic=[traffic("blast", "blast", start="10s", count=2_200)],
     )
     simulated = run(scenario, out_dir=tmp_path / "sim")
     live = replay(scenario, speed=5.0, out_dir=tmp_path / "live")
-    rows = compare(simulated.data, live.data, lag_tolerance_s=math.inf)
+    rows = compare(simulated.data, live.data, lag_tolerance_s=scenario.sync.flush_interval_s)
     assert all(row.ok for row in rows), format_compare(rows)
     figures = {row.metric: row for row in rows if row.scope == "(run)"}
     refused = figures["429s"].b or 0
     assert refused <= 1  # the adaptive margin's equilibrium at most
-    # 37,649 users with an email: 19 full requests and the rest, as in the simulation; a
-    # refused one goes again
-    assert figures["requests"].a == 20 and figures["requests"].b == 20 + refused
+    sent = figures["requests"].a or 0
+    assert sent > 14 and figures["requests"].b == sent + refused  # a refused one goes again
     accepted = live.data.requests
     writes = accepted[(accepted["method"] == "PATCH") & (accepted["status"] == 200)]
     arrivals = np.sort(writes["sent_at"].to_numpy(float))
     assert busiest_second(arrivals)[0] <= 7 + 1  # one over: arrival jitter, as simulated
     # first to last: whole windows of r, the last window's sends 1/(2r) apart (the closed form)
-    ideal_s = capacity.backlog_served_s(len(arrivals) * 1_900, 7, 1_900)
+    ideal_s = capacity.backlog_served_s(len(arrivals) * 100, 7, 100)
     assert ideal_s <= arrivals[-1] - arrivals[0] < 2 * ideal_s
 
 
