@@ -130,10 +130,12 @@ def tokens_revoke() -> ResponseReturnValue:
     body = json_body()
     if "access_token" in body:
         revoked = backend.revoke_grants(access_token=_name(body, "access_token"))
+    elif "refresh_token" in body:
+        revoked = backend.revoke_grants(refresh_token=_name(body, "refresh_token"))
     elif "user" in body:
         revoked = backend.revoke_grants(user=_name(body, "user"))
     else:
-        raise InvalidParameters("Give 'access_token' or 'user'.")
+        raise InvalidParameters("Give 'access_token', 'refresh_token' or 'user'.")
     return jsonify({"revoked": revoked})
 
 

@@ -28,10 +28,11 @@ from mock_pinterest.errors import (
     InsufficientScope,
     InvalidGrant,
     InvalidParameters,
+    InvalidScope,
     NotFound,
     NotPermitted,
 )
-from mock_pinterest.faults import FaultBook
+from mock_pinterest.faults import FaultBook, max_latency_s
 from mock_pinterest.journal import Journal
 from mock_pinterest.models import (
     AccessToken,
@@ -45,6 +46,7 @@ from mock_pinterest.models import (
 )
 from mock_pinterest.ratelimit import RateLimiter, windows_for
 from mock_pinterest.records import ParsedRecords
+from mock_pinterest.redirects import is_registered
 
 DEFAULT_USER = "default"
 DEFAULT_SCOPES = frozenset({"ads:read", "ads:write", "user_accounts:read"})
@@ -95,7 +97,10 @@ class Backend:
         self.config = config
         self.clock = clock
         self.journal = Journal()
-        self.faults = FaultBook(random.Random(config.seed ^ _FAULT_STREAM))
+        self.faults = FaultBook(
+            random.Random(config.seed ^ _FAULT_STREAM),
+            max_latency_s=max_latency_s(sleep_latency=config.sleep_latency, speed=config.speed),
+        )
         self.limiter = RateLimiter(windows_for(config))
         self._match_salt = config.seed & 0xFFFF_FFFF
         self._match_below = int(config.match_rate * _MATCH_SPACE)
@@ -130,7 +135,10 @@ class Backend:
         self.ensure_user(DEFAULT_USER, [self._account_ids()])
         client_id = str(1_000_000 + self._rng.randrange(9_000_000))
         self.default_client = OAuthClient(
-            client_id=client_id, client_secret=self._secret(40), owner=DEFAULT_USER
+            client_id=client_id,
+            client_secret=self._secret(40),
+            owner=DEFAULT_USER,
+            redirect_uris=self.config.redirect_uris,
         )
         self.clients[client_id] = self.default_client
 
@@ -198,12 +206,22 @@ class Backend:
             raise AuthenticationFailed()
         return client
 
+    def consent_client(self, client_id: str, redirect_uri: str) -> OAuthClient:
+        """The app a consent request names, if ``redirect_uri`` is registered for it. Checked
+        before anything is shown or redirected: the answer is an error page, never a
+        redirect to an unknown URI."""
+        client = self.clients.get(client_id)
+        if client is None:
+            raise InvalidParameters("Unknown client_id.")
+        if not is_registered(redirect_uri, client.redirect_uris):
+            raise InvalidParameters("redirect_uri is not registered for this app.")
+        return client
+
     def authorize(
         self, client_id: str, redirect_uri: str, scopes: frozenset[str], username: str
     ) -> str:
         """Record the user's consent and hand out a single-use code."""
-        if client_id not in self.clients:
-            raise InvalidParameters("Unknown client_id.")
+        self.consent_client(client_id, redirect_uri)
         if not scopes or not scopes <= KNOWN_SCOPES:
             raise InvalidParameters("Invalid scope.")
         self.ensure_user(username)
@@ -224,13 +242,17 @@ class Backend:
             grant is None
             or grant.client_id != client.client_id
             or grant.redirect_uri != redirect_uri
+            or not is_registered(redirect_uri, client.redirect_uris)
             or self.now() >= grant.expires_at
         ):
             raise self._invalid_grant()
         return self._grant(grant.user, grant.scopes, client.client_id, None)
 
     def refresh(self, client: OAuthClient, refresh_token: str, scope: str | None) -> TokenGrant:
-        """A new access token and a new refresh token (rotation)."""
+        """A new access token and a new refresh token (rotation), as RFC 6749 §6 says: no or
+        an empty ``scope`` gives the grant's scopes, a narrower set is allowed for the access
+        token, any scope beyond the grant is ``invalid_scope``; the new refresh token keeps
+        the grant's scopes."""
         old = self.refresh_tokens.get(refresh_token)
         if (
             old is None
@@ -239,12 +261,12 @@ class Backend:
             or self.now() >= old.expires_at
         ):
             raise self._invalid_grant()
-        scopes = old.scopes if scope is None else parse_scopes(scope)
+        scopes = parse_scopes(scope or "") or old.scopes
         if not scopes <= old.scopes:
-            raise InvalidParameters("Requested scope exceeds the granted scope.")
+            raise InvalidScope()
         if not self.config.old_refresh_token_survives_rotation:
             old.revoked = True
-        return self._grant(old.user, scopes, client.client_id, old.grant)
+        return self._grant(old.user, scopes, client.client_id, old.grant, refresh_scopes=old.scopes)
 
     def client_credentials(self, client: OAuthClient, scope: str | None) -> TokenGrant:
         scopes = DEFAULT_SCOPES if scope is None else parse_scopes(scope)
@@ -263,23 +285,36 @@ class Backend:
         return self._grant(username, scopes, self.default_client.client_id, None)
 
     def revoke(self, token: str) -> None:
-        """Revoke one access or refresh token; unknown tokens are ignored (RFC 7009)."""
+        """Revoke one access token, or a refresh token with its whole grant: every access token
+        issued from it dies too (RFC 7009 §2.1). Unknown tokens are ignored (RFC 7009)."""
         access = self.access_tokens.get(token)
         if access is not None:
             access.revoked = True
         refresh = self.refresh_tokens.get(token)
         if refresh is not None:
-            refresh.revoked = True
+            self._revoke({refresh.grant})
 
-    def revoke_grants(self, *, access_token: str | None = None, user: str | None = None) -> int:
-        """Admin revocation: the whole grant of an access token, or every grant of a user
-        (access removed in the Business Hub). Returns how many access tokens died."""
-        if access_token is not None:
-            found = self.access_tokens.get(access_token)
+    def revoke_grants(
+        self,
+        *,
+        access_token: str | None = None,
+        refresh_token: str | None = None,
+        user: str | None = None,
+    ) -> int:
+        """Admin revocation: the whole grant of an access or a refresh token, or every grant
+        of a user (access removed in the Business Hub). Returns how many access tokens died."""
+        if access_token is not None or refresh_token is not None:
+            found = self.access_tokens.get(access_token or "") or self.refresh_tokens.get(
+                refresh_token or ""
+            )
             grants = set() if found is None else {found.grant}
         else:
             grants = {t.grant for t in self.access_tokens.values() if t.user == user}
             grants |= {t.grant for t in self.refresh_tokens.values() if t.user == user}
+        return self._revoke(grants)
+
+    def _revoke(self, grants: set[int]) -> int:
+        """Revoke every access and refresh token of ``grants``; how many access tokens died."""
         revoked = 0
         for access in self.access_tokens.values():
             if access.grant in grants and not access.revoked:
@@ -305,7 +340,13 @@ class Backend:
             raise InsufficientScope()
 
     def _grant(
-        self, username: str, scopes: frozenset[str], client_id: str, grant: int | None
+        self,
+        username: str,
+        scopes: frozenset[str],
+        client_id: str,
+        grant: int | None,
+        *,
+        refresh_scopes: frozenset[str] | None = None,
     ) -> TokenGrant:
         if grant is None:
             self._grant_count += 1
@@ -324,7 +365,7 @@ class Backend:
         refresh_token = f"pinr.{self._secret(64)}"
         refresh = self.refresh_tokens[refresh_token] = RefreshToken(
             user=username,
-            scopes=scopes,
+            scopes=scopes if refresh_scopes is None else refresh_scopes,
             client_id=client_id,
             grant=grant,
             expires_at=now + self.config.refresh_token_ttl_s,

@@ -4,6 +4,8 @@ Rules:
 - Every behaviour Pinterest does not document is a field here, with FIDELITY.md's default, so a
   scenario can vary it and a test can pin it. Nothing else in the package hard-codes such a value.
 - The config is read once, in ``create_app``; request handling never rebuilds or re-parses it.
+- Every number a rule computes with is finite (and a lifetime positive): a bad value is a
+  ``ValueError`` naming the field when the config is built, never a 500 at a request.
 - ``MockConfig.from_mapping`` accepts the plain mapping form (scenario files, JSON) and rejects
   unknown keys, so a typo is an error rather than a silently ignored setting.
 """
@@ -15,6 +17,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 DAY_S = 86_400.0
 
@@ -58,6 +61,11 @@ class MockConfig:
     old_refresh_token_survives_rotation: bool = False
     invalid_grant_status: int = 400
     invalid_grant_code: int = 1
+    # The redirect URIs registered for the mock's OAuth app (it has one, the default client);
+    # the consent page and the code exchange refuse any other (``redirect_uri``, RFC 8252
+    # §7.3: a registered loopback URI matches on any port). None, the default, accepts every
+    # URI, as the mock always did: Pinterest itself always has a registered list.
+    redirect_uris: tuple[str, ...] | None = None
     # Clock and serving.
     epoch_s: float = 0.0
     sleep_latency: bool = False
@@ -67,6 +75,15 @@ class MockConfig:
     speed: float = 1.0
 
     def __post_init__(self) -> None:
+        for name in _FINITE:
+            if not _finite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number; got {getattr(self, name)!r}")
+        for name in _POSITIVE:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive; got {getattr(self, name)!r}")
+        if self.redirect_uris is not None:
+            # A TOML array or a JSON list arrives as a list: store the frozen form.
+            object.__setattr__(self, "redirect_uris", _redirect_uris(self.redirect_uris))
         if not 0.0 <= self.match_rate <= 1.0:
             raise ValueError("match_rate must be within [0, 1]")
         if self.ads_write_per_second < 1 or self.max_records_per_request < 1:
@@ -90,6 +107,38 @@ class MockConfig:
         if unknown:
             raise ValueError(f"unknown MockConfig settings: {', '.join(unknown)}")
         return cls(**values)  # type: ignore[arg-type]
+
+
+# Durations and rates that reach arithmetic and ``int()``: NaN or infinity would end in a 500.
+# (``match_rate`` and ``speed`` have range checks of their own that NaN fails too.)
+_FINITE = (
+    "size_refresh_delay_s",
+    "access_token_ttl_s",
+    "refresh_token_ttl_s",
+    "code_ttl_s",
+    "epoch_s",
+)
+_POSITIVE = ("access_token_ttl_s", "refresh_token_ttl_s", "code_ttl_s")
+
+
+def _finite(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond any float
+        return False
+
+
+def _redirect_uris(values: object) -> tuple[str, ...]:
+    """The registered redirect URIs: absolute, without a fragment (RFC 6749 §3.1.2)."""
+    if isinstance(values, str) or not isinstance(values, list | tuple):
+        raise ValueError("redirect_uris must be a list of URIs")
+    for uri in values:
+        parts = urlsplit(uri) if isinstance(uri, str) else None
+        if parts is None or not parts.scheme or not parts.netloc or parts.fragment:
+            raise ValueError(f"redirect_uris: {uri!r} is not an absolute URI without a fragment")
+    return tuple(values)
 
 
 def coerce_config(config: MockConfig | Mapping[str, object] | None) -> MockConfig:

@@ -12,6 +12,7 @@ Exception tree::
     ApiError
     ├── InvalidParameters      400, code 1
     ├── InvalidGrant           400 (setting), code 1 (setting) — bad/used/expired code or token
+    ├── InvalidScope           400, code 1 — a refresh asks for more than its grant (RFC 6749 §6)
     ├── AuthenticationFailed   401, code 2
     ├── InsufficientScope      401, code 3
     ├── NotPermitted           403, code 29
@@ -78,6 +79,13 @@ class InvalidGrant(ApiError):
     status = 400
     code = 1
     message = "Invalid grant: the code or refresh token is invalid, used or expired."
+
+
+class InvalidScope(ApiError):
+    # Pinterest's error shape has no OAuth ``error`` field: the RFC's name leads the message.
+    status = 400
+    code = 1
+    message = "invalid_scope: the requested scope is not within the scope of the grant."
 
 
 class AuthenticationFailed(ApiError):

@@ -9,17 +9,32 @@ Rules (CONTRACTS.md §1):
   only on the requests the rule is about.
 - The first firing rule with a ``status`` decides the answer; latencies of all firing rules
   add up (independent slowdowns compose).
-- Rules are parsed and validated once, when added; a bad rule is an ``InvalidParameters``.
+- Rules are parsed and validated once, when added; a bad rule is an ``InvalidParameters``
+  naming the field. Every number must be finite (``NaN`` or ``Infinity`` would break the JSON
+  of ``GET /_mock/faults`` and the latency header); ``status`` is 400–599, ``probability``
+  0–1, ``count`` 1–10⁹, and ``latency_s`` at most ``max_latency_s(...)``: an hour of mock
+  time (``MAX_LATENCY_S``), and when a standalone server sleeps it, no more than
+  ``MAX_SLEPT_S`` (60) wall seconds.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mock_pinterest.errors import InvalidParameters
+
+# The longest latency a rule may add, in mock seconds. In process the latency is only a number
+# the caller simulates (the simulator's virtual clock), and an answer later than an hour is no
+# longer a slow answer but an outage or a timeout, faults of their own.
+MAX_LATENCY_S = 3600.0
+# The longest a standalone server sleeps one answer, in wall seconds. It sleeps on one of its few
+# worker threads, so this is how long one rule can keep a worker from everyone else; and a
+# client waits for no answer longer than about a minute (SDK and sync-engine timeouts).
+MAX_SLEPT_S = 60.0
 
 _MATCH_KEYS = ("method", "path", "category", "token_id")
 _RULE_KEYS = frozenset(
@@ -94,18 +109,64 @@ class FaultEffect:
 NO_EFFECT = FaultEffect()
 
 
-def _number(data: Mapping[str, object], key: str, kind: type[float] | type[int]) -> float | None:
+@dataclass(frozen=True, slots=True)
+class _Bound:
+    """The range of one numeric rule field; ``None`` leaves that side open (but finite)."""
+
+    integer: bool
+    low: float | None
+    high: float | None
+    text: str
+
+
+def max_latency_s(*, sleep_latency: bool, speed: float) -> float:
+    """The largest ``latency_s`` a rule may add: the sleep of a server whose clock runs
+    ``speed`` times the wall clock lasts ``latency_s / speed`` wall seconds."""
+    return min(MAX_LATENCY_S, MAX_SLEPT_S * speed) if sleep_latency else MAX_LATENCY_S
+
+
+def _latency_bound(maximum: float) -> _Bound:
+    return _Bound(False, 0.0, maximum, f"a number of seconds from 0 to {maximum:g}")
+
+
+_BOUNDS: Mapping[str, _Bound] = {
+    "status": _Bound(True, 400, 599, "an HTTP status from 400 to 599"),
+    "latency_s": _latency_bound(MAX_LATENCY_S),
+    "probability": _Bound(False, 0.0, 1.0, "a number from 0 to 1"),
+    "count": _Bound(True, 1, 10**9, "an integer from 1 to 1000000000"),
+    "from": _Bound(False, None, None, "a finite number (mock-clock seconds)"),
+    "until": _Bound(False, None, None, "a finite number (mock-clock seconds)"),
+}
+
+
+def _number(data: Mapping[str, object], key: str, bound: _Bound) -> float | None:
+    """The field ``key`` if given, within ``bound``; else a 400 naming the field."""
     value = data.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidParameters(f"Fault rule field '{key}' must be a number.")
-    if kind is int and not isinstance(value, int):
-        raise InvalidParameters(f"Fault rule field '{key}' must be an integer.")
+    if not _within(value, bound):
+        raise InvalidParameters(f"Fault rule field '{key}' must be {bound.text}.")
+    assert isinstance(value, int | float)
     return value
 
 
-def parse_rule(data: object, rule_id: str) -> FaultRule:
+def _within(value: object, bound: _Bound) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if bound.integer and not isinstance(value, int):
+        return False
+    try:
+        as_float = float(value)
+    except OverflowError:  # an integer beyond any float: no bound is that wide
+        return False
+    return (
+        math.isfinite(as_float)
+        and (bound.low is None or value >= bound.low)
+        and (bound.high is None or value <= bound.high)
+    )
+
+
+def parse_rule(data: object, rule_id: str, *, max_latency_s: float = MAX_LATENCY_S) -> FaultRule:
     """Validate one rule in its JSON form (CONTRACTS.md §1)."""
     if not isinstance(data, Mapping):
         raise InvalidParameters("A fault rule must be a JSON object.")
@@ -117,41 +178,35 @@ def parse_rule(data: object, rule_id: str) -> FaultRule:
         raise InvalidParameters("Fault 'match' takes method, path, category and token_id.")
     if any(not isinstance(value, str) for value in match.values()):
         raise InvalidParameters("Fault 'match' values must be strings.")
-    status = _number(data, "status", int)
-    latency_s = _number(data, "latency_s", float)
-    probability = _number(data, "probability", float)
-    count = _number(data, "count", int)
-    if status is None and latency_s is None:
+    bounds = {**_BOUNDS, "latency_s": _latency_bound(max_latency_s)}
+    numbers = {key: _number(data, key, bound) for key, bound in bounds.items()}
+    if numbers["status"] is None and numbers["latency_s"] is None:
         raise InvalidParameters("A fault rule needs a status or a latency_s.")
-    if status is not None and not 400 <= status <= 599:
-        raise InvalidParameters("Fault status must be a 4xx or 5xx code.")
-    if (latency_s is not None and latency_s < 0) or (count is not None and count < 1):
-        raise InvalidParameters("Fault latency_s must be >= 0 and count >= 1.")
-    if probability is not None and not 0.0 <= probability <= 1.0:
-        raise InvalidParameters("Fault probability must be within [0, 1].")
+    status, count = numbers["status"], numbers["count"]
     return FaultRule(
         id=rule_id,
         match=FaultMatch(**{key: str(value) for key, value in match.items()}),
         status=None if status is None else int(status),
-        latency_s=latency_s,
-        from_s=_number(data, "from", float),
-        until_s=_number(data, "until", float),
+        latency_s=numbers["latency_s"],
+        from_s=numbers["from"],
+        until_s=numbers["until"],
         count=None if count is None else int(count),
-        probability=probability,
+        probability=numbers["probability"],
     )
 
 
 class FaultBook:
     """The active rules, in insertion order, and how many firings each has left."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, *, max_latency_s: float = MAX_LATENCY_S) -> None:
         self._rng = rng
+        self._max_latency_s = max_latency_s
         self._rules: dict[str, FaultRule] = {}
         self._left: dict[str, int] = {}
         self._next_id = 1
 
     def add(self, data: object) -> FaultRule:
-        rule = parse_rule(data, f"fault-{self._next_id}")
+        rule = parse_rule(data, f"fault-{self._next_id}", max_latency_s=self._max_latency_s)
         self._next_id += 1
         self._rules[rule.id] = rule
         if rule.count is not None:

@@ -33,6 +33,8 @@ class OAuthClient:
     client_id: str
     client_secret: str
     owner: str
+    # Where the consent page may send codes; None: anywhere (``redirects.is_registered``).
+    redirect_uris: tuple[str, ...] | None = None
 
 
 @dataclass(slots=True, kw_only=True)

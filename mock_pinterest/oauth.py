@@ -4,11 +4,16 @@ Rules (FIDELITY.md "Tokens"):
 - The consent page stands in for ``https://www.pinterest.com/oauth/``: it shows a confirm
   button (or, with ``auto_approve``, redirects at once) to ``redirect_uri?code=…&state=…``.
   The mock-only ``user`` query parameter says who consents (default ``default``).
+- ``redirect_uri`` must be registered for the app (``MockConfig.redirect_uris``, loopback on
+  any port; default: any URI): otherwise the page answers 400 itself, and the code exchange
+  refuses it too — no open redirect.
 - The token endpoint takes form bodies and HTTP Basic client credentials (401 code 2 when
   wrong). Grants: ``authorization_code`` (single-use code, same ``redirect_uri``),
-  ``refresh_token`` (rotation: a new refresh token every time) and ``client_credentials``.
+  ``refresh_token`` (rotation: a new refresh token every time; scope rules of RFC 6749 §6)
+  and ``client_credentials``.
   Unknown extra fields (``continuous_refresh``…) are ignored.
-- Revoke answers 200 with an empty body; the token is invalid at once.
+- Revoke answers 200 with an empty body; the token is invalid at once, and revoking a refresh
+  token revokes its grant: every access token issued from it (RFC 7009 §2.1).
 - Tokens and codes appear only in response bodies and redirects, never in errors or logs.
 """
 
@@ -57,6 +62,8 @@ def oauth_authorize() -> ResponseReturnValue:
     if request.method == "POST":
         return _approve(backend, _consent_params(form_body()))
     params = _consent_params(request.args)
+    # An unknown app or unregistered redirect_uri is an error on this page, never a redirect.
+    backend.consent_client(params["client_id"], params["redirect_uri"])
     if backend.config.auto_approve:
         return _approve(backend, params)
     scopes = sorted(parse_scopes(params["scope"]))

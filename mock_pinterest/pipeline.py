@@ -10,19 +10,26 @@ Rules:
   latency is the ``x-mock-latency-s`` header, and is slept only when ``config.sleep_latency``
   (standalone server; ``latency_s / config.speed`` wall seconds, as its clock runs ``speed``
   times the wall clock) — in process the caller simulates it.
-- All ``ApiError``s and werkzeug HTTP errors become one JSON error shape here.
+- One request at a time touches the backend: the whole Flask request (gate, view, journal)
+  runs under the app's lock, since a threaded server (waitress) would otherwise interleave
+  read-modify-writes of ids, rate-limit tallies and fault counts. The latency sleep happens
+  after the lock is released, so only the delayed request waits: the admin API and every
+  other token's requests go on meanwhile.
+- All ``ApiError``s and werkzeug HTTP errors become one JSON error shape here; a 405 also
+  carries ``Allow`` with the methods the path serves.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from flask import Flask, Response, current_app, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from mock_pinterest.backend import Backend
 from mock_pinterest.errors import ApiError, RateLimited, error_body, generic_error
@@ -30,11 +37,16 @@ from mock_pinterest.faults import RequestFacts
 from mock_pinterest.journal import JournalRecord
 from mock_pinterest.models import AccessToken
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
 F = TypeVar("F", bound=Callable[..., object])
 
 EXTENSION_KEY = "mock_pinterest"
 ADMIN_PREFIX = "/_mock"
 LATENCY_HEADER = "x-mock-latency-s"
+# Where ``_finish`` leaves the wall seconds ``_Serialised`` must sleep once the lock is free.
+_SLEEP_KEY = "mock_pinterest.sleep_s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,9 +134,33 @@ def current_token() -> AccessToken:
     return token
 
 
+class _Serialised:
+    """WSGI middleware: the app's requests one at a time, the injected latency outside."""
+
+    def __init__(self, wsgi_app: WSGIApplication) -> None:
+        self._wsgi_app = wsgi_app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        with self._lock:
+            body = self._wsgi_app(environ, start_response)
+        sleep_s = environ.pop(_SLEEP_KEY, 0.0)
+        if sleep_s:
+            # A real client must feel the latency on the wire; nothing is held meanwhile.
+            wall_sleep(sleep_s)
+        return body
+
+
+def wall_sleep(seconds: float) -> None:
+    """How a standalone server waits out injected latency (a seam for concurrency tests)."""
+    time.sleep(seconds)
+
+
 def install(app: Flask, backend: Backend) -> None:
-    """Attach the gate, the error handlers and the answer decoration to ``app``."""
+    """Attach the gate, the error handlers and the answer decoration to ``app``, and
+    serialise its requests."""
     app.extensions[EXTENSION_KEY] = backend
+    app.wsgi_app = _Serialised(app.wsgi_app)  # type: ignore[method-assign]
     app.before_request(partial(_gate, backend))
     app.after_request(partial(_finish, backend))
     app.register_error_handler(ApiError, _api_error)
@@ -196,7 +232,11 @@ def _api_error(error: ApiError) -> tuple[Response, int]:
 
 def _http_error(error: HTTPException) -> tuple[Response, int]:
     # Routing (404, 405) and werkzeug's own 400/415 get the same JSON error shape.
-    return _api_error(generic_error(error.code or 500))
+    response, status = _api_error(generic_error(error.code or 500))
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        # RFC 9110 §15.5.6: a 405 MUST list the methods the target supports.
+        response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
+    return response, status
 
 
 def _finish(backend: Backend, response: Response) -> Response:
@@ -211,8 +251,8 @@ def _finish(backend: Backend, response: Response) -> Response:
     if state.latency_s:
         response.headers[LATENCY_HEADER] = f"{state.latency_s:g}"
         if backend.config.sleep_latency:
-            # Standalone server only: a real client must feel the latency on the wire.
-            time.sleep(state.latency_s / backend.config.speed)
+            # Standalone server only; slept by ``_Serialised`` once the lock is released.
+            request.environ[_SLEEP_KEY] = state.latency_s / backend.config.speed
     token = state.token
     backend.journal.append(
         JournalRecord(

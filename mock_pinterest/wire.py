@@ -4,10 +4,15 @@ Rules:
 - Every malformed input becomes ``InvalidParameters`` (400, code 1), never a 500: wrong content
   type, malformed JSON, a body that is not an object, a missing or mistyped field, an unknown
   enum value, a non-numeric id, a page size outside 1–250, a bad bookmark.
+- Bodies are strict, bounded JSON: ``NaN`` and ``Infinity`` (which Python's parser accepts and
+  JSON has not) and a number beyond a double (``1e999``) are malformed, so no non-finite number
+  ever reaches the state or an answer; so is an integer of more digits than the interpreter
+  converts (4,300); arrays and objects nest at most ``MAX_JSON_DEPTH`` deep. Query integers
+  are checked for length before ``int()`` ever sees them.
 - Unknown body fields are ignored (the official SDK sends ``ad_account_id`` and others).
 - Lists answer ``{"items": [...], "bookmark": str | None}``; the bookmark is the id of the
   last item of the page, so paging is stable while items are added.
-- JSON bodies are read and parsed exactly as ``request.get_json(silent=True)`` would, with two
+- Otherwise JSON bodies are read and parsed as ``request.get_json(silent=True)`` would, with two
   shortcuts for the records upload (99 % of its bytes are one string of hex digits): the body
   is read in one ``read(Content-Length)`` rather than werkzeug's 64 KiB chunks, and it is
   parsed by ``records.parse_body``, which splices a plain-hex ``records`` value in unscanned.
@@ -15,8 +20,10 @@ Rules:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from flask import current_app, g, request
@@ -27,6 +34,9 @@ from mock_pinterest.records import parse_body
 T = TypeVar("T")
 
 MAX_ID_DIGITS = 18
+# Pinterest's deepest body (an audience rule) nests 3 levels; 64 leaves room for any client and
+# stays far below the parser's recursion limit (~1000), whose overflow would be a 500.
+MAX_JSON_DEPTH = 64
 PAGE_SIZE_DEFAULT = 25
 PAGE_SIZE_MAX = 250
 ORDERS = ("ASCENDING", "DESCENDING")
@@ -64,11 +74,51 @@ def _body_bytes() -> bytes:
 
 
 def _parse(data: bytes) -> Any:
-    """``request.get_json(silent=True)``'s parse: the app's JSON provider, None if malformed."""
+    """``request.get_json(silent=True)``'s parse with the app's JSON provider, strict: None if
+    malformed; too deep a body is refused."""
+    loads = partial(
+        current_app.json.loads, parse_constant=_refuse_constant, parse_float=_finite_float
+    )
     try:
-        return parse_body(data, current_app.json.loads)
-    except ValueError:
+        body = parse_body(data, loads)
+    except RecursionError:
+        raise _too_deep() from None
+    except ValueError:  # JSONDecodeError, a refused constant, an integer of too many digits
         return None
+    if _depth_exceeds(body, MAX_JSON_DEPTH):
+        raise _too_deep()
+    return body
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number as ``float``, refused when it overflows (``1e999`` would be infinity)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("a number out of range")
+    return value
+
+
+def _too_deep() -> InvalidParameters:
+    return InvalidParameters(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.")
+
+
+def _depth_exceeds(value: object, limit: int) -> bool:
+    """Whether arrays and objects in ``value`` nest more than ``limit`` deep (iterative: a
+    recursive walk would overflow on the very bodies it guards against)."""
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = (
+        [(value, 1)] if isinstance(value, dict | list) else []
+    )
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def form_body() -> Mapping[str, str]:
@@ -124,7 +174,8 @@ class Page:
 def page_params(*, allow_order: bool = True) -> Page:
     """``page_size`` (1–250, default 25), ``bookmark`` and ``order`` from the query string."""
     raw_size = request.args.get("page_size", str(PAGE_SIZE_DEFAULT))
-    if not raw_size.isascii() or not raw_size.isdigit():
+    # The length bound first: ``int()`` of a few thousand digits raises (a 500) or is slow.
+    if not raw_size.isascii() or not raw_size.isdigit() or len(raw_size) > MAX_ID_DIGITS:
         raise InvalidParameters("'page_size' must be an integer from 1 to 250.")
     size = int(raw_size)
     if not 1 <= size <= PAGE_SIZE_MAX:
