@@ -13,7 +13,9 @@ Rules:
   minutes at K = 10, rate-limit windows and injected latency shrink K-fold, and a wall-clock
   step (NTP) never moves the mock's clock. Only this module, never the backend, builds it.
 - A user mistake (bad flag, unreadable or invalid ``--config``) is one line on stderr and
-  exit status 2, never a traceback.
+  exit status 2, never a traceback: a config error names the file and the key
+  (``--config mock.toml: match_rate: expected a number, got a string``), and a ``--port``
+  outside 0-65535 is refused rather than left to the OS to pick another.
 - The default user's credentials are minted through the admin API before serving, so what is
   printed is exactly what the mock accepts. The access token is a throwaway local credential
   meant to be pasted into ``PINTEREST_ACCESS_TOKEN``: it goes to stdout in the banner and
@@ -26,14 +28,16 @@ Rules:
 from __future__ import annotations
 
 import argparse
+import difflib
 import math
 import signal
 import sys
 import threading
 import time
 import tomllib
+import typing
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -61,6 +65,8 @@ __all__ = [
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
 DEFAULT_THREADS = 4
+MAX_PORT = 65535
+MAX_THREADS = 1024
 API_PREFIX = "/v5"
 # How long `stop()` waits for the server thread; waitress's loop wakes at least once a second.
 _STOP_TIMEOUT_S = 10.0
@@ -98,14 +104,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Declare ``pinsim mock serve``'s options on *parser* (the sim CLI reuses this)."""
     parser.add_argument("--host", default=DEFAULT_HOST, help="interface to bind (%(default)s)")
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help="TCP port, 0 picks a free one (%(default)s)"
+        "--port",
+        type=_whole_number("port", 0, MAX_PORT),
+        default=DEFAULT_PORT,
+        help="TCP port, 0 picks a free one (%(default)s)",
     )
     parser.add_argument("--seed", type=int, default=None, help="seed of the mock's rng")
     parser.add_argument(
         "--config", type=Path, default=None, help="TOML file of MockConfig fields (top level keys)"
     )
     parser.add_argument(
-        "--threads", type=int, default=DEFAULT_THREADS, help="waitress worker threads"
+        "--threads",
+        type=_whole_number("number of threads", 1, MAX_THREADS),
+        default=DEFAULT_THREADS,
+        help="waitress worker threads (%(default)s)",
     )
     parser.add_argument(
         "--speed",
@@ -115,6 +127,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="the mock's clock runs K times the wall clock (default 1, or the config's speed)",
     )
     return parser
+
+
+def _whole_number(what: str, low: int, high: int) -> Callable[[str], int]:
+    """A flag's converter to a whole number in ``[low, high]``."""
+
+    def convert(text: str) -> int:
+        number = int(text) if text.strip().lstrip("-").isdigit() else None
+        if number is None or not low <= number <= high:
+            raise argparse.ArgumentTypeError(
+                f"expected a {what} from {low} to {high}, got {text!r}"
+            )
+        return number
+
+    return convert
 
 
 def positive_speed(text: str) -> float:
@@ -287,18 +313,64 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _settings(args: argparse.Namespace) -> MockConfig:
+    where = f"--config: {args.config}" if args.config is not None else "--config"
     try:
         # A real server really waits out injected latency (in process the caller simulates it).
         config: Mapping[str, object] = {
             "sleep_latency": True,
             **load_config(args.config, args.seed, args.speed),
         }
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise _UsageError(f"cannot read --config: {error}") from None
+    except OSError as error:
+        raise _UsageError(f"{where}: cannot be read: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise _UsageError(f"{where}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as error:
+        raise _UsageError(f"{where}: TOML syntax error: {error}") from None
+    _check_keys(config, where)
     try:
         return MockConfig.from_mapping(config)
     except (TypeError, ValueError) as error:
-        raise _UsageError(f"--config: {error}") from None
+        raise _UsageError(f"{where}: {error}") from None
+
+
+def _check_keys(config: Mapping[str, object], where: str) -> None:
+    """Every key a ``MockConfig`` field, every value of its field's TOML type."""
+    hints = typing.get_type_hints(MockConfig)
+    known = [field.name for field in fields(MockConfig)]
+    for key, value in config.items():
+        if key not in hints:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise _UsageError(f"{where}: {key}: unknown MockConfig setting{hint}")
+        expected = _toml_types(hints[key])
+        if not any(accepts(value) for accepts, _ in expected):
+            wanted = " or ".join(name for _, name in expected)
+            raise _UsageError(f"{where}: {key}: expected {wanted}, got {_toml_type(value)}")
+
+
+# a field's Python type → does a TOML value fit it, and how to name it in an error
+_TOML_TYPES: dict[object, tuple[Callable[[object], bool], str]] = {
+    bool: (lambda v: isinstance(v, bool), "true or false"),
+    int: (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    float: (lambda v: isinstance(v, int | float) and not isinstance(v, bool), "a number"),
+    str: (lambda v: isinstance(v, str), "a string"),
+    tuple: (lambda v: isinstance(v, list), "an array"),
+}
+
+
+def _toml_types(hint: object) -> list[tuple[Callable[[object], bool], str]]:
+    """What TOML values a field typed ``hint`` takes (TOML has no null: ``None`` takes none)."""
+    if typing.get_origin(hint) is typing.Literal:
+        choices = typing.get_args(hint)
+        return [(lambda v: v in choices, " or ".join(repr(c) for c in choices))]
+    members = typing.get_args(hint) if typing.get_origin(hint) is not tuple else (hint,)
+    members = members or (hint,)
+    return [_TOML_TYPES[typing.get_origin(m) or m] for m in members if m is not type(None)]
+
+
+def _toml_type(value: object) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+    return names.get(type(value), "an array" if isinstance(value, list) else "a table")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,11 @@ Rules:
   ``pinsim: error: <file>: <key>: <reason>`` and never a traceback.
 - Scenarios are all loaded and validated before anything runs, so a typo in the last file of
   ``pinsim check scenarios/`` fails in a second, not after an hour of simulation.
+- Outputs stay where the user said: ``--out`` (created up front; an existing file or a folder
+  that cannot be made is a user mistake) or, by default, ``out/<scenario name>`` — a name
+  ``sim.scenario`` guarantees is one folder, so nothing is written outside the output root.
+- A closed stdout (``pinsim scenarios | head -1``) ends the command quietly with status 141
+  (128 + SIGPIPE, as a shell reports a process the pipe ended), never a traceback.
 - Progress goes to stderr (a ``\\r`` bar on a terminal, one final line otherwise); results go
   to stdout. The simulation pieces are imported only by the commands that run them.
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -34,6 +40,8 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 SCENARIO_DIR = Path("scenarios")
+OUT_ROOT = Path("out")
+BROKEN_PIPE_STATUS = 128 + 13  # SIGPIPE's number, as a shell reports a process it ended
 _COUNTERS = ("entered", "proceeded", "synced", "not_synced", "pending", "errored", "exited")
 
 
@@ -59,6 +67,28 @@ class _Parser(argparse.ArgumentParser):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``pinsim`` with ``argv`` (default: the process's arguments)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        status = _dispatch(args)
+        sys.stdout.flush()  # inside the try: a closed pipe shows here, not at interpreter exit
+    except BrokenPipeError:
+        _silence_stdout()
+        return BROKEN_PIPE_STATUS
+    return status
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, as Python's docs recommend after a ``BrokenPipeError``, so the
+    interpreter's last flush at exit finds nothing to complain about."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (OSError, ValueError):
+        return  # not a real file (a test's capture): nothing is flushed at exit
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, descriptor)
+    os.close(devnull)
+
+
+def _dispatch(args: list[str]) -> int:
     for words, module in _DELEGATED.items():
         if tuple(args[: len(words)]) == words:
             delegate: Callable[[list[str]], int] = importlib.import_module(module).main
@@ -107,7 +137,7 @@ def _run(options: argparse.Namespace) -> int:
     scenario = default() if options.scenario is None else _load_file(Path(options.scenario))
     from sim.runner import run
 
-    out = options.out or Path("out") / scenario.name
+    out = _out_folder(options.out) if options.out else _inside(OUT_ROOT, scenario.name)
     bar = RunBar(sys.stderr, label=scenario.name)
     outcome = run(scenario, out_dir=out, seed=options.seed, progress=bar)
     bar.finish(outcome.data.wall_seconds)
@@ -119,6 +149,7 @@ def _run(options: argparse.Namespace) -> int:
 def _check(options: argparse.Namespace) -> int:
     files = scenario_files(options.paths or [SCENARIO_DIR])
     scenarios = [_load_file(path) for path in files]
+    root = _out_folder(options.out)
     from sim.runner import run
 
     failed = 0
@@ -126,7 +157,7 @@ def _check(options: argparse.Namespace) -> int:
         if options.skip_heavy and scenario.heavy:
             print(f"SKIP {scenario.name} (heavy)")
             continue
-        outcome = run(scenario, out_dir=options.out / scenario.name)
+        outcome = run(scenario, out_dir=_inside(root, scenario.name))
         failed += not outcome.ok
         print(f"{'PASS' if outcome.ok else 'FAIL'} {scenario.name} ({scenario.source})")
         for name, result in {**outcome.checks, **_prefixed(outcome)}.items():
@@ -162,9 +193,11 @@ def _positive(text: str) -> int:
 def _sweep(options: argparse.Namespace) -> int:
     scenario = _load_file(Path(options.scenario))
     from sim.sweep.executors import executor_for
-    from sim.sweep.runs import format_table, parse_axis, sweep, write_sweep
+    from sim.sweep.runs import format_table, parse_axis, plan_runs, sweep, write_sweep
 
     axes = [parse_axis(text, scenario.source) for text in options.vary]
+    plan_runs(scenario, axes)  # every combination valid before the folder is made
+    _out_folder(options.out)
     executor = executor_for(workers=options.workers, dask=options.dask)
     bar = SweepBar(sys.stderr)
     keep = options.out / "runs" if options.keep_runs else None
@@ -261,6 +294,29 @@ def scenario_files(paths: Sequence[Path]) -> list[Path]:
         else:
             raise UsageError(f"{path}: no such file or folder")
     return files
+
+
+def _out_folder(path: Path, key: str = "--out") -> Path:
+    """An output folder, made now (before anything runs) so a bad one fails in a second;
+    ``key`` names where it came from in the error."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{path}: {key}: exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"{path}: {key}: cannot make the folder: {error.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"{path}: {key}: the folder is not writable")
+    return path
+
+
+def _inside(root: Path, name: str) -> Path:
+    """``root/name``, made, refused if it would leave ``root`` (a name ``sim.scenario`` let
+    through that should not have, or a link planted in the root)."""
+    folder = root / name
+    if not folder.resolve().is_relative_to(root.resolve()):
+        raise UsageError(f"{folder}: output folder: leaves the output root {root}")
+    return _out_folder(folder, "output folder")
 
 
 def _load_file(path: Path) -> Scenario:

@@ -7,6 +7,8 @@ The package, one concept a module (everything public is re-exported here):
   ``default.toml``), ``from_raw`` (a parsed document) and ``override`` (one dotted key replaced).
 - ``sections``: a parsed document made into a ``Scenario``, top-level table by table.
 - ``kinds``: the ``[[traffic]]`` and ``[[fault]]`` rows, whose keys depend on their ``kind``.
+- ``limits``: the range of every numeric value, the run's budget (users, flushes) and the
+  name's rule (one safe output folder); docs/SCENARIOS.md "Limits" tables them.
 - ``reader``: one table being read, the value converters and ``ScenarioError``.
 - ``units``: duration and rate strings.
 

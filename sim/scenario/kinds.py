@@ -5,16 +5,19 @@ Rules:
   ``_FAULT_KEYS``), not branches: a key another kind takes "does not apply", a key no kind takes
   gets a did-you-mean.
 - A row may only name steps and connections the scenario declares, and only happen inside the
-  run (a traffic row starting, or a fault happening, at or after its end is refused).
+  run: a traffic row starting, or a fault happening, at or after its end is refused, and so is
+  an ``end`` or ``until`` past it (``instant``). A replay row names another step than its own.
+- Numeric values are read through ``sim.scenario.limits.within``: each has a range there.
 - A missing key takes the default ``sim.scenario.spec`` declares for its field.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from sim.scenario.limits import within
 from sim.scenario.reader import (
     Table,
     choice,
@@ -33,10 +36,10 @@ from sim.scenario.spec import (
     TrafficSpec,
     default_of,
 )
-from sim.scenario.units import parse_duration, parse_rate
-from sim.world.network import Part
+from sim.scenario.units import format_duration, parse_duration, parse_rate
+from sim.world.network import LogNormal, Part
 
-__all__ = ["faults", "traffic"]
+__all__ = ["faults", "instant", "traffic"]
 
 KindKeys = Mapping[Any, tuple[frozenset[str], frozenset[str]]]
 
@@ -75,21 +78,25 @@ def traffic(row: Table, step_ids: set[str], duration_s: float) -> TrafficSpec:
     step = row.require("step", string)
     if step not in step_ids:
         raise row.error("step", f"no [[step]] with id {step!r}")
-    start_s = row.get("start", parse_duration, _traffic_default("start_s"))
+    start_s = row.get("start", parse_duration, _default("start_s"))
     if start_s >= duration_s:
         raise row.error("start", "at or after the end of the run: no user would arrive")
     spec = TrafficSpec(
         step=step,
         kind=kind,
         start_s=start_s,
-        end_s=row.get("end", parse_duration, duration_s),
-        rate_per_s=row.get("rate", parse_rate, _traffic_default("rate_per_s")),
-        rate_end_per_s=row.get("rate_end", parse_rate, _traffic_default("rate_end_per_s")),
-        peak_per_s=row.get("peak", parse_rate, _traffic_default("peak_per_s")),
-        period_s=row.get("period", positive_duration, _traffic_default("period_s")),
-        count=row.get("count", positive_integer, _traffic_default("count")),
+        end_s=row.get("end", instant(duration_s, _RUN_END), duration_s),
+        rate_per_s=row.get("rate", within("traffic.rate", parse_rate), _default("rate_per_s")),
+        rate_end_per_s=row.get(
+            "rate_end", within("traffic.rate_end", parse_rate), _default("rate_end_per_s")
+        ),
+        peak_per_s=row.get("peak", within("traffic.peak", parse_rate), _default("peak_per_s")),
+        period_s=row.get(
+            "period", within("traffic.period", positive_duration), _default("period_s")
+        ),
+        count=row.get("count", within("traffic.count", positive_integer), _default("count")),
         missing=_missing(row.table("missing")),
-        malformed=row.get("malformed", share, _traffic_default("malformed")),
+        malformed=row.get("malformed", share, _default("malformed")),
         replay=row.get("replay", string, None),
     )
     row.done()
@@ -97,11 +104,33 @@ def traffic(row: Table, step_ids: set[str], duration_s: float) -> TrafficSpec:
         raise row.error("end", "must be after start")
     if spec.replay is not None and spec.replay not in step_ids:
         raise row.error("replay", f"no [[step]] with id {spec.replay!r}")
+    if spec.replay == step:
+        # a row's users are never "received before" the tick that brings them: none would run
+        raise row.error("replay", f"names the row's own step {step!r}: replay another step")
     return spec
 
 
-def _traffic_default(name: str) -> Any:
+def _default(name: str) -> Any:
     return default_of(TrafficSpec, name)
+
+
+_RUN_END = "the end of the run"
+_UNTIL_END = _RUN_END + "; leave until out to last to the end"
+
+
+def instant(duration_s: float, what: str) -> Callable[[object], float]:
+    """A converter to an instant of the run: a duration from its start, at most ``duration_s``
+    (``what`` names that end in the refusal)."""
+
+    def convert(value: object) -> float:
+        seconds = parse_duration(value)
+        if seconds > duration_s:
+            raise ValueError(
+                f"{format_duration(seconds)} is after {what} ({format_duration(duration_s)})"
+            )
+        return seconds
+
+    return convert
 
 
 def _check_kind_keys(
@@ -148,16 +177,16 @@ def _fault(
     spec = FaultSpec(
         kind=kind,
         at_s=at_s,
-        until_s=row.get("until", parse_duration, None),
+        until_s=row.get("until", instant(duration_s, _UNTIL_END), None),
         connection=_fault_connection(row, kind, connection_ids),
         step=row.get("step", string, None),
         share=row.get("share", share, default_of(FaultSpec, "share")),
         status=row.get(
             "status", _statuses, _DEFAULT_STATUS.get(kind, default_of(FaultSpec, "status"))
         ),
-        median_s=row.get("median", parse_duration, None),
-        p99_s=row.get("p99", parse_duration, None),
-        extra_s=row.get("extra", parse_duration, None),
+        median_s=row.get("median", within("fault.median", parse_duration), None),
+        p99_s=row.get("p99", within("fault.p99", parse_duration), None),
+        extra_s=row.get("extra", within("fault.extra", parse_duration), None),
         part=row.get("part", choice(Part), default_of(FaultSpec, "part")),
     )
     row.done()
@@ -198,7 +227,10 @@ def _check_latency_fault(row: Table, spec: FaultSpec) -> None:
         raise row.error("extra", "give either median and p99, or extra (added delay)")
     if has_curve and (spec.median_s is None or spec.p99_s is None):
         raise row.error("p99" if spec.p99_s is None else "median", "missing (give both)")
-    if spec.median_s is not None and spec.p99_s is not None and spec.p99_s < spec.median_s:
-        raise row.error("p99", "must not be below the median")
+    if spec.median_s is not None and spec.p99_s is not None:
+        try:
+            LogNormal(median_s=spec.median_s, p99_s=spec.p99_s)  # the driver builds the same
+        except ValueError as error:
+            raise row.error("p99", str(error)) from None
     if spec.extra_s is not None and spec.part is Part.PROPAGATION:
         raise row.error("extra", "is Pinterest's own added delay: it applies to part 'service'")

@@ -7,16 +7,20 @@ Rules:
   connections before steps, steps before traffic, faults and per-step expectations.
 - A missing key takes the default ``sim.scenario.spec`` declares: tables whose fields all have
   defaults start from a default instance, the others ask ``default_of``.
+- Numeric values are read through ``sim.scenario.limits.within`` (each has a range there), and
+  the finished scenario must fit the run's budget (``limits.check_budget``).
 - Keys of the old model are refused with what to write instead (``[pinterest] latency``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from sim.scenario import kinds
+from sim.scenario import kinds, limits
+from sim.scenario.limits import within
 from sim.scenario.reader import (
     Table,
     boolean,
@@ -60,8 +64,10 @@ def build(raw: dict[str, Any], source: str) -> Scenario:
     top = Table(source, "", raw)
     top.done(_TOP_LEVEL)
     head = top.table("scenario")
-    duration_s = head.get("duration", positive_duration, _scenario_default("duration_s"))
-    name = head.get("name", string, Path(source).stem or "scenario")
+    duration_s = head.get(
+        "duration", within("scenario.duration", positive_duration), _scenario_default("duration_s")
+    )
+    name = head.get("name", limits.folder_name, _default_name(source))
     description = head.get("description", str, _scenario_default("description"))
     seed = head.get("seed", integer, _scenario_default("seed"))
     heavy = head.get("heavy", boolean, _scenario_default("heavy"))
@@ -70,7 +76,7 @@ def build(raw: dict[str, Any], source: str) -> Scenario:
     connection_ids = [c.id for c in connections]
     steps = _steps(top.rows("step"), connection_ids)
     step_ids = {step.id for step in steps}
-    return Scenario(
+    scenario = Scenario(
         name=name,
         description=description,
         seed=seed,
@@ -84,9 +90,20 @@ def build(raw: dict[str, Any], source: str) -> Scenario:
         steps=steps,
         traffic=tuple(kinds.traffic(row, step_ids, duration_s) for row in top.rows("traffic")),
         faults=kinds.faults(top.rows("fault"), step_ids, connection_ids, duration_s),
-        expect=_expectations(top.table("expect"), step_ids),
+        expect=_expectations(top.table("expect"), step_ids, duration_s),
         raw=MappingProxyType(raw),
     )
+    limits.check_budget(scenario)
+    return scenario
+
+
+def _default_name(source: str) -> str:
+    """The file's name when it is a safe folder name (``<string>`` is not), else "scenario"."""
+    stem = Path(source).stem
+    try:
+        return limits.folder_name(stem)
+    except ValueError:
+        return "scenario"
 
 
 def _scenario_default(name: str) -> Any:
@@ -103,41 +120,54 @@ _OLD_LATENCY = (
 def _network(table: Table) -> NetworkSpec:
     base = NetworkSpec()
     spec = NetworkSpec(
-        propagation=table.get("propagation", _delay, base.propagation),
-        service=table.get("service", _delay, base.service),
-        connections=table.get("connections", positive_integer, base.connections),
+        propagation=table.get("propagation", _delay("network.propagation"), base.propagation),
+        service=table.get("service", _delay("network.service"), base.service),
+        connections=table.get(
+            "connections", within("network.connections", positive_integer), base.connections
+        ),
         paths=table.get("paths", choice(Paths), base.paths),
     )
     table.done()
     return spec
 
 
-def _delay(value: object) -> LogNormal:
-    """``"40ms"`` (a constant) or ``{ median = "120ms", p99 = "600ms" }``; ``LogNormal``
-    says what makes a pair invalid."""
-    if not isinstance(value, dict):
-        seconds = parse_duration(value)
-        return LogNormal(median_s=seconds, p99_s=seconds)
-    unknown = sorted(set(value) - {"median", "p99"})
-    if unknown:
-        raise ValueError(f"{unknown[0]}: unknown key; a delay takes median and p99")
-    missing = [name for name in ("median", "p99") if name not in value]
-    if missing:
-        raise ValueError(f"{missing[0]}: missing (give median and p99, or one duration)")
-    return LogNormal(median_s=parse_duration(value["median"]), p99_s=parse_duration(value["p99"]))
+def _delay(key: str) -> Callable[[object], LogNormal]:
+    """A converter of ``"40ms"`` (a constant) or ``{ median = "120ms", p99 = "600ms" }``, each
+    duration in ``RANGES[key]``; ``LogNormal`` says what makes a pair invalid."""
+    duration = within(key, parse_duration)
+
+    def convert(value: object) -> LogNormal:
+        if not isinstance(value, dict):
+            seconds = duration(value)
+            return LogNormal(median_s=seconds, p99_s=seconds)
+        unknown = sorted(set(value) - {"median", "p99"})
+        if unknown:
+            raise ValueError(f"{unknown[0]}: unknown key; a delay takes median and p99")
+        missing = [name for name in ("median", "p99") if name not in value]
+        if missing:
+            raise ValueError(f"{missing[0]}: missing (give median and p99, or one duration)")
+        return LogNormal(median_s=duration(value["median"]), p99_s=duration(value["p99"]))
+
+    return convert
 
 
 def _pinterest(table: Table) -> PinterestSettings:
     base = PinterestSettings()
     settings = PinterestSettings(
         ads_write_per_second=table.get(
-            "ads_write_per_second", positive_integer, base.ads_write_per_second
+            "ads_write_per_second",
+            within("pinterest.ads_write_per_second", positive_integer),
+            base.ads_write_per_second,
         ),
         ads_write_per_minute=table.get(
-            "ads_write_per_minute", positive_integer, base.ads_write_per_minute
+            "ads_write_per_minute",
+            within("pinterest.ads_write_per_minute", positive_integer),
+            base.ads_write_per_minute,
         ),
         max_records_per_request=table.get(
-            "max_records_per_request", positive_integer, base.max_records_per_request
+            "max_records_per_request",
+            within("pinterest.max_records_per_request", positive_integer),
+            base.max_records_per_request,
         ),
         match_rate=table.get("match_rate", share, base.match_rate),
         retry_after=table.get("retry_after", boolean, base.retry_after),
@@ -152,18 +182,36 @@ def _pinterest(table: Table) -> PinterestSettings:
 def _sync(table: Table) -> SyncSettings:
     base = SyncSettings()
     settings = SyncSettings(
-        flush_interval_s=table.get("flush_interval", positive_duration, base.flush_interval_s),
+        flush_interval_s=table.get(
+            "flush_interval",
+            within("sync.flush_interval", positive_duration),
+            base.flush_interval_s,
+        ),
         requests_per_second=table.get(
-            "requests_per_second", positive_integer, base.requests_per_second
+            "requests_per_second",
+            within("sync.requests_per_second", positive_integer),
+            base.requests_per_second,
         ),
         max_records_per_request=table.get(
-            "max_records_per_request", positive_integer, base.max_records_per_request
+            "max_records_per_request",
+            within("sync.max_records_per_request", positive_integer),
+            base.max_records_per_request,
         ),
-        retry_window_s=table.get("retry_window", positive_duration, base.retry_window_s),
-        max_in_flight=table.get("max_in_flight", positive_integer, base.max_in_flight),
-        request_timeout_s=table.get("request_timeout", positive_duration, base.request_timeout_s),
+        retry_window_s=table.get(
+            "retry_window", within("sync.retry_window", positive_duration), base.retry_window_s
+        ),
+        max_in_flight=table.get(
+            "max_in_flight", within("sync.max_in_flight", positive_integer), base.max_in_flight
+        ),
+        request_timeout_s=table.get(
+            "request_timeout",
+            within("sync.request_timeout", positive_duration),
+            base.request_timeout_s,
+        ),
         pacer=table.get("pacer", choice(Pacer), base.pacer),
-        pacing_margin_s=table.get("pacing_margin", parse_duration, base.pacing_margin_s),
+        pacing_margin_s=table.get(
+            "pacing_margin", within("sync.pacing_margin", parse_duration), base.pacing_margin_s
+        ),
     )
     table.done()
     return settings
@@ -260,7 +308,7 @@ _COUNT_BOUNDS = (
 _RUN_BOUNDS = ("max_429_share", "min_utilisation")
 
 
-def _expectations(table: Table, step_ids: set[str]) -> Expectations:
+def _expectations(table: Table, step_ids: set[str], duration_s: float) -> Expectations:
     steps_table = table.table("steps")
     per_step = {}
     for step_id in steps_table.names():
@@ -270,16 +318,16 @@ def _expectations(table: Table, step_ids: set[str]) -> Expectations:
         for name in _RUN_BOUNDS:
             if step_table.has(name):
                 raise step_table.error(name, "a per-token figure: set it in [expect]")
-        per_step[step_id] = _bounds(step_table)
-    return Expectations(totals=_bounds(table), steps=MappingProxyType(per_step))
+        per_step[step_id] = _bounds(step_table, duration_s)
+    return Expectations(totals=_bounds(table, duration_s), steps=MappingProxyType(per_step))
 
 
-def _bounds(table: Table) -> ExpectBounds:
+def _bounds(table: Table, duration_s: float) -> ExpectBounds:
     counts = {name: table.get(name, integer, None) for name in _COUNT_BOUNDS}
     bounds = ExpectBounds(
         **counts,
-        lag_p99_max_s=table.get("lag_p99_max", parse_duration, None),
-        drain_by_s=table.get("drain_by", parse_duration, None),
+        lag_p99_max_s=table.get("lag_p99_max", within("expect.lag_p99_max", parse_duration), None),
+        drain_by_s=table.get("drain_by", kinds.instant(duration_s, "the run's end"), None),
         max_429_share=table.get("max_429_share", share, None),
         min_utilisation=table.get("min_utilisation", share, None),
     )

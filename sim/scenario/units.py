@@ -5,6 +5,7 @@ Rules:
   ``"2m"``, ``"13h"``, ``"1d"`` (``"min"`` is accepted for minutes), or several of them
   summed, largest first as ``format_duration`` writes them (``"1h30m"``). ``"0"`` is zero.
 - A rate is a string ``"<number>/<unit>"``: ``"50/s"``, ``"3000/min"``, ``"1000/h"``, ``"5/d"``.
+- A number too large to be a float (hundreds of digits) is refused, never read as infinity.
 - Numbers given without a unit are refused: a ``5`` in a scenario could mean seconds or hours,
   and guessing wrong silently would falsify a whole run.
 - Errors are ``UnitError`` with a message fit for a user (it names what was expected).
@@ -27,6 +28,8 @@ _SECONDS_PER_UNIT: dict[str, float] = {
 }
 _RATE_UNITS: dict[str, float] = {"s": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
+_HUGE_S = 1000 * 86400.0  # beyond this format_duration writes seconds, "1e+20s"
+
 _DIGITS = r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+"
 _NUMBER = rf"(?P<number>{_DIGITS})"
 _DURATION = re.compile(rf"{_NUMBER}\s*(?P<unit>[a-z]+)")
@@ -48,10 +51,11 @@ def parse_duration(text: object) -> float:
         return 0.0
     if _DURATIONS.fullmatch(stripped) is None:
         raise UnitError(f"bad duration {text!r}: expected a number and a unit (ms, s, m, h, d)")
-    return sum(
+    seconds = sum(
         float(match["number"]) * _unit_seconds(text, match, _SECONDS_PER_UNIT, "ms, s, m, h, d")
         for match in _DURATION.finditer(stripped)
     )
+    return _finite(text, seconds)
 
 
 def parse_rate(text: object) -> float:
@@ -64,13 +68,15 @@ def parse_rate(text: object) -> float:
     if match is None:
         raise UnitError(f"bad rate {text!r}: expected '<number>/<unit>' with unit s, min, h, d")
     per_seconds = _unit_seconds(text, match, _RATE_UNITS, "s, min, h, d")
-    return float(match["number"]) / per_seconds
+    return _finite(text, float(match["number"]) / per_seconds)
 
 
 def format_duration(seconds: float) -> str:
     """Render ``seconds`` compactly for humans (``"13h"``, ``"1h30m"``, ``"250ms"``)."""
     if seconds < 1:
         return f"{seconds * 1000:g}ms"
+    if seconds >= _HUGE_S:  # a value being refused: its digits would say nothing
+        return f"{seconds:.3g}s"
     whole = round(seconds)
     if not math.isclose(whole, seconds, abs_tol=1e-9):
         return f"{seconds:g}s"
@@ -87,6 +93,12 @@ def _unit_seconds(text: str, match: re.Match[str], units: dict[str, float], know
     if unit not in units:
         raise UnitError(f"bad unit {unit!r} in {text!r}: expected one of {known}")
     return units[unit]
+
+
+def _finite(text: str, value: float) -> float:
+    if not math.isfinite(value):
+        raise UnitError(f"{text[:20]!r}… is too large")
+    return value
 
 
 def _refuse_negative(text: str, stripped: str) -> None:

@@ -294,7 +294,12 @@ class _Run:
             return
         counters = {s.id: _counter_values(self.engine.counters(s.id)) for s in self.scenario.steps}
         self.recorder.sample(now, counters, {})
-        self.next_sample = min(self.end_s, (math.floor(now / self.sample_s) + 1) * self.sample_s)
+        slot = math.floor(now / self.sample_s) + 1
+        # float error can put slot·sample_s back at `now` (0.3 s samples): the loop would wake
+        # at the same instant forever, so step one more slot
+        if slot * self.sample_s <= now:
+            slot += 1
+        self.next_sample = min(self.end_s, slot * self.sample_s)
 
     def _report_progress(self, now: float) -> None:
         if self.progress is None:
