@@ -4,7 +4,9 @@ Rules:
 - Serialise ``Audience`` as the spec spells it: ``created_timestamp``/``updated_timestamp``
   (not ``created_time``), ``size`` null until enough members matched, ``type: "audience"``.
 - ``audience_type`` and ``operation_type`` are case-sensitive enums; ``rule`` is an object
-  whose extra keys (the SDK sends ``ad_account_id``) are kept; ``description: ""`` is accepted.
+  whose declared fields are checked as the spec's ``AudienceRule`` says
+  (``mock_pinterest.audience_rules``) and whose extra keys are kept; ``description: ""`` is
+  accepted.
 - There is no DELETE verb: removal is a PATCH with ``operation_type: "REMOVE"``.
 """
 
@@ -15,6 +17,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from mock_pinterest.audience_rules import check_rule
 from mock_pinterest.backend import Backend
 from mock_pinterest.errors import InvalidParameters
 from mock_pinterest.models import Audience
@@ -53,6 +56,12 @@ def render_audience(backend: Backend, audience: Audience) -> dict[str, object]:
     }
 
 
+def _rule(body: dict[str, Any]) -> dict[str, object]:
+    rule = object_field(body, "rule")
+    check_rule(rule)
+    return rule
+
+
 def _description(body: dict[str, Any]) -> str | None:
     description = body.get("description")
     if description is not None and not isinstance(description, str):
@@ -72,7 +81,7 @@ def audiences_create(ad_account_id: str) -> ResponseReturnValue:
         account,
         name=name,
         audience_type=enum_field(body, "audience_type", AUDIENCE_TYPES),
-        rule=object_field(body, "rule"),
+        rule=_rule(body),
         description=_description(body),
     )
     return jsonify(render_audience(backend, audience))
@@ -114,7 +123,7 @@ def audiences_update(ad_account_id: str, audience_id: str) -> ResponseReturnValu
     if "name" in body:
         text_field(body, "name")
     if "rule" in body:
-        object_field(body, "rule")
+        _rule(body)
     _description(body)
     audience = backend.update_audience(
         account, numeric_id(audience_id, "audience_id"), operation_type=operation_type, changes=body
