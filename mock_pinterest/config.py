@@ -81,13 +81,15 @@ class MockConfig:
         for name in _POSITIVE:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive; got {getattr(self, name)!r}")
+        for name, (low, high) in _COUNTS.items():
+            value = getattr(self, name)
+            if value is not None and not _whole_within(value, low, high):
+                raise ValueError(f"{name} must be a whole number from {low:,} to {high:,}")
         if self.redirect_uris is not None:
             # A TOML array or a JSON list arrives as a list: store the frozen form.
             object.__setattr__(self, "redirect_uris", _redirect_uris(self.redirect_uris))
         if not 0.0 <= self.match_rate <= 1.0:
             raise ValueError("match_rate must be within [0, 1]")
-        if self.ads_write_per_second < 1 or self.max_records_per_request < 1:
-            raise ValueError("limits must be positive")
         if not (math.isfinite(self.speed) and self.speed > 0):
             raise ValueError(f"speed must be a positive finite number; got {self.speed!r}")
         if self.invalid_records not in ("report", "reject"):
@@ -119,6 +121,22 @@ _FINITE = (
     "epoch_s",
 )
 _POSITIVE = ("access_token_ttl_s", "refresh_token_ttl_s", "code_ttl_s")
+# Counts that size the limiter's windows and the answers: beyond these a window's deque or a
+# page would not fit in memory (a 500, or a frozen server). None means "no such limit"; a
+# per-minute limit of 0 refuses every request of its category (ratelimit's rules).
+_COUNTS: dict[str, tuple[int, int]] = {
+    "ads_write_per_second": (1, 10_000),
+    "ads_write_per_minute": (0, 600_000),
+    "ads_read_per_minute": (0, 600_000),
+    "org_read_per_minute": (0, 600_000),
+    "org_write_per_minute": (0, 600_000),
+    "max_records_per_request": (1, 100_000),
+    "min_visible_size": (0, 1_000_000_000),
+}
+
+
+def _whole_within(value: object, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 def _finite(value: object) -> bool:

@@ -168,6 +168,27 @@ def test_mock_config_refuses_non_finite_durations_naming_the_field(
         MockConfig.from_mapping(setting)
 
 
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"ads_write_per_second": 10**30},  # a sliding window's deque of that length: a 500
+        {"ads_write_per_second": 0},
+        {"ads_write_per_minute": 10**12},
+        {"org_read_per_minute": 2.5},
+        {"max_records_per_request": True},
+        {"min_visible_size": -1},
+    ],
+)
+def test_mock_config_refuses_counts_out_of_range_naming_the_field(
+    setting: dict[str, object],
+) -> None:
+    (name,) = setting
+    with pytest.raises(ValueError, match=f"{name} must be a whole number from"):
+        MockConfig.from_mapping(setting)
+    # with no per-minute limit at all, as by default, the config stands
+    assert MockConfig.from_mapping({"ads_write_per_minute": None}).ads_write_per_minute is None
+
+
 @pytest.fixture
 def held_sleep(
     monkeypatch: pytest.MonkeyPatch,
