@@ -165,6 +165,20 @@ def test_connect_wrong_client_secret_fails_the_exchange_without_echoing_it(mock:
     assert [row["status"] for row in mock.journal("/v5/oauth/token")] == [401]
 
 
+def _main_argv(mock: Mock, *extra: str) -> list[str]:
+    """``pinsim live connect`` against the mock, the URL handed to the browser (the person)."""
+    return [
+        "--client-id", mock.credentials.client_id,
+        "--client-secret-env", SECRET_ENV,
+        "--api-base", mock.origin + "/v5",
+        "--authorize-url", mock.origin + "/oauth/",
+        "--scopes", "ads:read,ads:write",
+        "--connection-id", "acme",
+        *extra,
+        "--browser",
+    ]  # fmt: skip
+
+
 def test_connect_main_prints_url_and_account_but_never_a_token(
     mock: Mock, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -173,15 +187,7 @@ def test_connect_main_prints_url_and_account_but_never_a_token(
     # --browser hands the URL to the browser, which here is the person.
     monkeypatch.setattr("webbrowser.open", person)
     saved: list[ConnectedAccount] = []
-    argv = [
-        "--client-id", mock.credentials.client_id,
-        "--client-secret-env", SECRET_ENV,
-        "--api-base", mock.origin + "/v5",
-        "--authorize-url", mock.origin + "/oauth/",
-        "--scopes", "ads:read,ads:write",
-        "--connection-id", "acme",
-        "--browser",
-    ]  # fmt: skip
+    argv = _main_argv(mock)
     assert main(argv, save=saved.append) == 0
     out = capsys.readouterr().out
     [account] = saved
@@ -199,16 +205,7 @@ def test_connect_main_saves_the_connection_in_the_workers_store(
 ) -> None:
     monkeypatch.setenv(SECRET_ENV, mock.credentials.client_secret)
     monkeypatch.setattr("webbrowser.open", Person())
-    argv = [
-        "--client-id", mock.credentials.client_id,
-        "--client-secret-env", SECRET_ENV,
-        "--api-base", mock.origin + "/v5",
-        "--authorize-url", mock.origin + "/oauth/",
-        "--scopes", "ads:read,ads:write",
-        "--connection-id", "acme",
-        "--store", str(tmp_path / "live.db"),
-        "--browser",
-    ]  # fmt: skip
+    argv = _main_argv(mock, "--store", str(tmp_path / "live.db"))
     assert main(argv) == 0
     store = SqliteStore(tmp_path / "live.db")
     [connection] = store.connections()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import stat
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -189,16 +190,7 @@ def test_store_checkpoint_round_trip_with_outcomes(store: SqliteStore) -> None:
 
 def test_store_checkpoint_is_one_transaction(store: SqliteStore) -> None:
     store.checkpoint(b"old", 1, taken_at=1.0, counters=counters(1), outcomes_through=0)
-    bad = UserOutcome(
-        user_id=cast(str, None),
-        step_id="vip",
-        entered_at=1.0,
-        outcome="synced",
-        outcome_at=2.0,
-        attempts=1,
-        last_status=200,
-        reason=None,
-    )
+    bad = replace(synced("u"), user_id=cast(str, None))
     with pytest.raises(sqlite3.IntegrityError):
         store.checkpoint(
             b"new",

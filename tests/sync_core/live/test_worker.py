@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -14,7 +15,15 @@ from sync_core.live.config import WorkerSettings
 from sync_core.live.entries import Entry
 from sync_core.live.store import SqliteStore
 from sync_core.live.worker import Worker, normalise_api_base
-from tests.sync_core.live.world import LiveMock, email_of, live_mock, prepare, sha, wait_for
+from tests.sync_core.live.world import (
+    STEP,
+    LiveMock,
+    email_of,
+    live_mock,
+    prepare,
+    sha,
+    wait_for,
+)
 
 SYNC = SyncConfig(flush_interval_s=0.2, request_timeout_s=5.0)
 SETTINGS = WorkerSettings(checkpoint_interval_s=0.1, poll_interval_s=0.02)
@@ -143,10 +152,6 @@ def test_worker_skips_entries_of_unknown_steps_and_syncs_the_rest(tmp_path: Path
 
 
 def test_worker_picks_up_a_step_saved_while_it_runs(tmp_path: Path) -> None:
-    from dataclasses import replace
-
-    from tests.sync_core.live.world import STEP
-
     path = tmp_path / "live.db"
     store = SqliteStore(path)
     with live_mock() as mock:
