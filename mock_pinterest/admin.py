@@ -23,6 +23,8 @@ from mock_pinterest.wire import json_body, numeric_id
 
 bp = Blueprint("admin", __name__, url_prefix="/_mock")
 
+_MAX_TTL_S = 365 * 86_400.0  # a token lifetime beyond a year is no expiry fault
+
 
 def _optional_body() -> dict[str, Any]:
     return json_body() if request.content_length else {}
@@ -119,7 +121,7 @@ def tokens() -> ResponseReturnValue:
             "client_secret": client.client_secret,
             "user": username,
             "ad_account_ids": [account.id for account in backend.ad_accounts_of(username)],
-            "expires_in": int(backend.config.access_token_ttl_s),
+            "expires_in": round(grant.access.expires_at - backend.now()),
         }
     )
 
@@ -137,6 +139,23 @@ def tokens_revoke() -> ResponseReturnValue:
     else:
         raise InvalidParameters("Give 'access_token', 'refresh_token' or 'user'.")
     return jsonify({"revoked": revoked})
+
+
+@bp.post("/tokens/expiry")
+def tokens_expiry() -> ResponseReturnValue:
+    backend = current_backend()
+    body = json_body()
+    ttl = body.get("access_token_ttl_s")
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 0 < ttl <= _MAX_TTL_S:
+        raise InvalidParameters(
+            f"'access_token_ttl_s' must be a number of seconds in (0, {_MAX_TTL_S:g}]."
+        )
+    refuse = body.get("refuse_refresh", False)
+    if not isinstance(refuse, bool):
+        raise InvalidParameters("'refuse_refresh' must be true or false.")
+    user = _name(body, "user") if "user" in body else None
+    shortened = backend.shorten_tokens(float(ttl), user=user, refuse_refresh=refuse)
+    return jsonify({"shortened": shortened})
 
 
 @bp.post("/audiences/<audience_id>/delete")

@@ -126,6 +126,8 @@ class Backend:
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.customer_lists: dict[str, CustomerList] = {}
         self.audiences: dict[str, Audience] = {}
+        # access-token lifetimes shortened at run time (``shorten_tokens``): by user, None for all
+        self.access_ttl_s: dict[str | None, float] = {}
         self._token_count = 0
         self._grant_count = 0
         self._request_count = 0
@@ -325,6 +327,32 @@ class Backend:
                 refresh.revoked = True
         return revoked
 
+    def shorten_tokens(
+        self, ttl_s: float, *, user: str | None = None, refuse_refresh: bool = False
+    ) -> int:
+        """From now on a user's access tokens (every user's, for None) live ``ttl_s``: the live
+        ones expire within it, new ones are issued with it. ``refuse_refresh`` revokes their
+        refresh tokens too (the access tokens work until they expire). Returns how many live
+        access tokens were shortened."""
+        now = self.now()
+        self.access_ttl_s[user] = ttl_s
+        shortened = 0
+        for access in self.access_tokens.values():
+            mine = user in (None, access.user) and not access.revoked
+            if mine and access.expires_at > now + ttl_s:
+                access.expires_at = now + ttl_s
+                shortened += 1
+        if refuse_refresh:
+            for refresh in self.refresh_tokens.values():
+                if user in (None, refresh.user):
+                    refresh.revoked = True
+        return shortened
+
+    def access_lifetime_s(self, user: str) -> float:
+        """How long an access token issued to ``user`` now lives."""
+        overrides = [self.access_ttl_s[k] for k in (user, None) if k in self.access_ttl_s]
+        return min(overrides, default=self.config.access_token_ttl_s)
+
     def lookup_token(self, token: str | None) -> AccessToken | None:
         """The access token record, valid or not, for journaling and fault matching."""
         return None if token is None else self.access_tokens.get(token)
@@ -360,7 +388,7 @@ class Backend:
             scopes=scopes,
             client_id=client_id,
             grant=grant,
-            expires_at=now + self.config.access_token_ttl_s,
+            expires_at=now + self.access_lifetime_s(username),
         )
         refresh_token = f"pinr.{self._secret(64)}"
         refresh = self.refresh_tokens[refresh_token] = RefreshToken(

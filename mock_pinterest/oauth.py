@@ -89,7 +89,7 @@ def _token_response(backend: Backend, grant: TokenGrant, response_type: str) -> 
     body: dict[str, object] = {
         "access_token": grant.access_token,
         "token_type": "bearer",
-        "expires_in": int(config.access_token_ttl_s),
+        "expires_in": round(grant.access.expires_at - backend.now()),
         "scope": ",".join(sorted(grant.access.scopes)),
         "response_type": response_type,
     }

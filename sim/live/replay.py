@@ -22,7 +22,10 @@ Rules:
   the mock sleeps (scaled by K) — medians, not the simulation's spread.
 - Faults: windowed ones are the mock's fault rules (``translate.fault_rules``) with their
   windows moved onto the mock's clock, installed before scenario second 0; a latency window on
-  a network part (``median``/``p99``) has no mock rule and is not reproduced (said on stderr).
+  a network part (``median``/``p99``), a fault on the link (``timeout``, ``connection_reset``,
+  ``outage``: the simulated network's, ``sim.world.link``) and a ``worker_crash`` have no mock
+  rule and are not reproduced (said on stderr). A ``token_expiry`` shortens the mock's token
+  lifetimes through its admin API, the lifetime moved onto the mock's clock.
   Instant ones fire at their scaled instant, a few wall milliseconds early so that they act
   before the engine's sends of that instant (a flush on the same tick), as the driver fires
   faults before it pumps. A revoke and a deleted audience go through the admin API; a reconnect
@@ -78,7 +81,7 @@ from sim.results.recorder import (
     RunData,
 )
 from sim.runner import RunOutcome, judge_and_write
-from sim.scenario import FaultKind, FaultSpec, Scenario, ScenarioError, StepAction, load
+from sim.scenario import FaultKind, FaultSpec, Refresh, Scenario, ScenarioError, StepAction, load
 from sim.world import translate
 from sync_core import Connection, ResponseReceived
 from sync_core.events import Outcome
@@ -327,6 +330,9 @@ class _Replay:
         rules = translate.fault_rules(fault, until)
         if fault.kind is FaultKind.LATENCY and fault.median_s is not None:
             self._notes(f"not reproduced live: the {fault.part} latency window at {fault.at_s:g} s")
+        if fault.kind in _NOT_LIVE:
+            why = _NOT_LIVE[fault.kind]
+            self._notes(f"not reproduced live: the {fault.kind} at {fault.at_s:g} s ({why})")
         for rule in rules:
             moved = {**rule, "from": timebase.mock(float(rule["from"]))}  # type: ignore[arg-type]
             moved["until"] = timebase.mock(float(rule["until"]))  # type: ignore[arg-type]
@@ -414,6 +420,17 @@ class _Replay:
             if mine and audience["name"] == spec.audience.name and not audience["removed"]:
                 self.mock.admin("POST", f"/_mock/audiences/{audience['id']}/delete", {})
 
+    def _expire_tokens(self, fault: FaultSpec, worker: Worker) -> None:
+        assert self.timebase is not None and fault.lifetime_s is not None
+        start = self.timebase.mock(fault.at_s)
+        body: dict[str, object] = {
+            "access_token_ttl_s": self.timebase.mock(fault.at_s + fault.lifetime_s) - start,
+            "refuse_refresh": fault.refresh is Refresh.REFUSED,
+        }
+        if fault.connection is not None:
+            body["user"] = fault.connection
+        self.mock.admin("POST", "/_mock/tokens/expiry", body)
+
     def _connection_of(self, fault: FaultSpec) -> str:
         return fault.connection or self.scenario.connections[0].id
 
@@ -467,6 +484,14 @@ _INSTANT_FAULTS: Final[dict[FaultKind, Callable[[_Replay, FaultSpec, Worker], No
     FaultKind.REVOKE_TOKEN: _Replay._revoke,
     FaultKind.RECONNECT: _Replay._reconnect,
     FaultKind.DELETE_AUDIENCE: _Replay._delete_audience,
+    FaultKind.TOKEN_EXPIRY: _Replay._expire_tokens,
+}
+# faults a live replay cannot play, and why
+_NOT_LIVE: Final = {
+    FaultKind.TIMEOUT: "the loopback socket is the link: it loses nothing",
+    FaultKind.CONNECTION_RESET: "the loopback socket is the link: it resets nothing",
+    FaultKind.OUTAGE: "the mock keeps serving: it cannot refuse connections",
+    FaultKind.WORKER_CRASH: "the replay runs one worker to the end",
 }
 
 

@@ -46,7 +46,7 @@ class SentNote:
 
     sent_at: float
     body: int  # the book's number for the request's body, audited after the run
-    answered_at: float = math.nan  # when the engine heard back (answer or timeout)
+    answered_at: float = math.nan  # when the engine heard the answer; NaN: it was lost
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,6 +20,7 @@ from typing import Any
 from sim.scenario.limits import within
 from sim.scenario.reader import (
     Table,
+    boolean,
     choice,
     positive_duration,
     positive_integer,
@@ -32,6 +33,7 @@ from sim.scenario.spec import (
     FaultKind,
     FaultSpec,
     MissingShares,
+    Refresh,
     TrafficKind,
     TrafficSpec,
     default_of,
@@ -66,6 +68,17 @@ _FAULT_KEYS: dict[FaultKind, tuple[frozenset[str], frozenset[str]]] = {
         frozenset(),
         frozenset({"until", "part", "median", "p99", "extra", "connection"}),
     ),
+    FaultKind.TIMEOUT: (frozenset(), frozenset({"until", "share", "applied", "connection"})),
+    FaultKind.CONNECTION_RESET: (
+        frozenset(),
+        frozenset({"until", "share", "applied", "connection"}),
+    ),
+    FaultKind.OUTAGE: (frozenset(), frozenset({"until"})),
+    FaultKind.TOKEN_EXPIRY: (
+        frozenset({"lifetime"}),
+        frozenset({"lifetime", "refresh", "connection"}),
+    ),
+    FaultKind.WORKER_CRASH: (frozenset(), frozenset()),
 }
 _TOKEN_FAULTS = frozenset({FaultKind.REVOKE_TOKEN, FaultKind.RECONNECT})
 _DEFAULT_STATUS = {FaultKind.SERVER_ERRORS: SERVER_ERROR_STATUSES}  # other kinds answer none
@@ -188,6 +201,9 @@ def _fault(
         p99_s=row.get("p99", within("fault.p99", parse_duration), None),
         extra_s=row.get("extra", within("fault.extra", parse_duration), None),
         part=row.get("part", choice(Part), default_of(FaultSpec, "part")),
+        applied=row.get("applied", boolean, default_of(FaultSpec, "applied")),
+        lifetime_s=row.get("lifetime", within("fault.lifetime", positive_duration), None),
+        refresh=row.get("refresh", choice(Refresh), default_of(FaultSpec, "refresh")),
     )
     row.done()
     _check_fault(row, spec, step_ids)

@@ -121,6 +121,7 @@ RANGES: dict[str, Range] = {
     "fault.median": _DELAY,
     "fault.p99": _DELAY,
     "fault.extra": _DELAY,
+    "fault.lifetime": _durations(MINUTE_S, MAX_RUN_S),
     "expect.lag_p99_max": _durations(0.0, MAX_RUN_S),
 }
 

@@ -239,7 +239,21 @@ def _unique(ids: list[str], rows: list[Table]) -> None:
 def _steps(rows: list[Table], connection_ids: list[str]) -> tuple[StepSpec, ...]:
     steps = [_step(row, connection_ids) for row in rows]
     _unique([s.id for s in steps], rows)
+    _one_owner_per_ad_account(steps, rows)
     return tuple(steps)
+
+
+def _one_owner_per_ad_account(steps: list[StepSpec], rows: list[Table]) -> None:
+    """An ad account is one Pinterest login's: two connections cannot both own it."""
+    owner: dict[str, str] = {}
+    for step, row in zip(steps, rows, strict=True):
+        first = owner.setdefault(step.ad_account, step.connection)
+        if first != step.connection:
+            raise row.error(
+                "ad_account",
+                f"{step.ad_account} belongs to connection {first!r} (an earlier step): "
+                "give each connection's steps their own ad_account",
+            )
 
 
 def _step(row: Table, connection_ids: list[str]) -> StepSpec:

@@ -42,6 +42,7 @@ __all__ = [
     "Pacer",
     "PinterestSettings",
     "RateLimiter",
+    "Refresh",
     "Scenario",
     "StepAction",
     "StepSpec",
@@ -75,6 +76,18 @@ class FaultKind(enum.StrEnum):
     RATE_LIMIT_STORM = "rate_limit_storm"
     SERVER_ERRORS = "server_errors"
     LATENCY = "latency"
+    TIMEOUT = "timeout"
+    CONNECTION_RESET = "connection_reset"
+    OUTAGE = "outage"
+    TOKEN_EXPIRY = "token_expiry"
+    WORKER_CRASH = "worker_crash"
+
+
+class Refresh(enum.StrEnum):
+    """``token_expiry``'s ``refresh``: whether Pinterest still honours the refresh token."""
+
+    WORKS = "works"
+    REFUSED = "refused"
 
 
 class Pacer(enum.StrEnum):
@@ -217,7 +230,9 @@ class FaultSpec:
     Windowed kinds last ``[at_s, until_s)`` (``until_s`` None: to the end of the run).
     ``connection`` scopes token faults (resolved to the default connection for
     ``revoke_token``/``reconnect``; None elsewhere means every token). ``status`` is empty but
-    for ``server_errors``, which answers ``SERVER_ERROR_STATUSES`` unless told.
+    for ``server_errors``, which answers ``SERVER_ERROR_STATUSES`` unless told. ``applied``
+    (``timeout``, ``connection_reset``) says whether the server applied the request whose
+    answer was lost; ``lifetime_s`` and ``refresh`` are ``token_expiry``'s.
     """
 
     kind: FaultKind
@@ -231,6 +246,9 @@ class FaultSpec:
     p99_s: float | None = None
     extra_s: float | None = None
     part: Part = Part.SERVICE
+    applied: bool = False
+    lifetime_s: float | None = None
+    refresh: Refresh = Refresh.WORKS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -41,8 +41,9 @@ from sim.book import open_feed
 from sim.progress import Progress
 from sim.results.assemble import RunFacts, SentNote, assemble
 from sim.results.recorder import COUNTERS, Recorder, RunData
-from sim.scenario import FaultKind, FaultSpec, Scenario
+from sim.scenario import FaultKind, FaultSpec, Refresh, Scenario
 from sim.world import translate
+from sim.world.link import LinkFaults, Mishap
 from sim.world.network import LogNormal, NetworkModel, Part
 from sim.world.pinterest import Grant, SimulatedPinterest
 from sim.world.pool import ConnectionPool
@@ -110,6 +111,8 @@ class _Run:
         self.exchanges: set[simpy.Process] = set()
         self.tick_s = scenario.sync.flush_interval_s / math.ceil(scenario.sync.flush_interval_s)
         self.sample_s = max(scenario.sync.flush_interval_s, self.end_s / _SAMPLES_PER_RUN)
+        self.link = LinkFaults(scenario.faults, self.end_s, random.Random(f"link-{seed}"))
+        self.generation = 0  # the engine's incarnation: a worker crash starts a new one
         self.instant_faults = sorted(
             (f for f in scenario.faults if f.kind in _INSTANT_FAULTS), key=lambda f: f.at_s
         )
@@ -226,6 +229,18 @@ class _Run:
         if audience_id is not None:
             self.pinterest.delete_audience(audience_id)
 
+    def _expire_tokens(self, fault: FaultSpec, now: float) -> None:
+        refuse = fault.refresh is Refresh.REFUSED
+        lifetime = cast(float, fault.lifetime_s)  # the scenario requires it
+        self.pinterest.shorten_tokens(fault.connection, lifetime, refuse_refresh=refuse)
+
+    def _crash_worker(self, fault: FaultSpec, now: float) -> None:
+        """The worker dies and comes back from its snapshot; what it had in flight is lost to
+        it (``SyncEngine.restore`` sends those batches again)."""
+        self.generation += 1
+        rng = random.Random(f"engine-{self.seed}-restart-{self.generation}")
+        self.engine = SyncEngine.restore(self.engine.snapshot(), rng)
+
     def _connection_of(self, fault: FaultSpec) -> str:
         return fault.connection or self.scenario.connections[0].id
 
@@ -238,37 +253,78 @@ class _Run:
             exchange.callbacks.append(self.exchanges.discard)
 
     def _exchange(self, request: SendRequest) -> Generator[simpy.Event, Any, None]:
-        sent_at = self.env.now
+        sent_at, generation = self.env.now, self.generation
         deadline = self.env.timeout(request.timeout_s)
+        mishap = self.link.draw(sent_at, lambda: self._connection_sending(request))
         granted = self.pool.acquire()
         if granted not in (yield granted | deadline):
             self.pool.abandon(granted)
-            self._deliver(TransportFailed(request.request_id, "timeout"))
+            self._deliver(generation, TransportFailed(request.request_id, "timeout"))
             return
         connection = cast(int, granted.value)
         path_s = self.pool.path_s[connection]
+        note: SentNote | None = None
         try:
             arrival = self.env.timeout(self.network.leg(path_s, self.env.now))
             if arrival not in (yield arrival | deadline):
-                self._deliver(TransportFailed(request.request_id, "timeout"))
+                self._deliver(generation, TransportFailed(request.request_id, "timeout"))
                 return
-            answer = self.pinterest.send(
-                request.method, request.path, request.headers, request.body
-            )
-            note = SentNote(sent_at, self.feed.sent(request.body))
-            self.sent[answer.headers["x-pinterest-rid"]] = note
+            if mishap is None or mishap.reaches_server:
+                answer = self.pinterest.send(
+                    request.method, request.path, request.headers, request.body
+                )
+                note = SentNote(sent_at, self.feed.sent(request.body))
+                self.sent[answer.headers["x-pinterest-rid"]] = note
+            if mishap is not None:
+                yield from self._mishap(request, mishap, path_s, deadline, generation)
+                self.pool.reopen(connection)
+                return
             back = self.env.timeout(self._answer_time(answer, path_s))
             if back not in (yield back | deadline):
-                self._deliver(TransportFailed(request.request_id, "timeout"), note)
+                self._deliver(generation, TransportFailed(request.request_id, "timeout"))
                 return
         finally:
             self.pool.release(connection)
-        self._deliver(
-            ResponseReceived(
-                request.request_id, answer.status_code, dict(answer.headers), answer.content
-            ),
-            note,
+        outcome = ResponseReceived(
+            request.request_id, answer.status_code, dict(answer.headers), answer.content
         )
+        self._deliver(generation, outcome, note)
+
+    def _mishap(
+        self,
+        request: SendRequest,
+        mishap: Mishap,
+        path_s: float,
+        deadline: simpy.Event,
+        generation: int,
+    ) -> Generator[simpy.Event, Any, None]:
+        """The rest of an exchange that goes wrong (``sim.world.link``): silence until the
+        client's timeout, or a failure heard after the server's service time (when it got the
+        request) and the path back."""
+        failure = mishap.failure
+        if not mishap.silent:
+            service = self.network.draw(Part.SERVICE, self.env.now) if mishap.reaches_server else 0
+            heard = self.env.timeout(service + self.network.leg(path_s, self.env.now))
+            if heard not in (yield heard | deadline):
+                failure = "timeout"
+        else:
+            yield deadline
+        self._deliver(generation, TransportFailed(request.request_id, failure))
+
+    def _connection_sending(self, request: SendRequest) -> str | None:
+        """The workspace login a request is sent for: whose access token it bears, or whose
+        refresh token it spends (a refresh authenticates the app, not the login)."""
+        bearer = request.headers.get("Authorization", "")
+        for connection in self.scenario.connections:
+            access, refresh = self.engine.connection_tokens(connection.id)
+            spends = (
+                refresh is not None
+                and request.body is not None
+                and (refresh.encode() in request.body)
+            )
+            if bearer == f"Bearer {access}" or spends:
+                return connection.id
+        return None
 
     def _answer_time(self, answer: httpx.Response, path_s: float) -> float:
         """From arrival to the answer's return: service (none for a 429, refused at the
@@ -279,8 +335,16 @@ class _Run:
         return service + injected + self.network.leg(path_s, now)
 
     def _deliver(
-        self, outcome: ResponseReceived | TransportFailed, note: SentNote | None = None
+        self,
+        generation: int,
+        outcome: ResponseReceived | TransportFailed,
+        note: SentNote | None = None,
     ) -> None:
+        """Tell the engine an outcome, unless the engine that sent the request crashed since:
+        its answer is lost with it. ``note`` marks when an answer was heard; a request whose
+        answer never was (lost, or a transport failure) keeps none."""
+        if generation != self.generation:
+            return
         if note is not None:
             note.answered_at = self.env.now
         self.engine.receive(outcome, self.env.now)
@@ -329,6 +393,8 @@ _INSTANT_FAULTS: dict[FaultKind, Callable[[_Run, FaultSpec, float], None]] = {
     FaultKind.REVOKE_TOKEN: _Run._revoke,
     FaultKind.RECONNECT: _Run._reconnect,
     FaultKind.DELETE_AUDIENCE: _Run._delete_audience,
+    FaultKind.TOKEN_EXPIRY: _Run._expire_tokens,
+    FaultKind.WORKER_CRASH: _Run._crash_worker,
 }
 
 

@@ -147,6 +147,16 @@ class SimulatedPinterest:
     def revoke_user(self, user: str) -> None:
         self._admin("POST", "/_mock/tokens/revoke", {"user": user})
 
+    def shorten_tokens(self, user: str | None, lifetime_s: float, *, refuse_refresh: bool) -> None:
+        """Access tokens of ``user`` (everyone's for None) live ``lifetime_s`` from now on."""
+        body: dict[str, object] = {
+            "access_token_ttl_s": lifetime_s,
+            "refuse_refresh": refuse_refresh,
+        }
+        if user is not None:
+            body["user"] = user
+        self._admin("POST", "/_mock/tokens/expiry", body)
+
     def delete_audience(self, audience_id: str) -> None:
         self._admin("POST", f"/_mock/audiences/{audience_id}/delete", {})
 

@@ -8,7 +8,9 @@ Rules:
 - When every connection is busy, requests wait in arrival order; a waiter that gives up (its
   request timed out) leaves the queue.
 - Each connection has a one-way path delay drawn once when it opens (``sim.world.network``: a warm
-  TCP connection keeps its route), unless the network model says every leg draws anew.
+  TCP connection keeps its route), unless the network model says every leg draws anew. A
+  connection that broke (reset, or given up on after a timeout) is opened again under its
+  number: it draws a new path delay.
 """
 
 from __future__ import annotations
@@ -52,6 +54,10 @@ class ConnectionPool:
             self.release(cast(int, event.value))
         else:
             self._waiters.remove(event)
+
+    def reopen(self, connection: int) -> None:
+        """A broken connection is replaced by a new one (a new path) when it is next used."""
+        self.path_s[connection] = self._open_delay()
 
     def release(self, connection: int) -> None:
         if self._waiters:

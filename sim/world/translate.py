@@ -151,7 +151,9 @@ _WINDOW_RULES: dict[FaultKind, Callable[[FaultSpec, float], list[FaultRule]]] = 
     FaultKind.LATENCY: _latency_rules,
 }
 
-WINDOWED_FAULTS = frozenset(_WINDOW_RULES)
+# faults the driver decides per request, on the link (``sim.world.link``), not the mock's rules
+_LINK_WINDOWS = frozenset({FaultKind.TIMEOUT, FaultKind.CONNECTION_RESET, FaultKind.OUTAGE})
+WINDOWED_FAULTS = frozenset(_WINDOW_RULES) | _LINK_WINDOWS
 """Faults that last a window; every other kind acts at one instant."""
 
 
