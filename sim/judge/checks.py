@@ -224,14 +224,20 @@ def _burst_openers(data: RunData) -> pd.DataFrame:
     since_rth = ordered["sent_at"] - per_token.shift(data.limits.requests_per_second)
     held_by_window = since_rth <= _RATE_WINDOW_S + _PACING_SLACK_S
     opens_burst = (gap.isna() | (gap > _RATE_WINDOW_S)) & ~held_by_window
-    # a customer-list PATCH by its path: a refused one (401) names no list in the journal
-    to_list = ordered["path"].str.contains("/customer_lists/", regex=False)
-    patches = ordered[(ordered["method"] == "PATCH") & to_list]
-    by_list = patches.groupby("path")
+    # the PATCH before each to the same list, found by path: the journal names no list on a
+    # refused one (401, 429), which still makes the next one a retry
+    to_list = (ordered["method"] == "PATCH") & ordered["path"].str.contains(
+        "/customer_lists/", regex=False
+    )
+    writes = ordered[to_list]
+    by_path = writes.groupby("path")
     # a previous PATCH whose answer was lost (answered_at NaN: the engine never heard its
     # 2xx) was a failure to the engine: what follows is its retry
-    heard = by_list["answered_at"].shift().notna()
-    first_attempt = by_list["status"].shift().between(200, 299) & heard
+    heard = by_path["answered_at"].shift().notna()
+    first_attempt = (by_path["status"].shift().between(200, 299) & heard)[
+        writes["customer_list_id"].notna()
+    ]
+    patches = writes[writes["customer_list_id"].notna()]
     held = _held_by_pinterest(patches, ordered) | _sent_on_an_answer(patches, ordered)
     in_fault = _within_fault_windows(patches["sent_at"].to_numpy(float), data)
     keep = opens_burst.loc[patches.index].to_numpy(bool) & first_attempt.to_numpy(bool)
@@ -334,9 +340,8 @@ def check_audience_members(data: RunData) -> CheckResult:
             differences += missing + extra
     unknown = _records_with_lost_answers(data)
     if differences > unknown:
-        return CheckResult(
-            False, "; ".join(problems) + f" (answers lost for {unknown} applied records)"
-        )
+        lost = f" (answers lost for {unknown} applied records)" if unknown else ""
+        return CheckResult(False, "; ".join(problems) + lost)
     lost = f"; {differences} differences within the {unknown} applied records whose answer was lost"
     return CheckResult(
         True,

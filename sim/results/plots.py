@@ -38,6 +38,8 @@ _MAX_STEP_PANELS: Final = 4
 _CDF_POINTS: Final = 1000
 _DPI: Final = 100
 
+_LEGEND_ROWS: Final = 8
+
 _COUNTER_STYLE: Final = {
     "entered": ("black", "-"),
     "proceeded": ("grey", ":"),
@@ -173,7 +175,10 @@ def request_rate_figure(data: RunData) -> Figure | None:
         f"{data.scenario}: busiest second per {_bucket_label(edges)}, per token", fontsize=11
     )
     _shade_faults(ax, data, unit)
-    ax.legend(fontsize=8, loc="upper right")
+    # a token refreshed every few minutes makes dozens of lines: their labels in columns of
+    # _LEGEND_ROWS, or the legend outgrows the axes
+    lines = len(ax.get_legend_handles_labels()[1])
+    ax.legend(fontsize=8, loc="upper right", ncols=-(-lines // _LEGEND_ROWS))
     return figure
 
 

@@ -3,6 +3,9 @@ from __future__ import annotations
 import csv
 import io
 
+import httpx
+import pytest
+
 from mock_pinterest.journal import JOURNAL_COLUMNS
 from tests.mock_pinterest.harness import Harness, hashed
 
@@ -99,3 +102,73 @@ def test_admin_journal_json_and_csv_agree_and_hide_tokens() -> None:
     assert items[0]["records"] == 4 and items[0]["token_id"] == "tok-1"
     assert items[1]["status"] == 401 and items[1]["code"] == 2
     assert headers["Authorization"].split()[1] not in text
+
+
+def _refresh(mock: Harness, token: dict[str, object]) -> httpx.Response:
+    return mock.http.post(
+        "/v5/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": str(token["refresh_token"])},
+        auth=(str(token["client_id"]), str(token["client_secret"])),
+    )
+
+
+def test_admin_tokens_expiry_shortens_live_tokens_and_issues_short_ones() -> None:
+    mock = Harness()
+    token, other = mock.token(), mock.token("acme")
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    answer = mock.http.post(
+        "/_mock/tokens/expiry", json={"access_token_ttl_s": 60, "user": "default"}
+    )
+    assert answer.json() == {"shortened": 1}
+    mock.clock.advance(59.0)
+    assert mock.http.get("/v5/user_account", headers=headers).status_code == 200
+    mock.clock.advance(1.0)
+    assert mock.http.get("/v5/user_account", headers=headers).status_code == 401
+    # another user's token keeps its 30 days
+    acme = {"Authorization": f"Bearer {other['access_token']}"}
+    assert mock.http.get("/v5/user_account", headers=acme).status_code == 200
+    # the refresh works and says the new lifetime, which holds
+    renewed = _refresh(mock, token)
+    assert renewed.status_code == 200 and renewed.json()["expires_in"] == 60
+    fresh = {"Authorization": f"Bearer {renewed.json()['access_token']}"}
+    mock.clock.advance(60.0)
+    assert mock.http.get("/v5/user_account", headers=fresh).status_code == 401
+
+
+def test_admin_tokens_expiry_can_refuse_the_refresh() -> None:
+    mock = Harness()
+    token = mock.token()
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    body = {"access_token_ttl_s": 30, "refuse_refresh": True}
+    assert mock.http.post("/_mock/tokens/expiry", json=body).json() == {"shortened": 1}
+    assert mock.http.get("/v5/user_account", headers=headers).status_code == 200  # until expiry
+    mock.clock.advance(30.0)
+    assert mock.http.get("/v5/user_account", headers=headers).status_code == 401
+    refused = _refresh(mock, token)
+    assert refused.status_code == 400 and "Invalid grant" in refused.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"access_token_ttl_s": 0},
+        {"access_token_ttl_s": -5},
+        {"access_token_ttl_s": True},
+        {"access_token_ttl_s": "60"},
+        {"access_token_ttl_s": 1e12},
+        {"access_token_ttl_s": 60, "refuse_refresh": "yes"},
+        {"access_token_ttl_s": 60, "user": ""},
+    ],
+)
+def test_admin_tokens_expiry_refuses_bad_bodies_and_changes_nothing(
+    body: dict[str, object],
+) -> None:
+    mock = Harness()
+    token = mock.token()
+    answer = mock.http.post("/_mock/tokens/expiry", json=body)
+    assert answer.status_code == 400 and answer.json()["status"] == "failure"
+    assert mock.backend.access_ttl_s == {}
+    mock.clock.advance(3600.0)
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    assert mock.http.get("/v5/user_account", headers=headers).status_code == 200

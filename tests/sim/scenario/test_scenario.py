@@ -166,6 +166,38 @@ kind = "revoke_token"
         ),
         ('[[fault]]\nat = "20m"\nkind = "latency"', "fault[0].extra", "either median"),
         ('[[fault]]\nat = "2d"\nkind = "revoke_token"', "fault[0].at", "end of the run"),
+        ('[[fault]]\nat = "20m"\nkind = "token_expiry"', "fault[0].lifetime", "missing"),
+        (
+            '[[fault]]\nat = "20m"\nkind = "token_expiry"\nlifetime = "10s"',
+            "fault[0].lifetime",
+            "at least 1m",
+        ),
+        (
+            '[[fault]]\nat = "20m"\nkind = "token_expiry"\nlifetime = "1h"\nrefresh = "maybe"',
+            "fault[0].refresh",
+            "works",
+        ),
+        (
+            '[[fault]]\nat = "20m"\nkind = "timeout"\napplied = "yes"',
+            "fault[0].applied",
+            "true or false",
+        ),
+        (
+            '[[fault]]\nat = "20m"\nkind = "outage"\nshare = 0.5',
+            "fault[0].share",
+            "does not apply to kind 'outage'",
+        ),
+        (
+            '[[fault]]\nat = "20m"\nkind = "worker_crash"\nuntil = "30m"',
+            "fault[0].until",
+            "does not apply",
+        ),
+        (
+            '[[connection]]\nid = "a"\n[[connection]]\nid = "b"\n'
+            '[[step]]\nid = "x"\nconnection = "a"\n[[step]]\nid = "y"\nconnection = "b"\n',
+            "step[1].ad_account",
+            "belongs to connection 'a'",
+        ),
         (STEP + STEP, "step[1].id", "duplicate"),
         (
             '[[step]]\nid = "a"\naudience = { new = "x", existing = "y" }',
