@@ -17,9 +17,14 @@ Rules:
   request whose round trip exceeds its timeout fails with ``timeout`` at that instant (the
   mock may still have applied it) and frees its connection.
 - Windowed faults become the mock's fault rules at the start (``sim.world.translate``; their
-  windows are on the mock clock); instant faults (revoke, reconnect, delete an audience) fire
-  at their instant through the admin API or, for a reconnect, the OAuth flow a workspace
-  admin would go through.
+  windows are on the mock clock), or, for faults on the link (timeouts, resets, an outage),
+  are decided per request as it is sent (``sim.world.link``): such a request never reaches the
+  mock or its answer never comes back, and its connection is opened again. Instant faults
+  (revoke, reconnect, delete an audience, shorten token lifetimes) fire at their instant
+  through the admin API or, for a reconnect, the OAuth flow a workspace admin would go
+  through. A worker crash replaces the engine by one restored from its snapshot; answers to
+  the requests the old one had in flight are dropped (their ``answered_at`` stays NaN, as for
+  every answer the engine never heard).
 - The driver only drives: when the run ends it hands what it holds (``RunFacts``) to
   ``sim.results.assemble``, which builds the result frames.
 - Everything random is seeded from the run's seed: the same scenario and seed give the same
