@@ -15,11 +15,13 @@ import pandas as pd
 import pytest
 
 from sim.judge.pacing import busiest_second
+from sim.live import replay as replay_module
 from sim.live.replay import NOT_JUDGED_LIVE, main, replay
 from sim.plan import capacity
 from sim.results.compare import compare, format_compare
 from sim.runner import RunOutcome, run
-from sim.scenario import Scenario
+from sim.scenario import FaultKind, FaultSpec, Scenario
+from sim.world import translate
 from tests.sim.builders import build_scenario, fault, step, traffic
 
 SPEED = 10.0  # two simulated minutes in twelve wall seconds: a 0.5 s stall of a busy CI
@@ -87,6 +89,41 @@ def test_replay_of_a_revoke_then_reconnect_matches_its_simulated_twin(tmp_path: 
     waited = users["outcome_at"] - users["entered_at"]
     assert waited.max() > 30.0  # users who entered during the outage synced after it
     assert (users["outcome"] == "errored").sum() == 0
+
+
+def test_replay_of_expiring_tokens_matches_its_simulated_twin(tmp_path: Path) -> None:
+    # from 20 s on, access tokens live a scenario minute (6 wall seconds at speed 10)
+    scenario = build_scenario(
+        name="expiry-twin",
+        seed=9,
+        duration="2m",
+        steps=[step("vip-add", audience={"new": "VIP buyers"})],
+        traffic=[traffic("vip-add", "poisson", rate="3/s", end="110s")],
+        faults=[fault("token_expiry", "20s", lifetime="1m")],
+    )
+    simulated, live = _twins(tmp_path, scenario)
+    for outcome in (simulated, live):
+        journal = outcome.data.requests
+        refused = journal[journal["status"] == 401]
+        # the token alive at 20 s expires at 80 s: the writes in flight on it are refused
+        # (live sends a late entry's small PATCH beside the tick's), then one refresh
+        assert 1 <= len(refused) <= 2 and refused["token_id"].nunique() == 1
+        assert refused["t"].between(80.0, 81.0).all()
+        refreshes = journal[(journal["path"] == "/v5/oauth/token") & (journal["t"] > 20.0)]
+        assert len(refreshes) == 1 and (refreshes["status"] == 200).all()
+    assert (live.data.users["outcome"] != "errored").all()
+
+
+def test_every_fault_kind_is_played_live_or_said_not_to_be() -> None:
+    # a kind in none of these would be accepted, then silently do nothing in a live replay
+    played = set(replay_module._INSTANT_FAULTS) | set(replay_module._NOT_LIVE)
+    with_rules = {kind for kind in FaultKind if translate.fault_rules(_a_fault(kind), until=60.0)}
+    assert played | with_rules == set(FaultKind)
+
+
+def _a_fault(kind: FaultKind) -> FaultSpec:
+    extra = {"extra_s": 1.0} if kind is FaultKind.LATENCY else {}
+    return FaultSpec(kind=kind, at_s=0.0, status=(500,), **extra)  # type: ignore[arg-type]
 
 
 def test_replay_of_a_blast_paces_in_the_mock_s_seconds_as_its_simulated_twin(
