@@ -14,6 +14,7 @@ BENCHMARKS = (
     "benchmarks.pacing",
     "benchmarks.intake",
     "benchmarks.live_load",
+    "benchmarks.fuzz",
 )
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """``pinsim``: the command line (``pinsim run``, ``check``, ``scenarios``, ``sweep``, ``plan``,
-``mock serve``).
+``fuzz``, ``mock serve``).
 
 Rules:
 - ``main(argv)`` returns the exit status: 0 all good, 1 a check or expectation failed,
@@ -120,6 +120,7 @@ def _parser() -> _Parser:
     listing.set_defaults(command=_scenarios)
     _add_sweep(commands)
     _add_plan(commands)
+    _add_fuzz(commands)
     mock = commands.add_parser("mock", help="the Pinterest mock (pinsim mock serve --help)")
     mock.add_argument("action", choices=["serve"])
     commands.add_parser("compare", help="two run folders side by side (pinsim compare --help)")
@@ -266,6 +267,45 @@ def _plan_data(scenario: Scenario, runs: Path | None) -> tuple[RunData | None, s
         return load_run(folder, scenario), f"run in {folder}"
     except FileNotFoundError as error:
         raise UsageError(str(error)) from None
+
+
+def _add_fuzz(commands: argparse._SubParsersAction[_Parser]) -> None:
+    fuzz = commands.add_parser(
+        "fuzz", help="random fault schedules judged by every check; failures shrunk to files"
+    )
+    fuzz.add_argument("--runs", type=_positive, default=100, help="schedules (default: 100)")
+    fuzz.add_argument("--seed", type=_whole, default=0, help="the fuzz seed (default: 0)")
+    fuzz.add_argument(
+        "--out", type=Path, default=Path("out/fuzz"), help="output folder (default: out/fuzz)"
+    )
+    fuzz.add_argument("--jobs", type=_positive, help="worker processes (default: CPUs; 1: inline)")
+    fuzz.set_defaults(command=_fuzz)
+
+
+def _whole(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 0, got {text!r}")
+    return int(text)
+
+
+def _fuzz(options: argparse.Namespace) -> int:
+    out = _out_folder(options.out)
+    from sim.fuzz import fuzz, summary
+    from sim.progress import FuzzBar
+    from sim.sweep.executors import Executor, Inline, LocalProcesses
+
+    executor: Executor = Inline() if options.jobs == 1 else LocalProcesses(options.jobs)
+    bar = FuzzBar(sys.stderr, options.runs)
+    campaign = fuzz(
+        runs=options.runs,
+        seed=options.seed,
+        out=out,
+        executor=executor,
+        on_trial=bar,
+        on_shrink=bar.shrinking,
+    )
+    print(summary(campaign))
+    return 1 if campaign.found else 0
 
 
 def _prefixed(outcome: RunOutcome) -> dict[str, CheckResult]:

@@ -1,11 +1,13 @@
-"""Progress shown to a person while long work runs: one callback type, two bars.
+"""Progress shown to a person while long work runs: one callback type, three bars.
 
 Rules:
 - Work reports progress through one type, ``Progress``: ``progress(done, total)`` — simulated
   seconds for a run (``sim.world.driver.simulate``), runs for a sweep. It never prints.
 - A bar draws on a terminal as a ``\\r`` line (``RunBar``: a run's simulated time;
-  ``SweepBar``: a sweep's runs with an eta), redrawn at most ten times a wall second so fast
-  work is not slowed by it; on a pipe it is silent until ``finish`` writes one line.
+  ``SweepBar``: a sweep's runs with an eta; ``FuzzBar``: a fuzz campaign's schedules and
+  failures), redrawn at most ten times a wall second so fast work is not slowed by it; on a
+  pipe ``RunBar`` and ``SweepBar`` are silent until ``finish`` writes one line, and
+  ``FuzzBar`` writes a plain line every few seconds (a campaign runs for minutes).
 - Bars write to the stream given (the CLI gives stderr, keeping stdout for results). The eta
   is wall-clock arithmetic for the reader only; nothing measured here reaches an output.
 """
@@ -18,13 +20,14 @@ from typing import TextIO
 
 from sim.scenario.units import format_duration
 
-__all__ = ["Progress", "RunBar", "SweepBar"]
+__all__ = ["FuzzBar", "Progress", "RunBar", "SweepBar"]
 
 Progress = Callable[[float, float], None]
 """``progress(done, total)``, called as work advances."""
 
 _WIDTH = 30
 _REDRAW_S = 0.1
+_PIPE_EVERY_S = 5.0  # FuzzBar on a pipe: a line this often
 
 
 def _bar(share: float) -> str:
@@ -108,3 +111,55 @@ class SweepBar:
 def _seconds(wall_s: float) -> str:
     """Whole seconds, the way ``format_duration`` writes them (``"1m30s"``); ``"<1s"`` below."""
     return format_duration(round(wall_s)) if wall_s >= 1 else "<1s"
+
+
+class FuzzBar:
+    """Progress over ``total`` schedules: how many ran, how many failed, how long it took."""
+
+    def __init__(
+        self,
+        stream: TextIO,
+        total: int,
+        *,
+        tty: bool | None = None,
+        every_s: float = _PIPE_EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._stream, self._total, self._clock = stream, total, clock
+        self._tty = stream.isatty() if tty is None else tty
+        self._every_s = _REDRAW_S if self._tty else every_s
+        self._started = self._last = clock()
+        self._done = self._failed = 0
+
+    def __call__(self, done: int, failed: int) -> None:
+        self._done, self._failed = done, failed
+        now = self._clock()
+        if now - self._last < self._every_s:
+            return
+        self._last = now
+        if self._tty:
+            self._stream.write(f"\r{self._line(now)}")
+        else:
+            self._stream.write(f"{self._line(now)}\n")
+        self._stream.flush()
+
+    def shrinking(self, count: int) -> None:
+        """Every schedule has run; ``count`` failures are being shrunk (each many runs)."""
+        self.finish()
+        if count:
+            self._stream.write(f"fuzz: shrinking {count} failures\n")
+            self._stream.flush()
+
+    def finish(self) -> None:
+        """The last line: every schedule run, the failures, the wall time."""
+        prefix = "\r\033[K" if self._tty else ""
+        self._stream.write(f"{prefix}{self._line(self._clock(), bar=False)}\n")
+        self._stream.flush()
+
+    def _line(self, now: float, *, bar: bool = True) -> str:
+        share = self._done / self._total if self._total else 1.0
+        drawn = f" [{_bar(share)}]" if bar and self._tty else ""
+        return (
+            f"fuzz: {self._done}/{self._total} schedules{drawn}, "
+            f"{self._failed} failed, {now - self._started:.0f}s"
+        )

@@ -40,7 +40,9 @@ any answer             ``in_flight_limit`` = r · ⌈srtt + 4·rttvar⌉ within 
                        undone over 400 accepted writes whatever the jitter's scale.
 429                    ``margin_s`` grows 1.5×, plus 1 ms (multiplicative increase), at most 1 s —
                        once per cause: a refusal of a request sent before the last widening
-                       was decided by the same schedule and widens nothing.
+                       was decided by the same schedule and widens nothing, and only when r
+                       sends fell in the last two seconds: without a full window of ours,
+                       our spacing cannot have caused it.
 429 (hold)             the server's budget reopens within (R − 1, R] s of the refused arrival
                        (R = ``x-ratelimit-reset``, whole seconds rounded up): no send before
                        ``sent_at + R − 1`` (a send then arrives no sooner than the refused one
@@ -214,9 +216,12 @@ class Pacer:
         hold_at = sent_at + max(0.0, reset_s - self.window_s) if self.adaptive else now + reset_s
         if sent_at < self.blocked_at or sent_at < self.widened_at:
             return hold_at, 0
-        if self.adaptive and self.refusals == 0:
+        if self.adaptive and self.refusals == 0 and self.recently_full(now):
             # Only the first refusal of a streak widens: a storm that refuses everything says
             # nothing about spacing, and must not leave a margin that takes hours to narrow.
+            # Nor does a refusal when we sent no full window: our spacing cannot have caused
+            # it (a storm refusing a share of writes would otherwise ratchet the margin up at
+            # every refusal between accepted writes, to its cap).
             widened = min(_MARGIN_CAP_S, _MARGIN_WIDEN * self.margin_s + _MARGIN_JUMP_S)
             # Narrowing undoes this widening over a fixed number of accepted writes, whatever
             # the scale of the jitter: refusals stay about that rare, at 20 ms as at 400 ms.

@@ -153,6 +153,7 @@ def test_pacer_narrows_the_margin_additively_on_each_accepted_write_down_to_1_ms
 
 def test_pacer_widens_the_margin_on_a_refusal_once_per_cause() -> None:
     pacer = adaptive(margin_s=0.02)
+    send_window(pacer, 9.0)  # a full window of ours: our spacing may be the cause
     hold_at, streak = pacer.on_refused(sent_at=10.0, reset_s=1.0, now=10.1)
     assert pacer.margin_s == pytest.approx(1.5 * 0.02 + 0.001)
     assert (hold_at, streak) == (10.0, 1)
@@ -163,6 +164,7 @@ def test_pacer_widens_the_margin_on_a_refusal_once_per_cause() -> None:
 
 def test_pacer_narrows_a_widening_back_over_400_accepted_writes_at_any_scale() -> None:
     pacer = adaptive(margin_s=0.2)  # heavy jitter: a wide margin
+    send_window(pacer, 9.0)
     pacer.on_refused(sent_at=10.0, reset_s=1.0, now=10.1)
     assert pacer.margin_s == pytest.approx(0.301)
     for _ in range(400):
@@ -172,12 +174,29 @@ def test_pacer_narrows_a_widening_back_over_400_accepted_writes_at_any_scale() -
 
 def test_pacer_a_storm_of_refusals_widens_the_margin_only_once() -> None:
     pacer = adaptive(margin_s=0.02)
+    send_window(pacer, 9.0)
     streaks = [pacer.on_refused(sent_at=10.0 + k, reset_s=1.0, now=10.1 + k)[1] for k in range(20)]
     assert streaks == list(range(1, 21))  # the engine escalates its backoff on these
     assert pacer.margin_s == pytest.approx(0.031)
     pacer.on_accepted()  # the streak ends; the next refusal widens again
+    send_window(pacer, 39.0)
     pacer.on_refused(sent_at=40.0, reset_s=1.0, now=40.1)
     assert pacer.margin_s == pytest.approx(1.5 * (0.031 - 0.00005) + 0.001)
+
+
+def test_pacer_a_refusal_without_a_full_window_of_ours_widens_nothing() -> None:
+    # a storm refusing a share of light traffic: one send a second, every other one refused;
+    # each refusal ends a streak's accepted write, so counting streaks alone would ratchet
+    # the margin up at every other send, to its cap
+    pacer = adaptive(margin_s=0.02)
+    for k in range(60):
+        pacer.record_send(float(k))
+        pacer.record_done()
+        if k % 2:
+            pacer.on_refused(sent_at=float(k), reset_s=1.0, now=k + 0.1)
+        else:
+            pacer.on_accepted()
+    assert pacer.margin_s <= 0.02
 
 
 @pytest.mark.parametrize(("reset_s", "hold_at"), [(1.0, 10.0), (5.0, 14.0), (0.5, 10.0)])
