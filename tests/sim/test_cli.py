@@ -13,20 +13,12 @@ from sim.cli import main, summary_table
 from sim.runner import RunOutcome
 from sim.scenario import default
 from tests.sim.builders import traffic
+from tests.sim.cli_errors import one_error_line
 from tests.sim.rundata_samples import sample_run
 
 REPO = Path(__file__).parents[2]
 TINY = {"description": "a minute of traffic"}  # with tiny_toml's: name, steps, traffic, expect
 BLAST = {**TINY, "traffic": [traffic("vip", "blast", count=200)]}
-
-
-def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1
-    assert lines[0].startswith("pinsim: error: ")
-    return lines[0]
 
 
 def test_cli_scenarios_lists_shipped_ones(capsys: pytest.CaptureFixture[str]) -> None:
@@ -38,7 +30,7 @@ def test_cli_scenarios_lists_shipped_ones(capsys: pytest.CaptureFixture[str]) ->
 
 def test_cli_run_missing_file_is_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "absent.toml"]) == 2
-    assert "absent.toml: no such file" in _one_error_line(capsys)
+    assert "absent.toml: no such file" in one_error_line(capsys)
 
 
 def test_cli_run_bad_scenario_names_file_and_key(
@@ -47,12 +39,12 @@ def test_cli_run_bad_scenario_names_file_and_key(
     path = tmp_path / "bad.toml"
     path.write_text('[sync]\nretry_window = "13 hours"\n')
     assert main(["run", str(path)]) == 2
-    assert f"{path}: sync.retry_window: " in _one_error_line(capsys)
+    assert f"{path}: sync.retry_window: " in one_error_line(capsys)
 
 
 def test_cli_bad_flag_is_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "--seed", "many"]) == 2
-    assert "--seed" in _one_error_line(capsys)
+    assert "--seed" in one_error_line(capsys)
 
 
 def test_cli_check_validates_every_file_before_running(
@@ -61,7 +53,7 @@ def test_cli_check_validates_every_file_before_running(
     scenario_file("a_good.toml", **TINY)
     (tmp_path / "b_bad.toml").write_text('[[fault]]\nat = "1m"\nkind = "meteor"\n')
     assert main(["check", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
-    assert "b_bad.toml: fault[0].kind: " in _one_error_line(capsys)
+    assert "b_bad.toml: fault[0].kind: " in one_error_line(capsys)
     assert not (tmp_path / "out").exists()  # nothing ran
 
 
@@ -112,7 +104,7 @@ def test_cli_sweep_bad_vary_is_one_line_error_before_running(
     out = tmp_path / "out"
     argv = ["sweep", str(path), "--vary", "seed=1,2", "--vary", "traffic.9.count=5", "--out"]
     assert main([*argv, str(out)]) == 2
-    assert f"{path}: --vary traffic.9.count: " in _one_error_line(capsys)
+    assert f"{path}: --vary traffic.9.count: " in one_error_line(capsys)
     assert not out.exists()
 
 
@@ -126,13 +118,13 @@ def test_cli_sweep_without_dask_says_to_install_it(
     path = scenario_file(**BLAST)
     argv = ["sweep", str(path), "--vary", "seed=1", "--out", str(tmp_path), "--dask", "local"]
     assert main(argv) == 2
-    assert "pinsim[dask]" in _one_error_line(capsys)
+    assert "pinsim[dask]" in one_error_line(capsys)
 
 
 def test_cli_sweep_refuses_zero_workers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["sweep", "x.toml", "--vary", "seed=1", "--out", str(tmp_path), "--workers", "0"]
     assert main(argv) == 2
-    assert "--workers" in _one_error_line(capsys)
+    assert "--workers" in one_error_line(capsys)
 
 
 def test_cli_sweep_prints_table_and_fails_on_a_failed_run(

@@ -16,17 +16,10 @@ import pytest
 
 from sim.cli import BROKEN_PIPE_STATUS, main
 from tests.sim.builders import traffic
+from tests.sim.cli_errors import one_error_line
 
 REPO = Path(__file__).parents[2]
 TINY = {"description": "a minute of traffic"}
-
-
-def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("pinsim: error: "), err
-    return lines[0]
 
 
 def _bad_outs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
@@ -51,7 +44,7 @@ def test_a_bad_out_is_one_line_before_anything_runs(
     out, shown = _bad_outs(tmp_path)[case]
     extra = ["--vary", "seed=1,2"] if command == "sweep" else []
     assert main([command, str(path), *extra, "--out", str(out)]) == 2
-    assert shown in _one_error_line(capsys)
+    assert shown in one_error_line(capsys)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
@@ -61,7 +54,7 @@ def test_an_unwritable_out_is_one_line(
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
     assert main(["run", str(scenario_file(**TINY)), "--out", str(locked / "run")]) == 2
-    assert "--out: cannot make the folder" in _one_error_line(capsys)
+    assert "--out: cannot make the folder" in one_error_line(capsys)
 
 
 def test_plan_runs_that_is_a_file_is_one_line(
@@ -70,7 +63,7 @@ def test_plan_runs_that_is_a_file_is_one_line(
     a_file = tmp_path / "runs.txt"
     a_file.write_text("")
     assert main(["plan", str(scenario_file(**TINY)), "--runs", str(a_file)]) == 2
-    assert "no such folder" in _one_error_line(capsys)
+    assert "no such folder" in one_error_line(capsys)
 
 
 @pytest.mark.parametrize("name", ["../escaped", "/tmp/pinsim-escaped", "a/b"])
@@ -86,7 +79,7 @@ def test_a_name_leaving_the_output_root_is_refused_and_nothing_is_written(
     work.mkdir()
     monkeypatch.chdir(work)
     assert main(["run", str(path)]) == 2
-    assert ": scenario.name: " in _one_error_line(capsys)
+    assert ": scenario.name: " in one_error_line(capsys)
     assert list(work.iterdir()) == [] and not Path("/tmp/pinsim-escaped").exists()
     assert not (tmp_path / "escaped").exists()
 
@@ -109,7 +102,7 @@ def test_an_out_of_range_value_is_one_line_naming_file_and_key(
     path = tmp_path / "slow.toml"
     path.write_text('[scenario]\nduration = "30d"\n[sync]\nflush_interval = "100ms"\n')
     assert main(["run", str(path), "--out", str(tmp_path / "o")]) == 2
-    assert f"{path}: sync.flush_interval: " in _one_error_line(capsys)
+    assert f"{path}: sync.flush_interval: " in one_error_line(capsys)
     assert not (tmp_path / "o").exists()
 
 

@@ -13,16 +13,9 @@ from pathlib import Path
 import pytest
 
 from sim.cli import main
+from tests.sim.cli_errors import one_error_line
 
 CI_RUNS = 100
-
-
-def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("pinsim: error: "), err
-    return lines[0]
 
 
 @pytest.mark.parametrize(
@@ -33,7 +26,7 @@ def test_a_bad_value_is_one_line_and_exit_2(
     flag: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["fuzz", flag, value, "--out", str(tmp_path / "fuzz")]) == 2
-    assert flag in _one_error_line(capsys)
+    assert flag in one_error_line(capsys)
     assert not (tmp_path / "fuzz").exists()
 
 
@@ -43,7 +36,7 @@ def test_an_out_that_is_a_file_is_one_line_before_anything_runs(
     taken = tmp_path / "taken"
     taken.write_text("", encoding="utf-8")
     assert main(["fuzz", "--out", str(taken)]) == 2
-    assert "exists and is not a folder" in _one_error_line(capsys)
+    assert "exists and is not a folder" in one_error_line(capsys)
 
 
 def test_a_bounded_run_of_the_real_engine_finds_no_violation(

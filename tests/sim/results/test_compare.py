@@ -19,6 +19,7 @@ from sim.results.recorder import RunData
 from sim.runner import run
 from sim.scenario import Scenario, parse
 from tests.sim.builders import tiny_toml
+from tests.sim.cli_errors import one_error_line
 
 EXACT = ("synced", "not_synced", "errored")
 OTHER_SEED = 7  # gives tiny a different not_synced count (asserted, not assumed)
@@ -238,18 +239,12 @@ def test_format_compare_aligns_lines_and_tallies_the_verdicts() -> None:
 # --- the command's user errors and scenario look-up --------------------------------------------
 
 
-def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("pinsim: error: "), err
-    return err
-
-
 def test_compare_main_missing_folder_is_one_line_exit_2(
     runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     missing = tmp_path / "nope"
     assert main([str(runs["a"]), str(missing)]) == 2
-    assert f"{missing}: no such folder" in _one_error_line(capsys)
+    assert f"{missing}: no such folder" in one_error_line(capsys)
 
 
 def test_compare_main_missing_table_is_one_line_exit_2(
@@ -258,7 +253,7 @@ def test_compare_main_missing_table_is_one_line_exit_2(
     broken = _copy(runs["b"], tmp_path / "b")
     (broken / "users.parquet").unlink()
     assert main([str(runs["a"]), str(broken), "--scenario", str(runs["scenario"])]) == 2
-    assert "users.parquet: no such file" in _one_error_line(capsys)
+    assert "users.parquet: no such file" in one_error_line(capsys)
 
 
 @pytest.mark.parametrize(
@@ -273,7 +268,7 @@ def test_compare_main_bad_flags_are_one_line_exit_2(
     runs: dict[str, Path], capsys: pytest.CaptureFixture[str], flags: list[str], shown: str
 ) -> None:
     assert main([str(runs["a"]), str(runs["b"]), *flags]) == 2
-    assert shown in _one_error_line(capsys)
+    assert shown in one_error_line(capsys)
 
 
 def test_compare_main_refuses_a_scenario_of_another_name(
@@ -282,7 +277,7 @@ def test_compare_main_refuses_a_scenario_of_another_name(
     other = tmp_path / "other.toml"
     other.write_text(tiny_toml(name="other"), encoding="utf-8")
     assert main([str(runs["a"]), str(runs["b"]), "--scenario", str(other)]) == 2
-    assert "holds a run of 'tiny', not of 'other'" in _one_error_line(capsys)
+    assert "holds a run of 'tiny', not of 'other'" in one_error_line(capsys)
 
 
 def test_compare_main_finds_the_scenario_by_name_under_scenarios(
@@ -293,7 +288,7 @@ def test_compare_main_finds_the_scenario_by_name_under_scenarios(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     assert main([str(runs["a"]), str(runs["b"])]) == 2
-    assert "scenario 'tiny' is neither built in nor scenarios/tiny.toml" in _one_error_line(capsys)
+    assert "scenario 'tiny' is neither built in nor scenarios/tiny.toml" in one_error_line(capsys)
     (tmp_path / "scenarios").mkdir()
     shutil.copy(runs["scenario"], tmp_path / "scenarios" / "tiny.toml")
     assert main([str(runs["a"]), str(runs["b"])]) == 0
