@@ -33,7 +33,10 @@ from sim.plan.parameters import (
     row_volume,
 )
 from sim.results.recorder import RunData
-from sim.scenario import Scenario, TrafficKind, TrafficSpec
+from sim.scenario import FaultKind, Scenario, TrafficKind, TrafficSpec
+from sync_core import SyncConfig
+
+_BACKOFF_CAP_S: Final = SyncConfig().backoff_max_s  # the engine's longest retry backoff
 
 __all__ = ["FORMULAS", "Context", "Formula"]
 
@@ -215,7 +218,7 @@ def _backlog_predicted(ctx: Context) -> float:
 
 def _served_predicted(ctx: Context) -> float:
     inputs = ctx.inputs
-    return capacity.backlog_served_s(
+    served = capacity.backlog_served_s(
         _backlog_predicted(ctx),
         inputs.requests_per_second,
         inputs.max_records,
@@ -223,6 +226,11 @@ def _served_predicted(ctx: Context) -> float:
         margin_s=inputs.margin_s,
         round_trip_s=inputs.round_trip_mean_s,
     )
+    # Through an outage the engine hears only failures: each batch waits out its backoff,
+    # doubled at every failure up to the cap, so the last is tried again up to the cap after
+    # Pinterest is back (a revoke ends with a reconnect, a storm with an answer: no wait).
+    waits = _finite(ctx)[0].kind == FaultKind.OUTAGE.value
+    return served + (_BACKOFF_CAP_S if waits else 0.0)
 
 
 def _drain_predicted(ctx: Context) -> float:
@@ -414,7 +422,8 @@ FORMULAS: Final = (
         _has_finite,
         _served_predicted,
         _served_measured,
-        "outage end → last user held by it synced; n = ⌈R_b·ρ/m⌉ ≈ R_b/(r·m_u) s",
+        "outage end → last user held by it synced; n = ⌈R_b·ρ/m⌉ ≈ R_b/(r·m_u) s; "
+        "after Pinterest was down, plus the longest backoff (300 s): a bound",
     ),
     Formula(
         "drain R_b/(r·m_u − λ)",

@@ -41,7 +41,8 @@ __all__ = [
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Outage:
     """A stretch in which some steps' users cannot be synced: a revoked token (until a
-    reconnect), a deleted audience (for good), a 429 storm refusing every write."""
+    reconnect), a deleted audience (for good), a 429 storm refusing every write, Pinterest
+    down (an ``outage``)."""
 
     kind: str
     start_s: float
@@ -229,7 +230,9 @@ _STOPPING: Final = {
     FaultKind.REVOKE_TOKEN: FaultKind.RECONNECT,
     FaultKind.DELETE_AUDIENCE: None,
     FaultKind.RATE_LIMIT_STORM: None,  # its own ``until`` ends it
+    FaultKind.OUTAGE: None,  # as does an outage's
 }
+_WINDOWED_STOPS: Final = frozenset({FaultKind.RATE_LIMIT_STORM, FaultKind.OUTAGE})
 
 
 def _outages(scenario: Scenario) -> tuple[Outage, ...]:
@@ -259,7 +262,7 @@ def _outage_end(
     connection: str | None,
     until_s: float | None,
 ) -> float | None:
-    if kind is FaultKind.RATE_LIMIT_STORM:
+    if kind in _WINDOWED_STOPS:
         return until_s
     ender = _STOPPING[kind]
     ends = [
