@@ -76,14 +76,14 @@ from __future__ import annotations
 import math
 from collections import deque
 
-__all__ = ["MARGIN_FLOOR_S", "Pacer"]
+__all__ = ["MARGIN_CAP_S", "MARGIN_FLOOR_S", "Pacer"]
 
 _ROUND_TRIP_SAMPLES = 128  # ~18 s of answers at 7/s: the window for the path's level
 _MARGIN_STEP_S = 0.00005  # additive decrease per accepted write, at the least
 _NARROW_WRITES = 400  # accepted writes to narrow back one widening
 _ONE_WAY_RISE_S = 0.0001  # the most the one-way estimate rises per answer
 MARGIN_FLOOR_S = 0.001
-_MARGIN_CAP_S = 1.0
+MARGIN_CAP_S = 1.0  # the widest margin refusals can teach the pacer
 _MARGIN_WIDEN = 1.5  # multiplicative increase on a refusal
 _MARGIN_JUMP_S = 0.001  # added to the widened margin, so a near-zero margin grows too
 _SRTT_GAIN, _RTTVAR_GAIN = 0.125, 0.25
@@ -222,7 +222,7 @@ class Pacer:
             # Nor does a refusal when we sent no full window: our spacing cannot have caused
             # it (a storm refusing a share of writes would otherwise ratchet the margin up at
             # every refusal between accepted writes, to its cap).
-            widened = min(_MARGIN_CAP_S, _MARGIN_WIDEN * self.margin_s + _MARGIN_JUMP_S)
+            widened = min(MARGIN_CAP_S, _MARGIN_WIDEN * self.margin_s + _MARGIN_JUMP_S)
             # Narrowing undoes this widening over a fixed number of accepted writes, whatever
             # the scale of the jitter: refusals stay about that rare, at 20 ms as at 400 ms.
             self._step_s = max(_MARGIN_STEP_S, (widened - self.margin_s) / _NARROW_WRITES)

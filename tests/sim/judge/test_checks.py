@@ -198,7 +198,9 @@ def test_flush_cadence_exempts_opener_right_after_a_429_on_the_token(good: RunDa
     assert run_checks(dataclasses.replace(shifted, requests=requests))["flush_cadence"].ok
 
 
-@pytest.mark.parametrize(("after_rth_s", "ok"), [(1.02, True), (1.49, True), (1.6, False)])
+@pytest.mark.parametrize(
+    ("after_rth_s", "ok"), [(1.02, True), (1.49, True), (1.99, True), (2.1, False)]
+)
 def test_flush_cadence_exempts_a_send_the_pacer_held_for_its_window(
     good: RunData, after_rth_s: float, ok: bool
 ) -> None:
