@@ -14,7 +14,8 @@ docs/CONTRACTS.md §2; the module map:
 - ``wire``: Pinterest v5 requests and response parsing
 - ``identity``: normalising and hashing emails and MAIDs; every digest helper
 - ``batching``, ``pacing``, ``retry``, ``token``, ``provisioning``, ``launch``: one policy each
-- ``users``, ``metrics``: per-user columns, step counters and outcome records
+- ``users``, ``user_ids``, ``metrics``: per-user columns (ids packed), step counters and outcome
+  records
 - ``errors``: ``UsageError`` (caller's fault) vs ``PeerError`` (Pinterest's)
 """
 

@@ -56,8 +56,8 @@ from sync_core.users import UserTable
 
 __all__ = ["SyncEngine"]
 
-_SNAPSHOT_VERSION = 4  # 2: the pacer replaced the send-time limiter; 3: records in ``runtime``;
-# 4: users' ids pickled as one string, the pacer's window on the engine's clock
+_SNAPSHOT_VERSION = 5  # 2: the pacer replaced the send-time limiter; 3: records in ``runtime``;
+# 4: users' ids pickled as one string, the pacer's window on the engine's clock; 5: ids packed
 _PROBING = frozenset({Reason.FORBIDDEN, Reason.AUDIENCE_DELETED})
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from sync_core.user_ids import UserIds
+
 __all__ = ["OutcomeColumns", "StepCounters", "StepTally", "UserOutcome", "UserState"]
 
 
@@ -62,7 +64,7 @@ class OutcomeColumns:
     ``last_status`` is 0 before any answer. The arrays are copies: the engine goes on.
     """
 
-    user_ids: list[str]
+    user_ids: UserIds  # packed: ``user_ids[i]``, or its ``text`` and ``ends`` buffers
     step_ids: tuple[str, ...]
     step: bytes  # little-endian uint16 codes
     entered_at: bytes  # float64

@@ -7,7 +7,8 @@ Rules:
   instants never decrease; a heap keyed by each run's oldest pending entry gives the next
   deadline, and ``bytearray.find`` skips the settled users of a run. A call in order extends
   the last run, so the usual case is one run.
-- Compact on purpose (~100 bytes per user besides the id string): the engine holds millions.
+- Compact on purpose (~30 bytes per user and their id's bytes, ids packed in ``UserIds``): the
+  engine holds millions.
 - Hashed identifiers do not live here but in the queue or batch that will send them.
 - Every write to the columns is a method here; the ones on the hot path (``add``,
   ``mark_synced``) work on whole slices when they can, not a Python step per user.
@@ -18,11 +19,10 @@ from __future__ import annotations
 import heapq
 from array import array
 from collections.abc import Iterator, Sequence
-from itertools import accumulate
-from typing import Any
 
 from sync_core.metrics import OutcomeColumns, StepTally, UserOutcome, UserState
 from sync_core.outcomes import NO_STATUS, Reason
+from sync_core.user_ids import UserIds
 
 __all__ = ["UserTable"]
 
@@ -48,7 +48,7 @@ class UserTable:
     )
 
     def __init__(self) -> None:
-        self.ids: list[str] = []
+        self.ids = UserIds()
         self.step = array("H")
         self.entered_at = array("d")
         self.state = bytearray()
@@ -62,22 +62,6 @@ class UserTable:
 
     def __len__(self) -> int:
         return len(self.ids)
-
-    # A snapshot pickles the ids as one string and their lengths: pickle memoises every object
-    # it writes, ~300 ns a string, which made a live worker's checkpoint of 800,000 users take
-    # 0.25 s under the GIL; one joined string takes a tenth of that.
-    def __getstate__(self) -> dict[str, Any]:
-        state = {name: getattr(self, name) for name in self.__slots__ if name != "ids"}
-        state["ids_joined"] = "".join(self.ids)
-        state["ids_lengths"] = array("I", map(len, self.ids))
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        joined, lengths = state.pop("ids_joined"), state.pop("ids_lengths")
-        ends = list(accumulate(lengths))
-        self.ids = [joined[end - length : end] for end, length in zip(ends, lengths, strict=True)]
-        for name, value in state.items():
-            setattr(self, name, value)
 
     def add(
         self, ids: list[str], step: int, entered_at: array[float], now: float, records: bytes
@@ -241,7 +225,7 @@ class UserTable:
     def columns(self, step_ids: tuple[str, ...]) -> OutcomeColumns:
         """Every user's outcome as columns (see ``OutcomeColumns``)."""
         return OutcomeColumns(
-            user_ids=list(self.ids),
+            user_ids=self.ids.copy(),
             step_ids=step_ids,
             step=self.step.tobytes(),
             entered_at=self.entered_at.tobytes(),

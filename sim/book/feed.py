@@ -28,7 +28,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from sim.book.ledger import Audits, Ledger
+from sim.book.ledger import Audits, Ledger, Synced
 from sim.scenario import Scenario
 from sim.world.profiles import Profiles
 from sim.world.traffic import Arrivals, TrafficSource
@@ -54,12 +54,41 @@ class FeedChunk:
 @dataclass(frozen=True, slots=True)
 class RunEnd:
     """What the book needs of the run's end to say what each audience should hold
-    (``Ledger.expected_members`` arguments)."""
+    (``Ledger.expected_members`` arguments): no user ids, only each synced user's step and
+    row in it — the k-th user the engine holds for a step is the k-th the book booked for it,
+    in a simulation and in a live replay alike (a live worker may interleave steps otherwise
+    than the feed did, never reorder one step)."""
 
-    users: pd.DataFrame
+    synced: Synced  # in completion order
+    entered: Mapping[str, int]  # per step, users the engine holds: must be what the book holds
     audiences: Mapping[str, str]
     removes: Sequence[str]
     initial: Mapping[str, frozenset[str]]
+
+    @classmethod
+    def of(
+        cls,
+        users: pd.DataFrame,
+        audiences: Mapping[str, str],
+        removes: Sequence[str],
+        initial: Mapping[str, frozenset[str]],
+    ) -> RunEnd:
+        """From the run's ``users`` frame, its rows in the order the engine was given them."""
+        codes, names = pd.factorize(users["step"].astype(str))
+        rows = np.zeros(len(codes), dtype=np.int64)
+        for code in range(len(names)):
+            mine = np.flatnonzero(codes == code)
+            rows[mine] = np.arange(len(mine))
+        synced = np.flatnonzero((users["outcome"] == "synced").to_numpy())
+        completed = users["outcome_at"].to_numpy(float)[synced]
+        synced = synced[np.argsort(completed, kind="stable")]  # adds and removes replay so
+        return cls(
+            synced=Synced(tuple(map(str, names)), codes[synced].astype(np.int64), rows[synced]),
+            entered={str(name): int((codes == code).sum()) for code, name in enumerate(names)},
+            audiences=dict(audiences),
+            removes=list(removes),
+            initial=dict(initial),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +237,6 @@ def book(ledger: Ledger, chunks: list[FeedChunk]) -> None:
         profiles = chunk.arrivals.profiles
         ledger.enter(
             chunk.arrivals.step,
-            profiles.user_ids,
             profiles.emails,
             profiles.maids,
             chunk.arrivals.entered_at,
@@ -219,7 +247,7 @@ def find(ledger: Ledger, end: RunEnd) -> Findings:
     return Findings(
         audits=ledger.audits(),
         expected_members=ledger.expected_members(
-            end.users, end.audiences, end.removes, end.initial
+            end.synced, end.audiences, end.removes, end.initial, entered=end.entered
         ),
     )
 

@@ -88,7 +88,7 @@ class HelperFeed(DueChunks):
 
     def findings(self, end: RunEnd) -> PendingFindings:
         self._send_notes()
-        self._to_helper.put(("findings", _slim(end)))
+        self._to_helper.put(("findings", end))
         return _FromHelper(self)
 
     def close(self) -> None:
@@ -140,14 +140,6 @@ def _widen(pipe_end: Connection) -> None:
         fcntl.fcntl(pipe_end.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
     except (ImportError, AttributeError, OSError):
         pass
-
-
-def _slim(end: RunEnd) -> RunEnd:
-    """Only the synced users (all ``expected_members`` reads), and only the columns it reads:
-    what crosses to the helper is pickled."""
-    users = end.users
-    synced = users.loc[users["outcome"] == "synced", ["user_id", "step", "outcome", "outcome_at"]]
-    return RunEnd(synced, dict(end.audiences), list(end.removes), dict(end.initial))
 
 
 # -- the helper process -----------------------------------------------------------------------

@@ -9,9 +9,12 @@ Rules:
   belongs to several users (a replayed user, a shared email) the ledger takes the reading that
   cannot flag a legitimate send: the latest deadline and the earliest entry — among the users
   entered when the body was sent.
-- After the run it says which hashed ids each audience should hold: those of users the engine
-  counted synced, replayed in the order their syncs completed (adds insert, removes discard).
-- Millions of users: ``enter`` only books ids, instants and ranks and queues the raw values;
+- A user is their row in their step's book: the k-th user booked for a step is the k-th the
+  engine was given for it (the feed books in the order it hands users over), so no user id
+  is kept. After the run the ledger is told the step and row of each user the engine counted
+  synced, in the order their syncs completed, and says which hashed ids each audience should
+  hold: each synced entry's own ids, replayed in that order (adds insert, removes discard).
+- Millions of users: ``enter`` only books instants and ranks and queues the raw values;
   every ``_BATCH`` users of a step (and before anything is read) a field's queued values are
   hashed as one column, and digests are kept as 32-byte columns. A user's verdicts hang on
   the rank ``enter`` gave it, never on when it was hashed. Bodies noted with ``note`` are
@@ -30,8 +33,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from sim.book.digests import DigestSet, Records, parse_records
 from sim.book.hashing import hash_column
@@ -68,6 +69,16 @@ class Audits:
     raw_pii: npt.NDArray[np.bool_]
 
 
+@dataclass(frozen=True, slots=True)
+class Synced:
+    """Users the engine counted synced, in the order their syncs completed: each one's step
+    (a code into ``steps``) and row in it (the k-th user booked for that step)."""
+
+    steps: tuple[str, ...]
+    step: npt.NDArray[np.int64]
+    row: npt.NDArray[np.int64]
+
+
 @dataclass(slots=True)
 class _Column:
     """One match field of one step: per entered user (in the ledger's order), the digest."""
@@ -88,7 +99,7 @@ class _Column:
 @dataclass(slots=True)
 class _StepBook:
     fields: tuple[str, ...]
-    user_ids: list[str] = field(default_factory=list)
+    booked: int = 0  # users booked in this step (its rows 0 … booked - 1)
     columns: dict[str, _Column] = field(default_factory=dict)
     # users whose values wait to be hashed: per ``enter`` call, its first rank and instants
     waiting: list[tuple[int, Floats]] = field(default_factory=list)
@@ -193,20 +204,21 @@ class Ledger:
     def enter(
         self,
         step: str,
-        user_ids: Sequence[str],
         emails: Sequence[str | None],
         maids: Sequence[str | None],
         entered_at: npt.NDArray[np.float64],
     ) -> None:
-        """Book users entering ``step``; their values are hashed later, in whole columns."""
+        """Book users entering ``step`` (their ranks follow the last booked); their values are
+        hashed later, in whole columns. No user id is kept: a user is their row."""
         columns = {"email": emails, "maid": maids}
         book = self._steps[step]
-        book.user_ids.extend(user_ids)
+        count = len(entered_at)
         for name in book.fields:
             book.columns[name].waiting.extend(columns[name])
         book.waiting.append((self._booked, np.asarray(entered_at, dtype=np.float64)))
-        book.waiting_users += len(user_ids)
-        self._booked += len(user_ids)
+        book.waiting_users += count
+        book.booked += count
+        self._booked += count
         if book.waiting_users >= _BATCH:
             self._hash_waiting(book)
         self._index = None
@@ -291,47 +303,45 @@ class Ledger:
 
     def expected_members(
         self,
-        users: pd.DataFrame,
+        synced: Synced,
         audiences: Mapping[str, str],
         removes: Iterable[str],
         initial: Mapping[str, frozenset[str]],
+        *,
+        entered: Mapping[str, int] | None = None,
     ) -> dict[str, AbstractSet[str]]:
         """Per audience key, the hashed ids it should hold at the end.
 
         ``audiences`` maps each step to its audience key; ``removes`` names the remove steps;
-        ``initial`` is what each audience held before the run. An audience only added to is a
-        ``DigestSet`` (no hex text until read); one with a remove step is replayed user by user
-        into a ``frozenset``.
+        ``initial`` is what each audience held before the run; ``entered`` (per step, the
+        users the engine holds) must be what the book holds, or rows would name other users:
+        a driver bug, refused. An audience only added to is a ``DigestSet`` (no hex text until
+        read); one with a remove step is replayed user by user into a ``frozenset``.
         """
+        if entered is not None:
+            self._check_entered(entered)
         removing = frozenset(removes)
-        synced = users.loc[users["outcome"] == "synced", ["step", "user_id", "outcome_at"]]
-        if any(step in removing for step in audiences):  # replayed in completion order
-            synced = synced.sort_values("outcome_at", kind="stable")
-        codes, names = pd.factorize(synced["step"].astype(str))
-        code_of = {str(name): code for code, name in enumerate(names.tolist())}
-        user_ids = synced["user_id"]
-        # per synced user (in completion order): its row in its step's book, -1 if unknown
-        rows = np.full(len(synced), -1, dtype=np.int64)
-        for step, code in code_of.items():
-            mine = np.flatnonzero(codes == code)
-            rows[mine] = self._look_up_rows(step, user_ids.iloc[mine])
         members: dict[str, AbstractSet[str]] = {}
         for key in sorted(set(audiences.values())):
             writers = [step for step, target in audiences.items() if target == key]
             start = initial.get(key, frozenset())
             start_digests = DigestSet.of(start)
             if any(step in removing for step in writers) or start_digests is None:
-                steps = np.asarray(names, dtype=object)[codes]
-                members[key] = self._replay(start, writers, removing, steps, rows)
+                members[key] = self._replay(start, writers, removing, synced)
                 continue
             added = [start_digests.digests]
             for step in writers:
-                if step not in self._steps or step not in code_of:
-                    continue
-                mine = rows[(codes == code_of[step]) & (rows >= 0)]
-                added.extend(self._take_digests(step, mine))
+                if step in self._steps and step in synced.steps:
+                    rows = synced.row[synced.step == synced.steps.index(step)]
+                    added.extend(self._take_digests(step, rows))
             members[key] = DigestSet(np.concatenate(added))
         return members
+
+    def _check_entered(self, entered: Mapping[str, int]) -> None:
+        booked = {step: book.booked for step, book in self._steps.items() if book.booked}
+        held = {step: count for step, count in entered.items() if count}
+        if held != booked:
+            raise ValueError(f"the engine holds {held} users a step, the book {booked}")
 
     def _take_digests(
         self, step: str, rows: npt.NDArray[np.int64]
@@ -339,7 +349,7 @@ class Ledger:
         """The digests of ``step``'s booked ``rows``, read a hashed batch at a time."""
         book = self._steps[step]
         self._hash_waiting(book)
-        take = np.zeros(len(book.user_ids), dtype=bool)
+        take = np.zeros(book.booked, dtype=bool)
         take[rows] = True
         for name in book.fields:
             first = 0
@@ -348,26 +358,6 @@ class Ledger:
                 picked = take[first:end][usable]
                 first = end
                 yield np.frombuffer(blob, dtype="S32")[picked]
-
-    def _look_up_rows(self, step: str, user_ids: pd.Series) -> npt.NDArray[np.int64]:
-        """Each user's latest row in ``step``'s book (-1 when the step never booked them)."""
-        book = self._steps.get(step)
-        if book is None or not book.user_ids:
-            return np.full(len(user_ids), -1, dtype=np.int64)
-        # the book read backwards: a hash lookup finds a value's first occurrence, so a user
-        # booked more than once is found at their latest row
-        booked = self._booked_ids_backwards(step)
-        last = len(booked) - 1
-        probe = pa.array(user_ids.astype(str)).cast(pa.large_string())
-        found = pc.index_in(probe, value_set=booked).fill_null(last + 1)
-        return last - np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.int64)
-
-    def _booked_ids_backwards(self, step: str) -> Any:
-        key = f"ids/{step}"
-        if key not in self._columns:
-            ids = self._steps[step].user_ids
-            self._columns[key] = pa.array(ids[::-1], type=pa.large_string())
-        return self._columns[key]
 
     def _digest_columns(self, step: str) -> list[_Digests]:
         key = f"digests/{step}"
@@ -383,14 +373,14 @@ class Ledger:
         start: frozenset[str],
         writers: list[str],
         removing: frozenset[str],
-        steps: npt.NDArray[np.object_],
-        rows: npt.NDArray[np.int64],
+        synced: Synced,
     ) -> frozenset[str]:
         """Adds and removes applied one synced user at a time, in completion order."""
         columns = {step: self._digest_columns(step) for step in writers if step in self._steps}
         target = set(start)
-        for step, row in zip(steps.tolist(), rows.tolist(), strict=True):
-            if step not in columns or row < 0:
+        for code, row in zip(synced.step.tolist(), synced.row.tolist(), strict=True):
+            step = synced.steps[code]
+            if step not in columns:
                 continue
             hashed = [d[row : row + 1].tobytes().hex() for d, ok in columns[step] if ok[row]]
             if step in removing:

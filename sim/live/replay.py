@@ -456,7 +456,7 @@ class _Replay:
             s.id: translate.audience_key(s.ad_account, s.audience.name) for s in scenario.steps
         }
         removes = [s.id for s in scenario.steps if s.action is StepAction.REMOVE]
-        findings = self.feed.findings(RunEnd(users, audiences, removes, self.initial_members))
+        findings = self.feed.findings(RunEnd.of(users, audiences, removes, self.initial_members))
         state = self.mock.state()
         requests = _requests(
             self.mock.journal(), timebase, self.worker_thread.answered, self.harness_requests

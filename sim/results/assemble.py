@@ -33,6 +33,7 @@ from sim.results.recorder import JOURNAL_COLUMNS, USERS_COLUMNS, Recorder, RunDa
 from sim.scenario import Scenario, StepAction
 from sim.world.translate import audience_key, fault_window, limits
 from sync_core import OutcomeColumns, SyncEngine
+from sync_core.user_ids import UserIds
 
 if TYPE_CHECKING:  # the mock on the simulated clock, only read here
     from sim.world.pinterest import SimulatedPinterest
@@ -69,7 +70,7 @@ def assemble(facts: RunFacts, *, wall_seconds: float) -> RunData:
     users = _users(facts.engine, scenario.sync.retry_window_s)
     audiences = {s.id: audience_key(s.ad_account, s.audience.name) for s in scenario.steps}
     removes = [s.id for s in scenario.steps if s.action is StepAction.REMOVE]
-    pending = facts.feed.findings(RunEnd(users, audiences, removes, facts.initial_members))
+    pending = facts.feed.findings(RunEnd.of(users, audiences, removes, facts.initial_members))
     timeseries = with_oldest_pending(facts.recorder.timeseries(), users)
     members = {
         s.id: _compact(facts.pinterest.audience_members(s.ad_account, s.audience.name))
@@ -139,7 +140,7 @@ def users_frame(columns: OutcomeColumns) -> pd.DataFrame:
     errored = state == columns.state_labels.index("errored")
     return pd.DataFrame(
         {
-            "user_id": columns.user_ids,
+            "user_id": _ids(columns.user_ids),
             "step": _text(columns.step_ids, np.frombuffer(columns.step, np.uint16)),
             "entered_at": np.frombuffer(columns.entered_at, np.float64).copy(),
             "outcome": _text(columns.state_labels, state),
@@ -154,6 +155,17 @@ def users_frame(columns: OutcomeColumns) -> pd.DataFrame:
 
 
 _TEXT = pd.Series(np.array(["text"], dtype=object)).dtype  # what pandas makes of strings
+
+
+def _ids(ids: UserIds) -> pd.Series | list[str]:
+    """The engine's packed ids as the column pandas makes of strings: read by Arrow straight
+    from the two buffers when pandas keeps text in Arrow, instead of one Python string each."""
+    if not (isinstance(_TEXT, pd.StringDtype) and _TEXT.storage == "pyarrow"):
+        return [ids[i] for i in range(len(ids))]
+    offsets = pa.py_buffer(np.concatenate([[0], np.frombuffer(ids.ends, np.int64)]))
+    text = pa.LargeStringArray.from_buffers(len(ids), offsets, pa.py_buffer(ids.text))
+    series: pd.Series = text.to_pandas(types_mapper={pa.large_string(): _TEXT}.get)
+    return series
 
 
 def _text(
@@ -204,8 +216,11 @@ def _resolved_at(users: pd.DataFrame) -> npt.NDArray[np.float64]:
     return resolved
 
 
-def _compact(ids: frozenset[str]) -> AbstractSet[str]:
+def _compact(ids: AbstractSet[str]) -> AbstractSet[str]:
     """A list's members as a ``DigestSet`` when all are SHA-256 hex (the audience check then
-    compares two sorted columns); as they are when the list holds anything else."""
+    compares two sorted columns); as they are when the list holds anything else. One that
+    already is a ``DigestSet`` (made from the mock's raw digests) is not converted again."""
+    if isinstance(ids, DigestSet):
+        return ids
     compact = DigestSet.of(ids)
     return ids if compact is None else compact

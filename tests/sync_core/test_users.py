@@ -99,7 +99,7 @@ def test_user_table_pickles_back_to_the_same_users() -> None:
     table.add(ids, 3, array("d", [float(k) for k in range(len(ids))]), 9.0, bytes([1] * len(ids)))
     table.resolve(2, UserState.SYNCED, 10.0, tally)
     copy = pickle.loads(pickle.dumps(table))
-    assert copy.ids == ids
+    assert list(copy.ids) == ids
     assert [copy.outcome(i, "s") for i in range(len(ids))] == [
         table.outcome(i, "s") for i in range(len(ids))
     ]

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sim.book.feed import RunEnd
 from sim.book.ledger import Ledger, _Index
 
 GOLDEN_EMAIL = "321ba197033e81286fedb719d60d4ed5cecaed170733cb4a92013811afc0e3b6"
@@ -33,9 +34,9 @@ def make_ledger(fields: tuple[str, ...] = ("email", "maid")) -> Ledger:
 
 
 def enter(ledger: Ledger, step: str, rows: list[tuple[str, str | None, str | None, float]]) -> None:
+    """Book ``rows`` of (a name for the reader, email, maid, entry instant)."""
     ledger.enter(
         step,
-        [r[0] for r in rows],
         [r[1] for r in rows],
         [r[2] for r in rows],
         np.array([r[3] for r in rows], dtype=np.float64),
@@ -129,8 +130,22 @@ def test_ledger_enter_hashes_only_the_steps_match_fields() -> None:
 # -- expected members --------------------------------------------------------------------
 
 
-def users_frame(rows: list[tuple[str, str, str, float]]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=["step", "user_id", "outcome", "outcome_at"])
+def users_frame(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
+    """The run's users in the order the engine was given them: step, outcome, when."""
+    return pd.DataFrame(rows, columns=["step", "outcome", "outcome_at"])
+
+
+def expected_of(
+    ledger: Ledger,
+    users: pd.DataFrame,
+    audiences: dict[str, str],
+    removes: list[str],
+    initial: dict[str, frozenset[str]] | None = None,
+) -> dict[str, object]:
+    end = RunEnd.of(users, audiences, removes, initial or {})
+    return dict(
+        ledger.expected_members(end.synced, audiences, removes, end.initial, entered=end.entered)
+    )
 
 
 def test_ledger_expected_members_replays_adds_and_removes_in_outcome_order() -> None:
@@ -139,19 +154,29 @@ def test_ledger_expected_members_replays_adds_and_removes_in_outcome_order() -> 
     enter(ledger, "remove", [("a", "a@x.io", None, 0.0), ("b", "b@x.io", None, 0.0)])
     enter(ledger, "add", [("c", "c@x.io", None, 0.0), ("d", "d@x.io", None, 0.0)])
     users = users_frame(
-        [  # deliberately not in outcome_at order
-            ("add", "a", "synced", 50.0),  # a: removed at 20, re-added at 50 → present
-            ("remove", "a", "synced", 20.0),
-            ("remove", "b", "synced", 90.0),  # b: added at 10, email removed at 90
-            ("add", "b", "synced", 10.0),
-            ("add", "c", "errored", 30.0),  # not synced: ignored
-            ("add", "d", "pending", math.nan),
+        [  # ranks 0-5; deliberately not in outcome_at order
+            ("add", "synced", 10.0),  # a added at 10
+            ("add", "synced", 10.0),  # b (email and MAID) added at 10
+            ("remove", "synced", 20.0),  # a removed at 20
+            ("remove", "synced", 90.0),  # b's email removed at 90: its MAID stays
+            ("add", "errored", 30.0),  # c: not synced, ignored
+            ("add", "pending", math.nan),  # d
         ]
     )
-    expected = ledger.expected_members(
-        users, {"add": "K", "remove": "K"}, removes=["remove"], initial={}
+    expected = expected_of(ledger, users, {"add": "K", "remove": "K"}, removes=["remove"])
+    assert expected == {"K": frozenset({sha(MAID)})}
+
+
+def test_ledger_expected_members_a_re_add_after_a_remove_stays() -> None:
+    ledger = make_ledger()
+    enter(ledger, "add", [("a", "a@x.io", None, 0.0)])
+    enter(ledger, "remove", [("a", "a@x.io", None, 1.0)])
+    enter(ledger, "add", [("a again", "a@x.io", None, 2.0)])
+    users = users_frame(
+        [("add", "synced", 5.0), ("remove", "synced", 20.0), ("add", "synced", 50.0)]
     )
-    assert expected == {"K": frozenset({sha("a@x.io"), sha(MAID)})}
+    expected = expected_of(ledger, users, {"add": "K", "remove": "K"}, removes=["remove"])
+    assert expected == {"K": frozenset({sha("a@x.io")})}
 
 
 def test_ledger_expected_members_keeps_initial_members_unless_removed() -> None:
@@ -159,8 +184,9 @@ def test_ledger_expected_members_keeps_initial_members_unless_removed() -> None:
     seeds = frozenset({sha("seed1@x.io"), sha("seed2@x.io")})
     enter(ledger, "add", [("n", "new@x.io", None, 0.0)])
     enter(ledger, "remove", [("s", "seed2@x.io", None, 0.0)])
-    users = users_frame([("add", "n", "synced", 5.0), ("remove", "s", "synced", 6.0)])
-    expected = ledger.expected_members(
+    users = users_frame([("add", "synced", 5.0), ("remove", "synced", 6.0)])
+    expected = expected_of(
+        ledger,
         users,
         {"add": "Lapsed", "remove": "Lapsed", "email-only": "Other"},
         removes=["remove"],
@@ -183,28 +209,38 @@ def test_ledger_expected_members_ignores_users_without_usable_ids() -> None:
             ("none", None, None, 0),
         ],
     )
-    users = users_frame(
-        [
-            ("add", "ok", "synced", 1.0),
-            ("add", "bad", "synced", 2.0),
-            ("add", "none", "synced", 3.0),
-            ("add", "never-entered", "synced", 4.0),
-        ]
-    )
-    expected = ledger.expected_members(users, {"add": "K"}, removes=[], initial={})
+    users = users_frame([("add", "synced", 1.0), ("add", "synced", 2.0), ("add", "synced", 3.0)])
+    expected = expected_of(ledger, users, {"add": "K"}, removes=[])
     assert expected == {"K": frozenset({sha("ok@x.io")})}
 
 
-def test_ledger_expected_members_takes_a_re_entered_users_latest_ids() -> None:
+def test_ledger_expected_members_takes_each_synced_entrys_own_ids() -> None:
     ledger = make_ledger()
+    # r enters twice with other ids: each entry that synced put its own ids in the audience
     enter(ledger, "add", [("r", "old@x.io", None, 0.0), ("o", "o@x.io", None, 0.0)])
     enter(ledger, "add", [("r", "new@x.io", MAID, 5.0), ("p", "p@x.io", None, 5.0)])
     enter(ledger, "add", [("o", None, None, 9.0)])  # re-entered with no usable id
     users = users_frame(
-        [("add", "r", "synced", 7.0), ("add", "p", "synced", 8.0), ("add", "o", "synced", 9.0)]
+        [
+            ("add", "synced", 3.0),  # r's first entry
+            ("add", "errored", 4.0),  # o's first entry: never synced
+            ("add", "synced", 7.0),  # r's second
+            ("add", "synced", 8.0),  # p
+            ("add", "synced", 9.0),  # o's second: nothing usable
+        ]
     )
-    expected = ledger.expected_members(users, {"add": "K"}, removes=[], initial={})
-    assert expected == {"K": frozenset({sha("new@x.io"), sha(MAID), sha("p@x.io")})}
+    expected = expected_of(ledger, users, {"add": "K"}, removes=[])
+    assert expected == {
+        "K": frozenset({sha("old@x.io"), sha("new@x.io"), sha(MAID), sha("p@x.io")})
+    }
+
+
+def test_ledger_refuses_an_engine_that_holds_other_users_than_it_booked() -> None:
+    ledger = make_ledger()
+    enter(ledger, "add", [("a", "a@x.io", None, 0.0), ("b", "b@x.io", None, 0.0)])
+    users = users_frame([("add", "synced", 1.0)])  # one user fewer than booked
+    with pytest.raises(ValueError, match="the engine holds"):
+        expected_of(ledger, users, {"add": "K"}, removes=[])
 
 
 # -- bulk paths ----------------------------------------------------------------------------
@@ -259,17 +295,23 @@ def test_ledger_queued_hashing_changes_no_verdict(
     assert audits.max_entered_at[second] == 3.0  # d and a's re-entry came after the 4th user
     assert audits.max_entered_at[third] == 4.0
     users = users_frame(
-        [
-            ("add", "a", "synced", 1.0),
-            ("add", "b", "synced", 2.0),
-            ("email-only", "c", "synced", 3.0),
-            ("remove", "b", "synced", 4.0),
+        [  # ranks in booking order: a, b, c, d, a again, b's removal
+            ("add", "synced", 1.0),
+            ("add", "synced", 2.0),
+            ("email-only", "synced", 3.0),
+            ("add", "pending", math.nan),
+            ("add", "pending", math.nan),
+            ("remove", "synced", 4.0),
         ]
     )
-    expected = ledger.expected_members(
-        users, {"add": "K", "remove": "K", "email-only": "E"}, removes=["remove"], initial={}
+    expected = expected_of(
+        ledger, users, {"add": "K", "remove": "K", "email-only": "E"}, removes=["remove"]
     )
-    assert expected == {"K": frozenset({sha("a@x.io")}), "E": frozenset({sha("c@x.io")})}
+    # a's first entry carried the MAID too; b's removal took b's email
+    assert expected == {
+        "K": frozenset({sha("a@x.io"), sha(MAID)}),
+        "E": frozenset({sha("c@x.io")}),
+    }
 
 
 @pytest.mark.parametrize("block", [1 << 18, 7], ids=["one_block", "blocks_of_7"])
@@ -302,3 +344,17 @@ def test_ledger_index_agrees_with_a_scan_through_repeats_and_shared_prefixes(
                 assert (latest[k], earliest[k]) == (max(booked), min(booked))
             else:
                 assert math.isnan(latest[k]) and math.isnan(earliest[k])
+
+
+def test_ledger_expected_members_hold_when_the_engine_interleaved_steps_otherwise() -> None:
+    # a live worker enters a fetched batch step by step: the steps' users interleave otherwise
+    # than the feed booked them, while each step keeps its own order
+    ledger = make_ledger()
+    enter(ledger, "add", [("a", "a@x.io", None, 0.0)])
+    enter(ledger, "email-only", [("c", "c@x.io", None, 0.0)])
+    enter(ledger, "add", [("b", "b@x.io", None, 1.0)])
+    users = users_frame(
+        [("add", "synced", 2.0), ("add", "errored", 3.0), ("email-only", "synced", 4.0)]
+    )
+    expected = expected_of(ledger, users, {"add": "K", "email-only": "E"}, removes=[])
+    assert expected == {"K": frozenset({sha("a@x.io")}), "E": frozenset({sha("c@x.io")})}
