@@ -2,6 +2,13 @@
 
 ``create_app(config=None, *, clock=None)`` builds the Flask app; ``backend_of(app)`` reaches
 its state in process; ``MockConfig`` holds every setting. See CONTRACTS.md §1 and ADMIN.md.
+
+Modules: ``app`` (the factory), ``backend`` (state and rules), ``models`` (the state records),
+``members`` (a customer list's members, compact: raw digests in sorted columns, a running
+matched count), ``records`` (the ``records`` of list writes), one blueprint per API area
+(``oauth``, ``user_account``, ``ad_accounts``, ``customer_lists``, ``audiences``, ``admin``),
+``pipeline``, ``wire``, ``errors``, ``faults``, ``ratelimit``, ``journal``, ``config``,
+``redirects``, ``audience_rules``, ``serve``, ``pytest_plugin``.
 """
 
 from mock_pinterest.app import create_app

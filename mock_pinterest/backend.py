@@ -11,7 +11,8 @@ Rules:
 - Whether a hashed id matches a Pinterest account is a pure function of the id and the seed.
   Audience sizes are computed from list members at refresh instants only: a refresh falls due
   ``size_refresh_delay_s`` after the first change it has not seen, and is applied before any
-  later change, so a late read still sees the members as they were at the due instant.
+  later change, so a late read still sees the members as they were at the due instant. The
+  member set counts its matched members as they come and go, so a refresh reads one number.
 - Rule violations raise ``mock_pinterest.errors`` exceptions; messages never carry secrets.
 """
 
@@ -34,6 +35,7 @@ from mock_pinterest.errors import (
 )
 from mock_pinterest.faults import FaultBook, max_latency_s
 from mock_pinterest.journal import Journal
+from mock_pinterest.members import MemberSet
 from mock_pinterest.models import (
     AccessToken,
     AdAccount,
@@ -421,7 +423,7 @@ class Backend:
             list_type=list_type,
             created_at=now,
             updated_at=now,
-            members=set(records.valid),
+            members=MemberSet(self.is_matched, records.valid),
             num_batches=1,
             num_uploaded_user_records=records.sent,
             exceptions=self._exceptions(records),
@@ -458,10 +460,10 @@ class Backend:
         customer_list = self.customer_list_for(account, customer_list_id)
         self._check_record_count(records)
         if operation_type == "ADD":
-            customer_list.members |= records.valid
+            customer_list.members.add(records.valid)
             customer_list.num_uploaded_user_records += records.sent
         else:
-            customer_list.members -= records.valid
+            customer_list.members.remove(records.valid)
             customer_list.num_removed_user_records += records.sent
         now = self.now()
         customer_list.num_batches += 1
@@ -496,8 +498,7 @@ class Backend:
         pending_since = customer_list.pending_since
         if pending_since is None or self.now() < pending_since + self.config.size_refresh_delay_s:
             return
-        is_matched = self.is_matched
-        customer_list.matched = sum(1 for member in customer_list.members if is_matched(member))
+        customer_list.matched = customer_list.members.matched
         customer_list.pending_since = None
 
     # -- audiences -------------------------------------------------------------------------

@@ -3,14 +3,17 @@
 Rules:
 - These are the backend's mutable state, so they are plain slotted dataclasses, not frozen;
   only ``backend`` mutates them, blueprints only read them to serialise.
-- Members of a customer list are the hashed ids themselves, in one ``set[str]``: no per-member
-  objects, so millions of members stay cheap.
+- Members of a customer list are a ``members.MemberSet``: a set of strings kept as raw
+  digests in compact columns (~32 bytes a hashed id), with its matched count kept as members
+  come and go, so tens of millions of members stay cheap and a size refresh is O(1).
 - Times are mock-clock seconds (``*_at``); conversion to Unix seconds happens on output.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from mock_pinterest.members import MemberSet
 
 
 @dataclass(slots=True, kw_only=True)
@@ -75,7 +78,7 @@ class CustomerList:
     list_type: str
     created_at: float
     updated_at: float
-    members: set[str] = field(default_factory=set)
+    members: MemberSet
     num_batches: int = 0
     num_uploaded_user_records: int = 0
     num_removed_user_records: int = 0

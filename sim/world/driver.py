@@ -180,8 +180,8 @@ class _Run:
             made.add(key)
             seeds = [translate.seed_record(spec.audience.name, k) for k in range(_SEED_RECORDS)]
             self.pinterest.create_existing_audience(grant, *key, seeds)
-            self.initial_members[translate.audience_key(*key)] = self.pinterest.audience_members(
-                *key
+            self.initial_members[translate.audience_key(*key)] = frozenset(
+                self.pinterest.audience_members(*key)
             )
 
     # -- traffic ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,6 +23,7 @@ import httpx
 
 from mock_pinterest import MockConfig, backend_of, create_app
 from mock_pinterest.journal import JournalRecord
+from sim.book.digests import DigestSet
 
 __all__ = ["BASE_URL", "EPOCH_S", "Grant", "SimulatedPinterest", "SimulationSetupError"]
 
@@ -176,9 +178,11 @@ class SimulatedPinterest:
                 return audience.id
         return None
 
-    def audience_members(self, ad_account_id: str, name: str) -> frozenset[str]:
+    def audience_members(self, ad_account_id: str, name: str) -> AbstractSet[str]:
         """Hashed ids in the customer list behind the named audience: the live one, else the
-        latest removed one (what was written before a deletion still counts)."""
+        latest removed one (what was written before a deletion still counts). A ``DigestSet``
+        made straight from the mock's raw digests when every member is a lowercase 64-hex id
+        (no Python string per member), else a ``frozenset`` of the ids."""
         named = [
             audience
             for audience in self.backend.audiences.values()
@@ -188,7 +192,11 @@ class SimulatedPinterest:
             return frozenset()
         chosen = next((a for a in named if not a.removed), named[-1])
         found = self.backend.customer_lists.get(str(chosen.rule.get("customer_list_id")))
-        return frozenset(found.members) if found is not None else frozenset()
+        if found is None:
+            return frozenset()
+        if found.members.others():
+            return frozenset(found.members)
+        return DigestSet(found.members.digests())
 
     # -- helpers ---------------------------------------------------------------------------
 
