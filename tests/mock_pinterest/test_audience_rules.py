@@ -10,7 +10,7 @@ import pytest
 import yaml
 from openapi_schema_validator import OAS30Validator
 
-from mock_pinterest.audience_rules import FIELDS, FieldCheck, Kind
+from mock_pinterest.audience_rules import EVENT_DATA, FIELDS, LINE_ITEM, FieldCheck, Kind
 from tests.mock_pinterest.harness import Harness, hashed
 from tests.mock_pinterest.spec import SPEC_PATH
 
@@ -86,6 +86,41 @@ def test_audience_rules_refuse_each_kind_on_create_and_update(
     assert len(world.mock.backend.audiences) == 1
 
 
+# (rule field, bad nested value, the path and what it must be)
+NESTED = {
+    "event data, string": (
+        "event_data", {"lead_type": {"": 1}}, "event_data.lead_type", "a string"
+    ),
+    "event data, number sent as the spec's string": (
+        "event_data", {"value": 116}, "event_data.value", "a string"
+    ),
+    "event data, integer": (
+        "event_data", {"order_quantity": "2"}, "event_data.order_quantity", "an integer"
+    ),
+    "event data, enum": ("event_data", {"currency": "usd"}, "event_data.currency", "among UNK"),
+    "line item, object": ("event_data", {"line_items": []}, "event_data.line_items", "object"),
+    "line item, field": (
+        "event_data",
+        {"line_items": {"product_id": "11"}},
+        "event_data.line_items.product_id",
+        "an integer",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("field", "value", "path", "says"), NESTED.values(), ids=NESTED.keys())
+def test_audience_rules_refuse_nested_fields_by_their_path(
+    world: World, field: str, value: object, path: str, says: str
+) -> None:
+    rule = {"customer_list_id": world.list_id, field: value}
+    for answer in (world.create(rule, "VISITOR"), world.update(rule)):
+        message = world.refused(answer)
+        assert message.startswith(f"rule.{path} must be ") and says in message, message
+    assert world.mock.backend.audiences[world.audience_id].rule == {
+        "customer_list_id": world.list_id
+    }
+
+
 def test_audience_rules_number_kind_refuses_booleans_and_text() -> None:
     # No AudienceRule field is a bare number today; the kind is there for the spec's type set.
     check = FieldCheck(kind=Kind.NUMBER, minimum=1, maximum=2)
@@ -115,7 +150,13 @@ GOOD = {
             "event_source": {"=": ["web", "mobile"]},
             "ingestion_source": {"=": ["tag"]},
             "event": "checkout",
-            "event_data": {"value": 116, "currency": "USD"},
+            "event_data": {
+                "value": "116",
+                "currency": "USD",
+                "order_quantity": 2,
+                "line_items": {"product_id": 11, "product_price": "48", "extra": [1]},
+                "custom_field": {"any": ["shape"]},
+            },
             "prefill": False,
             "url": [],
         },
@@ -172,20 +213,37 @@ _KIND_OF_TYPE = {
 
 
 def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """*schema* with its ``$ref`` (or a lone ``allOf`` of one) followed; sibling keys dropped."""
+    if len(schema.get("allOf", ())) == 1:
+        return _resolve(spec, schema["allOf"][0])
     ref = schema.get("$ref")
     if ref is None:
         return schema
     resolved: dict[str, Any] = spec["components"]["schemas"][ref.rsplit("/", 1)[1]]
-    return resolved
+    return _resolve(spec, resolved)
 
 
-def test_audience_rules_table_declares_every_spec_property_as_typed(spec: dict[str, Any]) -> None:
-    properties = spec["components"]["schemas"]["AudienceRule"]["properties"]
-    assert set(FIELDS) == set(properties)
+def _schema_name(schema: dict[str, Any]) -> str:
+    if len(schema.get("allOf", ())) == 1:
+        return _schema_name(schema["allOf"][0])
+    return str(schema.get("$ref", "")).rsplit("/", 1)[-1]
+
+
+# Each table of the mock beside the spec schema it is derived from.
+TABLES = {"AudienceRule": FIELDS, "EventData": EVENT_DATA, "LineItem": LINE_ITEM}
+
+
+@pytest.mark.parametrize("schema_name", TABLES)
+def test_audience_rules_table_declares_every_spec_property_as_typed(
+    spec: dict[str, Any], schema_name: str
+) -> None:
+    fields = TABLES[schema_name]
+    properties = spec["components"]["schemas"][schema_name]["properties"]
+    assert set(fields) == set(properties)
     for name, declared in properties.items():
         schema = _resolve(spec, declared)
         items = _resolve(spec, schema.get("items", {}))
-        check = FIELDS[name]
+        check = fields[name]
         assert check.kind is _KIND_OF_TYPE[(schema["type"], items.get("type"))], name
         spec_pattern = schema.get("pattern", items.get("pattern"))
         assert (check.pattern is not None) == (spec_pattern is not None), name
@@ -194,21 +252,30 @@ def test_audience_rules_table_declares_every_spec_property_as_typed(spec: dict[s
         spec_enum = schema.get("enum", items.get("enum"))
         if spec_enum is not None:
             assert check.enum == tuple(spec_enum), name
+        if "properties" in schema:
+            assert check.fields is TABLES[_schema_name(declared)], name
+        else:
+            assert not check.fields, name
 
 
 SAMPLES: tuple[object, ...] = (
     None, True, False, 0, 1, 2, 3, 10, 11, 540, 541, 1.5, 2.0, "", "1", "12\n", "x", "click",
-    "CLICK", [], ["1"], ["x"], [1], ["AWARENESS"], ["SALES"], {}, {"=": ["web"]},
+    "CLICK", [], ["1"], ["x"], [1], ["AWARENESS"], ["SALES"], {}, {"=": ["web"]}, "USD", "usd",
+    {"lead_type": "x"}, {"lead_type": 1}, {"product_id": 1}, {"product_id": "1"},
+    {"line_items": {"product_id": 1}}, {"line_items": {"product_id": "1"}},
 )  # fmt: skip
 
 
-def test_audience_rules_accept_only_what_the_spec_schema_accepts(spec: dict[str, Any]) -> None:
-    """An independent validator (OpenAPI 3.0's, over the spec's AudienceRule) never refuses a value
+@pytest.mark.parametrize("schema_name", TABLES)
+def test_audience_rules_accept_only_what_the_spec_schema_accepts(
+    spec: dict[str, Any], schema_name: str
+) -> None:
+    """An independent validator (OpenAPI 3.0's, over the spec's schema) never refuses a value
     the mock accepts; the mock is stricter only by the ranges and value lists of the spec's
     descriptions and by reading ``^\\d+$`` as JavaScript does."""
-    root = {"$ref": "#/components/schemas/AudienceRule", "components": spec["components"]}
+    root = {"$ref": f"#/components/schemas/{schema_name}", "components": spec["components"]}
     validator = OAS30Validator(root)
-    for name, check in FIELDS.items():
+    for name, check in TABLES[schema_name].items():
         refused = [value for value in SAMPLES if not check.accepts(value)]
         assert refused, f"{name} refuses none of the samples"
         for value in SAMPLES:
