@@ -4,8 +4,9 @@ Run: ``python -m benchmarks.mock_members [--members N] [--baseline N] [--batch N
 JSON line a case:
 - ``member_set``: N random SHA-256 hex ids added to one ``MemberSet`` in batches of ``--batch``
   (the sim's 1,900-record PATCH), then a tenth of them removed in batches, as the backend
-  does it (``is_matched`` as the match rule). Reports wall microseconds a member added and
-  removed, the seconds of a size refresh (reading ``matched``) and of ``digests()``, and
+  does it (``is_matched`` as the match rule). Reports wall microseconds a member inside
+  ``add`` and ``remove`` (making the random ids is not timed), the seconds of the first size
+  refresh (reading ``matched`` counts every member once, lazily) and of ``digests()``, and
   bytes a member: traced by tracemalloc in a second build (numpy reports its arrays to it),
   and the growth of the resident set in the first (an upper bound: the allocator keeps
   some freed memory); ``peak_rss_mib`` includes the merges' transient copies.
@@ -13,11 +14,13 @@ JSON line a case:
   issue 14, whose size refresh counted ``is_matched`` over every member.
 Exit status 0 when ``member_set`` keeps ≤ 40 traced bytes a member, 1 otherwise.
 
-Why (10 M added, 9 M kept; 2-core machine shared with other work): ``member_set`` 33.9
-traced bytes a member (75 at the peak of a merge; RSS growth 40.7), 2.5 µs a member added
-and 3.0 removed (each including ~0.8 µs making the random ids), a size refresh 3 µs whatever
-the size; ``plain_set`` (1 M) 147 traced bytes a member, 0.9 µs added, and a size refresh of
-0.56 µs a member — 5 s a refresh at 9 M. Not part of the test run; figures depend on the
+Why (10 M added, 9 M kept; 2-core machine shared with other work): ``member_set`` 34.1
+traced bytes a member (~100 at the peak of a merge with removals), 0.66 µs a member added
+(0.55 merging at 1/8 of the base, but 40.2 bytes a member; 2.6 when each batch was looked
+up in the base at once and ``matches`` ran on each new member) and 1.8 removed (3.1
+before), the first size refresh 4.4-5.1 s (each member counted once; later refreshes count
+only new members); ``plain_set`` (1 M) 147 traced bytes a member, 0.14 µs added, and a size
+refresh of 0.54 µs a member, every time. Not part of the test run; figures depend on the
 machine.
 """
 
@@ -62,14 +65,18 @@ def _matcher() -> Callable[[str], bool]:
 def _build(members: int, batch: int) -> tuple[MemberSet, float, float]:
     """The set after adding ``members`` and removing a tenth; seconds adding, removing."""
     kept = MemberSet(_matcher())
-    started = time.perf_counter()
+    added = removed = 0.0
     for ids in _batches(members, batch, seed=1):
-        kept.add(set(ids))
-    added = time.perf_counter() - started
-    started = time.perf_counter()
+        items = set(ids)
+        started = time.perf_counter()
+        kept.add(items)
+        added += time.perf_counter() - started
     for ids in _batches(members // 10, batch, seed=1):
-        kept.remove(set(ids))
-    return kept, added, time.perf_counter() - started
+        items = set(ids)
+        started = time.perf_counter()
+        kept.remove(items)
+        removed += time.perf_counter() - started
+    return kept, added, removed
 
 
 def member_set(members: int, batch: int) -> dict[str, Any]:
@@ -109,10 +116,12 @@ def plain_set(members: int, batch: int) -> dict[str, Any]:
     is_matched = _matcher()
     tracemalloc.start()
     kept: set[str] = set()
-    started = time.perf_counter()
+    added_s = 0.0
     for ids in _batches(members, batch, seed=1):
-        kept |= set(ids)
-    added_s = time.perf_counter() - started
+        items = set(ids)
+        started = time.perf_counter()
+        kept |= items
+        added_s += time.perf_counter() - started
     traced = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     started = time.perf_counter()

@@ -4,8 +4,8 @@
 its state in process; ``MockConfig`` holds every setting. See CONTRACTS.md §1 and ADMIN.md.
 
 Modules: ``app`` (the factory), ``backend`` (state and rules), ``models`` (the state records),
-``members`` (a customer list's members, compact: raw digests in sorted columns, a running
-matched count), ``records`` (the ``records`` of list writes), one blueprint per API area
+``members`` (a customer list's members, compact: raw digests in sorted columns, a matched
+count made at refreshes), ``records`` (the ``records`` of list writes), one blueprint per API area
 (``oauth``, ``user_account``, ``ad_accounts``, ``customer_lists``, ``audiences``, ``admin``),
 ``pipeline``, ``wire``, ``errors``, ``faults``, ``ratelimit``, ``journal``, ``config``,
 ``redirects``, ``audience_rules``, ``serve``, ``pytest_plugin``.

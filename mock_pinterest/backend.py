@@ -12,7 +12,7 @@ Rules:
   Audience sizes are computed from list members at refresh instants only: a refresh falls due
   ``size_refresh_delay_s`` after the first change it has not seen, and is applied before any
   later change, so a late read still sees the members as they were at the due instant. The
-  member set counts its matched members as they come and go, so a refresh reads one number.
+  member set counts a member's match once, at the first refresh that sees it.
 - Rule violations raise ``mock_pinterest.errors`` exceptions; messages never carry secrets.
 """
 

@@ -1,30 +1,36 @@
-"""The members of one customer list, kept compact: a set of strings in ~32 bytes a member.
+"""The members of one customer list, kept compact: a set of strings in ~33 bytes a member.
 
 Rules:
 - ``MemberSet`` is exactly a ``set[str]`` of the items a list took in (``AbstractSet[str]``:
   ``len``, ``in``, ``==`` with any set), changed only by ``add`` and ``remove`` of many items
   at once. Iteration is always in sorted order (what ``GET /_mock/state`` lists).
 - A lowercase 64-hex id (a SHA-256 digest, nearly every member) is kept as its raw 32 bytes in
-  a sorted base column, split in two so the binary search compares machine words: the first
-  8 bytes as a native ``uint64`` and the other 24 as a ``V24`` column. Bytes order equals hex
-  text order, so the base iterates as sorted hex with no sort; a batch is looked up through
-  a fence of every 16th word (``_search``). Anything else (raw emails, MD5/SHA-1 hex,
-  upper-case hex, partner ids) is kept as is, in a plain ``set[str]`` beside.
-- Changes to the base wait in two small sets of hex text (``_added``: not in the base;
-  ``_removed``: in the base), merged into new base arrays (never edited in place) once they
-  reach 1/32 of it: the merge is one pass over the base, so its cost per change stays
-  constant, and the pending sets add at most a few bytes a member. Reading the members out
-  (iteration, ``digests()``) merges first.
-- ``matched`` is how many members ``matches`` holds for, kept as items truly enter or leave
-  (an item already in, or not in, changes nothing), so reading it is O(1); ``matches`` sees
-  the item's text, as it would over a ``set[str]``.
+  a sorted base column, split in two so searches compare machine words: the first 8 bytes as
+  a native ``uint64`` and the other 24 as a ``V24`` column. Bytes order equals hex text
+  order, so the base iterates as sorted hex with no sort. Anything else (raw emails, MD5/SHA-1
+  hex, upper-case hex, partner ids) is kept as is, in a plain ``set[str]`` beside, changed at
+  once.
+- ``add`` and ``remove`` of digests only record the operation: the batch as one ``bytes`` of
+  raw digests (one join and one ``bytes.fromhex``, which also checks it) and whether it adds.
+  Nothing is looked up then. A settle resolves them all at once: the pending digests sorted
+  (stable, so the last operation on an id wins), looked up in the base with sorted keys, and
+  merged into new base arrays (never edited in place) in one pass. A settle falls due when the
+  pending digests reach 1/12 of the base (their 32 bytes: at most ~3 bytes a member), and before
+  any read that needs the base whole: ``len``, iteration, ``digests()``, ``matched``. ``in``
+  needs none: it scans the pending batches, newest first, then searches the base.
+- ``matched`` is how many members ``matches`` holds for, exactly the count over a
+  ``set[str]``, computed lazily: each base row has a state byte (not yet counted, counted
+  unmatched, counted matched), rows enter uncounted, and reading ``matched`` counts only the
+  uncounted rows (``matches`` sees each one's hex text, a block at a time). A run that never
+  refreshes a list's size never pays ``matches`` per member; a row leaving takes its count
+  with it. Items beside the base are counted as they enter or leave.
 - The digests leave as one sorted ``S32`` column (``digests()``) and the rest as a
   ``frozenset`` (``others()``): no Python string per digest member on the way out.
-- A lock serialises changes and snapshots: waitress serves the mock from several threads,
-  and a change here is several steps (it was one C call on a ``set``).
-- Batch work is C loops (set algebra, ``bytes.fromhex``, numpy); Python-level steps run per
-  item only for ``matches`` on items that truly change, for items that are not 64-hex, and
-  for a digest sharing its first 8 bytes with a base digest (a bisection in that run).
+- A lock serialises changes and snapshots: waitress serves the mock from several threads.
+- Batch work is C loops (``str.join``, ``bytes.fromhex``, numpy); Python-level steps run per
+  item only for ``matches`` on uncounted rows, for batches holding items that are not
+  64-hex, and for digests sharing their first 8 bytes with another (a tie: a full sort of the
+  pending ids on all 32 bytes, or a bisection in that run of the base).
 - ``repr`` shows a count, never a member: ``others`` may hold raw emails.
 """
 
@@ -34,8 +40,7 @@ import heapq
 import re
 import threading
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator, Set
-from itertools import compress
+from collections.abc import Callable, Collection, Iterable, Iterator, Set
 from typing import Any
 
 import numpy as np
@@ -44,50 +49,63 @@ import numpy.typing as npt
 __all__ = ["MemberSet"]
 
 _HEX_DIGITS = 64
-_LOWER_HEX_AND_COMMA = b"0123456789abcdef,"
+_DIGEST_BYTES = 32
 _DIGEST_ITEM = re.compile(r"[0-9a-f]{64}")
+_UPPER_HEX = "ABCDEF"
 # One raw digest as the base keeps it: a big-endian word to search on, and the rest.
 _ROW = np.dtype([("prefix", ">u8"), ("rest", "V24")])
 _REST = np.dtype("V24")
-_HEX_BLOCK = 65_536  # base rows turned into hex text at a time while iterating
-_MIN_PENDING = 16_384  # below this many pending changes a merge is not worth its overhead
-_PENDING_SHARE = 32  # pending changes may reach 1/32 of the base (benchmarks/mock_members.py)
-# Every 16th search word, in a column small enough to stay in cache: a batch is searched there
-# first, then in 16 adjacent words each (~4x a plain binary search of a 10 M base, whose
-# probes miss the cache; benchmarks/mock_members.py).
-_FENCE = 16
-_FENCE_OFFSETS = np.arange(_FENCE)
+_WORDS = np.dtype(">u8")
+_HEX_BLOCK = 65_536  # base rows turned into hex text at a time (iteration, counting)
+_MIN_PENDING = 16_384  # below this many pending digests a merge is not worth its overhead
+# Pending digests may reach 1/12 of the base: a merge copies the base, so it costs ~12 base rows
+# a pending digest, and the pending raw digests add at most ~3 bytes a member (at 1/8, pending
+# removals took 10 M members to 40.2 bytes a member; benchmarks/mock_members.py).
+_PENDING_SHARE = 12
+# A base row's state byte: whether ``matches`` was counted for it yet, and its answer.
+_UNCOUNTED, _UNMATCHED, _MATCHED = 0, 1, 2
 
 Prefixes = npt.NDArray[np.uint64]
 Rests = npt.NDArray[np.void]
+States = npt.NDArray[np.uint8]
 
 
-def _all_digests(items: Set[str]) -> bool:
-    """True when every item is a lowercase 64-hex id, checked in C loops: joined with commas,
-    only hex digits and commas, and a comma after every 64 characters and nowhere else."""
+def _raw_digests(items: Collection[str]) -> bytes | None:
+    """The items as raw digests, in order, when every one is a lowercase 64-hex id, else None.
+    Checked in C loops: joined with spaces, a space after every 64 characters, and
+    ``bytes.fromhex`` (which skips whitespace) finding 32 bytes an item: so the other
+    characters are all hex digits, none of them upper case."""
     count = len(items)
-    joined = ",".join(items)
-    return (
-        len(joined) == count * (_HEX_DIGITS + 1) - 1
-        and not joined.encode().translate(None, _LOWER_HEX_AND_COMMA)
-        and joined.count(",") == count - 1
-        and joined[_HEX_DIGITS :: _HEX_DIGITS + 1] == "," * (count - 1)
-    )
+    joined = " ".join(items)
+    if len(joined) != count * (_HEX_DIGITS + 1) - 1:
+        return None
+    if joined[_HEX_DIGITS :: _HEX_DIGITS + 1] != " " * (count - 1):
+        return None
+    try:
+        raw = bytes.fromhex(joined)
+    except ValueError:
+        return None
+    if len(raw) != count * _DIGEST_BYTES or any(c in joined for c in _UPPER_HEX):
+        return None
+    return raw
 
 
-def _split(ids: Iterable[str]) -> tuple[Set[str], Set[str]]:
-    """``(digests, others)``: the distinct lowercase 64-hex ids, and every other item."""
-    items = ids if isinstance(ids, set | frozenset) else set(ids)
-    if not items or _all_digests(items):
-        return items, frozenset()
-    digests = {item for item in items if len(item) == _HEX_DIGITS and _DIGEST_ITEM.fullmatch(item)}
-    return digests, items - digests
+def _split(ids: Iterable[str]) -> tuple[bytes, Set[str]]:
+    """``(raw digests, others)``: the lowercase 64-hex ids as raw digests (repeats kept), and
+    every other item."""
+    items = ids if isinstance(ids, Collection) else list(ids)
+    if not items:
+        return b"", frozenset()
+    raw = _raw_digests(items)
+    if raw is not None:
+        return raw, frozenset()
+    digests = [item for item in items if len(item) == _HEX_DIGITS and _DIGEST_ITEM.fullmatch(item)]
+    return bytes.fromhex("".join(digests)), set(items) - set(digests)
 
 
-def _columns(hex_ids: Iterable[str]) -> tuple[Prefixes, Rests]:
-    """The search word and the rest of each id, in the given order."""
-    rows = np.frombuffer(bytes.fromhex("".join(hex_ids)), _ROW)
-    return rows["prefix"].astype(np.uint64), np.ascontiguousarray(rows["rest"])
+def _columns(raw: npt.NDArray[np.void]) -> tuple[Prefixes, Rests]:
+    """The search word and the rest of each ``_ROW``, in the given order."""
+    return raw["prefix"].astype(np.uint64), np.ascontiguousarray(raw["rest"])
 
 
 def _rows(prefixes: Prefixes, rests: Rests) -> npt.NDArray[np.void]:
@@ -101,29 +119,39 @@ def _rest_key(rest: np.void) -> bytes:
     return rest.tobytes()
 
 
+def _holds(batch: bytes, digest: bytes) -> bool:
+    """Whether ``digest`` is one of the raw digests ``batch`` joins (at a 32-byte boundary)."""
+    at = batch.find(digest)
+    while at >= 0 and at % _DIGEST_BYTES:
+        at = batch.find(digest, at + 1)
+    return at >= 0
+
+
 class MemberSet(Set[str]):
-    """A customer list's members: a ``set[str]`` in compact form, with a running ``matched``."""
+    """A customer list's members: a ``set[str]`` in compact form, with a lazy ``matched``."""
 
     __slots__ = (
-        "_added",
-        "_fence",
+        "_batches",
         "_lock",
         "_matched",
         "_matches",
         "_others",
+        "_others_matched",
+        "_pending",
         "_prefix",
-        "_removed",
         "_rest",
+        "_state",
     )
 
     def __init__(self, matches: Callable[[str], bool], ids: Iterable[str] = ()) -> None:
         self._matches = matches
-        self._matched = 0
+        self._matched = 0  # base rows counted and matched
+        self._others_matched = 0
         self._prefix: Prefixes = np.zeros(0, np.uint64)
-        self._fence: Prefixes = self._prefix
         self._rest: Rests = np.zeros(0, _REST)
-        self._added: set[str] = set()
-        self._removed: set[str] = set()
+        self._state: States = np.zeros(0, np.uint8)
+        self._batches: list[tuple[bytes, bool]] = []  # (raw digests, adding), oldest first
+        self._pending = 0  # digests in ``_batches``
         self._others: set[str] = set()
         self._lock = threading.Lock()
         self.add(ids)
@@ -132,65 +160,67 @@ class MemberSet(Set[str]):
 
     def add(self, ids: Iterable[str]) -> None:
         """Add every item of ``ids`` (a member already in stays once)."""
-        digests, others = _split(ids)
+        raw, others = _split(ids)
         with self._lock:
-            new_others = others - self._others
-            self._others |= new_others
-            fresh = digests - self._added
-            back: Set[str] = frozenset()
-            if fresh and len(self._prefix):
-                listed = list(fresh)
-                known = self._find(listed) >= 0
-                if self._removed:
-                    back = set(compress(listed, known.tolist())) & self._removed
-                    self._removed -= back
-                fresh = set(compress(listed, (~known).tolist()))
-            self._added |= fresh
-            self._matched += self._count(new_others) + self._count(fresh) + self._count(back)
-            self._settle_if_due()
+            if others:
+                entering = others - self._others
+                self._others |= entering
+                self._others_matched += self._count(entering)
+            self._record(raw, adding=True)
 
     def remove(self, ids: Iterable[str]) -> None:
         """Remove every item of ``ids`` that is a member (others are ignored)."""
-        digests, others = _split(ids)
+        raw, others = _split(ids)
         with self._lock:
-            gone_others = others & self._others
-            self._others -= gone_others
-            gone_added = digests & self._added
-            self._added -= gone_added
-            rest = list(digests - gone_added - self._removed)
-            gone_base: Set[str] = frozenset()
-            if rest and len(self._prefix):
-                gone_base = set(compress(rest, (self._find(rest) >= 0).tolist()))
-                self._removed |= gone_base
-            self._matched -= (
-                self._count(gone_others) + self._count(gone_added) + self._count(gone_base)
-            )
-            self._settle_if_due()
+            if others:
+                leaving = others & self._others
+                self._others -= leaving
+                self._others_matched -= self._count(leaving)
+            self._record(raw, adding=False)
 
-    def _count(self, ids: Set[str]) -> int:
-        return sum(map(self._matches, ids)) if ids else 0
+    def _record(self, raw: bytes, *, adding: bool) -> None:
+        if not raw:
+            return
+        self._batches.append((raw, adding))
+        self._pending += len(raw) // _DIGEST_BYTES
+        if self._pending >= max(_MIN_PENDING, len(self._prefix) // _PENDING_SHARE):
+            self._settle()
+
+    def _count(self, ids: Iterable[str]) -> int:
+        return sum(map(self._matches, ids))
 
     # -- reads -------------------------------------------------------------------------------
 
     @property
     def matched(self) -> int:
-        """How many members ``matches`` holds for."""
-        return self._matched
+        """How many members ``matches`` holds for (counts the rows not yet counted)."""
+        with self._lock:
+            self._settle()
+            uncounted = np.flatnonzero(self._state == _UNCOUNTED)
+            for start in range(0, len(uncounted), _HEX_BLOCK):
+                rows = uncounted[start : start + _HEX_BLOCK]
+                texts = _rows(self._prefix[rows], self._rest[rows]).tobytes().hex(",", 32)
+                hits = np.fromiter(map(self._matches, texts.split(",")), bool, len(rows))
+                self._state[rows] = np.where(hits, _MATCHED, _UNMATCHED)
+                self._matched += int(np.count_nonzero(hits))
+            return self._matched + self._others_matched
 
     def __len__(self) -> int:
         with self._lock:
-            base = len(self._prefix) - len(self._removed) + len(self._added)
-            return base + len(self._others)
+            self._settle()
+            return len(self._prefix) + len(self._others)
 
     def __contains__(self, item: object) -> bool:
         if not isinstance(item, str):
             return False
         if len(item) != _HEX_DIGITS or not _DIGEST_ITEM.fullmatch(item):
             return item in self._others
+        digest = bytes.fromhex(item)
         with self._lock:
-            if item in self._added or item in self._removed:
-                return item in self._added
-            return bool(len(self._prefix)) and self._find([item])[0] >= 0
+            for batch, adding in reversed(self._batches):  # the last operation on it wins
+                if _holds(batch, digest):
+                    return adding
+            return self._in_base(digest)
 
     def __iter__(self) -> Iterator[str]:
         """Every member, in sorted order (hex digests and the other items interleaved)."""
@@ -232,19 +262,11 @@ class MemberSet(Set[str]):
 
     # -- the base column ---------------------------------------------------------------------
 
-    def _find(self, hex_ids: list[str]) -> npt.NDArray[np.intp]:
-        """Each id's row in the base, or -1 (the base is not empty)."""
-        prefixes, rests = _columns(hex_ids)
-        last = len(self._prefix) - 1
-        at = np.minimum(_search(self._prefix, self._fence, prefixes), last)
-        same = self._prefix[at] == prefixes
-        hit = same & (self._rest[at] == rests)
-        found = np.where(hit, at, -1)
-        for i in np.flatnonzero(same & ~hit).tolist():  # a base digest shares the first 8 bytes
-            row = self._position(prefixes[i], rests[i])
-            if row <= last and self._prefix[row] == prefixes[i] and self._rest[row] == rests[i]:
-                found[i] = row
-        return found
+    def _in_base(self, digest: bytes) -> bool:
+        row = np.frombuffer(digest, _ROW)
+        prefix, rest = row["prefix"].astype(np.uint64)[0], row["rest"][0]
+        at = self._position(prefix, rest)
+        return at < len(self._prefix) and _same(self._prefix, self._rest, at, prefix, rest)
 
     def _position(self, prefix: np.uint64, rest: np.void) -> int:
         """Where a digest sits, or would, in the base order: by ``prefix``, then ``rest``."""
@@ -252,68 +274,88 @@ class MemberSet(Set[str]):
         high = int(np.searchsorted(self._prefix, prefix, side="right"))
         return bisect_left(self._rest, rest.tobytes(), low, high, key=_rest_key)
 
-    def _settle_if_due(self) -> None:
-        pending = len(self._added) + len(self._removed)
-        if pending >= max(_MIN_PENDING, len(self._prefix) // _PENDING_SHARE):
-            self._settle()
-
     def _settle(self) -> None:
-        """Merge the pending changes into new base arrays: one pass over the base. Each old
-        array is dropped as soon as its successor exists, so the peak stays near two bases."""
-        if not self._added and not self._removed:
+        """Resolve the pending operations and merge them into new base arrays: one pass over
+        the base (the peak: about two bases and the pending digests)."""
+        if not self._batches:
             return
-        if self._removed:
-            keep = np.ones(len(self._prefix), bool)
-            keep[self._find(list(self._removed))] = False
-            self._prefix = self._prefix[keep]
-            self._rest = self._rest[keep]
-            self._removed = set()
-        if self._added:
-            raw = np.sort(np.frombuffer(bytes.fromhex("".join(self._added)), "S32"))
-            new_prefix, new_rest = _columns_of_sorted(raw)
-            self._added = set()
-            self._prefix, self._rest = _merge(self._prefix, self._rest, new_prefix, new_rest)
-        self._fence = self._prefix[::_FENCE].copy()
+        prefixes, rests, adding = _last_operations(self._batches)
+        self._batches, self._pending = [], 0
+        at, found = self._locate(prefixes, rests)
+        gone = at[found & ~adding]
+        entering = ~found & adding
+        keep = np.ones(len(self._prefix), bool)
+        keep[gone] = False
+        self._matched -= int(np.count_nonzero(self._state[gone] == _MATCHED))
+        # rows leaving before an entering digest's place move it back as many rows
+        places = at[entering] - np.searchsorted(gone, at[entering])
+        self._prefix, self._rest, self._state = _merge(
+            (self._prefix, self._rest, self._state),
+            keep,
+            places,
+            (prefixes[entering], rests[entering], np.full(len(places), _UNCOUNTED, np.uint8)),
+        )
+
+    def _locate(self, prefixes: Prefixes, rests: Rests) -> tuple[npt.NDArray[np.intp], Any]:
+        """For sorted distinct digests: each one's place in the base order (its row when
+        there), and whether it is there."""
+        base = len(self._prefix)
+        if not base:
+            return np.zeros(len(prefixes), np.intp), np.zeros(len(prefixes), bool)
+        at = np.searchsorted(self._prefix, prefixes)  # sorted keys: each search starts at the last
+        row = np.minimum(at, base - 1)
+        same = self._prefix[row] == prefixes
+        found = same & (self._rest[row] == rests)
+        for i in np.flatnonzero(same & ~found).tolist():  # a base digest shares the first 8 bytes
+            key, key_rest = prefixes[i], rests[i]
+            at[i] = place = self._position(key, key_rest)
+            found[i] = place < base and _same(self._prefix, self._rest, place, key, key_rest)
+        return at, found
 
 
-def _columns_of_sorted(raw: npt.NDArray[np.bytes_]) -> tuple[Prefixes, Rests]:
-    rows = raw.view(_ROW)
-    return rows["prefix"].astype(np.uint64), np.ascontiguousarray(rows["rest"])
+def _same(prefix: Prefixes, rest: Rests, at: int, key: np.uint64, key_rest: np.void) -> bool:
+    """Whether the base row ``at`` is the digest ``(key, key_rest)``."""
+    return bool(prefix[at] == key and rest[at] == key_rest)
 
 
-def _search(prefix: Prefixes, fence: Prefixes, keys: Prefixes) -> npt.NDArray[np.intp]:
-    """``np.searchsorted(prefix, keys)`` (the left insertion points), through ``fence``: keys
-    sorted first, each finds its block of ``_FENCE`` words in the fence (the fence's word
-    before it is smaller, the one after not), then counts the block's words below it."""
-    order = np.argsort(keys)
-    ordered = keys[order]
-    block = np.maximum(np.searchsorted(fence, ordered) - 1, 0)
-    rows = np.minimum(block[:, None] * _FENCE + _FENCE_OFFSETS, len(prefix) - 1)
-    # a row clipped to the last word counts again only when that word is below the key,
-    # and then every word is: the minimum restores the exact answer
-    below = (prefix[rows] < ordered[:, None]).sum(axis=1)
-    found = np.empty(len(keys), np.intp)
-    found[order] = np.minimum(block * _FENCE + below, len(prefix))
-    return found
+def _last_operations(batches: list[tuple[bytes, bool]]) -> tuple[Prefixes, Rests, Any]:
+    """The distinct pending digests in sorted order, and whether the last operation on each
+    adds. Sorted stably on the first 8 bytes; only when two distinct digests share them, on
+    all 32 (stable too, so each id's operations stay in order)."""
+    rows = np.frombuffer(b"".join(raw for raw, _ in batches), _ROW)
+    counts = [len(raw) // _DIGEST_BYTES for raw, _ in batches]
+    adding = np.repeat(np.array([add for _, add in batches], bool), counts)
+    prefixes = rows["prefix"].astype(np.uint64)
+    order = np.argsort(prefixes, kind="stable")
+    prefixes, rests = prefixes[order], np.ascontiguousarray(rows["rest"][order])
+    tied = prefixes[1:] == prefixes[:-1]
+    repeated = tied & (rests[1:] == rests[:-1])
+    if np.any(tied & ~repeated):
+        words = rows.view(_WORDS).reshape(-1, 4).astype(np.uint64)
+        order = np.lexsort(words.T[::-1])
+        prefixes, rests = _columns(rows[order])
+        repeated = (prefixes[1:] == prefixes[:-1]) & (rests[1:] == rests[:-1])
+    last = np.append(~repeated, True)
+    return prefixes[last], rests[last], adding[order][last]
 
 
 def _merge(
-    prefix: Prefixes, rest: Rests, new_prefix: Prefixes, new_rest: Rests
-) -> tuple[Prefixes, Rests]:
-    """The sorted union of a sorted base and sorted new digests (none in the base)."""
-    at = np.searchsorted(prefix, new_prefix)  # sorted keys: the search walks forward
-    last = len(prefix) - 1
-    if last >= 0:
-        tied = np.flatnonzero(prefix[np.minimum(at, last)] == new_prefix).tolist()
-        for i in tied:  # a base digest shares the first 8 bytes: order those by the rest
-            low = int(at[i])
-            high = int(np.searchsorted(prefix, new_prefix[i], side="right"))
-            at[i] = bisect_left(rest, new_rest[i].tobytes(), low, high, key=_rest_key)
-    slots = at + np.arange(len(at))
-    keep = np.ones(len(prefix) + len(at), bool)
-    keep[slots] = False
-    merged_prefix = np.empty(len(keep), np.uint64)
-    merged_rest = np.empty(len(keep), _REST)
-    merged_prefix[slots], merged_rest[slots] = new_prefix, new_rest
-    merged_prefix[keep], merged_rest[keep] = prefix, rest
-    return merged_prefix, merged_rest
+    columns: tuple[Prefixes, Rests, States],
+    keep: npt.NDArray[np.bool_],
+    places: npt.NDArray[np.intp],
+    entering: tuple[Prefixes, Rests, States],
+) -> tuple[Prefixes, Rests, States]:
+    """The base's kept rows with the entering rows put at ``places`` (sorted, counted in
+    kept rows), each column built once."""
+    size = int(np.count_nonzero(keep)) + len(places)
+    slots = places + np.arange(len(places))
+    stays = np.ones(size, bool)
+    stays[slots] = False
+    merged: list[Any] = []
+    pairs: Iterable[tuple[npt.NDArray[Any], npt.NDArray[Any]]] = zip(columns, entering, strict=True)
+    for old, new in pairs:
+        column = np.empty(size, old.dtype)
+        column[slots] = new
+        column[stays] = old[keep] if len(old) > size - len(places) else old
+        merged.append(column)
+    return merged[0], merged[1], merged[2]

@@ -4,8 +4,8 @@ Rules:
 - These are the backend's mutable state, so they are plain slotted dataclasses, not frozen;
   only ``backend`` mutates them, blueprints only read them to serialise.
 - Members of a customer list are a ``members.MemberSet``: a set of strings kept as raw
-  digests in compact columns (~32 bytes a hashed id), with its matched count kept as members
-  come and go, so tens of millions of members stay cheap and a size refresh is O(1).
+  digests in compact columns (~33 bytes a hashed id), each member's match counted once, at
+  the first refresh that sees it, so tens of millions of members stay cheap.
 - Times are mock-clock seconds (``*_at``); conversion to Unix seconds happens on output.
 """
 

@@ -124,6 +124,67 @@ def test_members_removed_then_added_again_before_a_merge() -> None:
         assert list(kept) == sorted({*ids[:1], *ids[2:], "kim@example.com"})
 
 
+def test_members_count_matches_only_when_matched_is_read_and_once_a_member() -> None:
+    """``matched`` is lazy: changes call ``matches`` on no digest; a read counts each member
+    not yet counted, once (an independent count over the plain set is the truth)."""
+    calls: list[str] = []
+
+    def counting(item: str) -> bool:
+        calls.append(item)
+        return MATCHES(item)
+
+    ids = hashed(300)
+    with _merging_from(50):
+        kept = MemberSet(counting, ids[:200])
+        kept.add(ids[150:250])  # merged: pending reaches 50
+        kept.remove(ids[:20])
+        assert calls == [] and len(kept) == 230
+        assert kept.matched == sum(map(MATCHES, ids[20:250]))
+        assert sorted(calls) == sorted(ids[20:250])
+        calls.clear()
+        kept.remove(ids[20:40])  # counted rows leave, taking their count
+        kept.add(ids[250:])
+        assert calls == []
+        assert kept.matched == sum(map(MATCHES, ids[40:]))
+        assert sorted(calls) == sorted(ids[250:])
+
+
+def test_members_find_a_pending_digest_only_at_a_digest_boundary() -> None:
+    """Pending batches are joined raw digests: 32 bytes straddling two of them are no member."""
+    first, second = bytes(16) + b"\x11" * 16, b"\x22" * 16 + bytes(16)
+    straddling = (b"\x11" * 16 + b"\x22" * 16).hex()
+    kept = MemberSet(MATCHES, [first.hex(), second.hex()])  # pending: fewer than _MIN_PENDING
+    assert first.hex() in kept and second.hex() in kept and straddling not in kept
+    kept.remove([straddling])
+    assert len(kept) == 2 and straddling not in kept
+
+
+# Batches that pass some of the joined checks (length, spaces every 65 characters, hex digits)
+# but hold items that are not lowercase 64-hex ids.
+DIGITS = "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        [DIGITS[:63] + " ", DIGITS],  # a space inside an item
+        [DIGITS[:62] + "  ", DIGITS],
+        [DIGITS[:62] + "\t\t", DIGITS],  # whitespace bytes.fromhex skips
+        [DIGITS + " " + DIGITS[:60], "000"],  # lengths that add up, a space inside
+        [DIGITS, DIGITS[:63] + "A"],  # upper case
+        [DIGITS[:63] + "\u0660", DIGITS],  # a non-ASCII digit
+        [DIGITS[:63], DIGITS + "0"],  # 63 and 65 characters
+        ["", DIGITS, DIGITS[::-1] + "0"],
+    ],
+)
+def test_members_tell_lowercase_64_hex_ids_from_items_that_look_alike(batch: list[str]) -> None:
+    kept = MemberSet(MATCHES, batch)
+    digests = {item for item in batch if _is_digest(item)}
+    assert kept.others() == set(batch) - digests
+    assert kept.digests().tobytes().hex() == "".join(sorted(digests))
+    assert list(kept) == sorted(set(batch))
+
+
 def test_members_take_any_iterable_and_repeats_once() -> None:
     ids = hashed(5)
     kept = MemberSet(MATCHES, iter(ids + ids[:2] + ["a@b.com", "a@b.com"]))
@@ -182,8 +243,9 @@ def test_members_admin_state_lists_mixed_members_in_sorted_order() -> None:
 
 
 def test_members_keep_a_hashed_id_in_about_32_bytes() -> None:
-    """Once merged, a hashed id costs its 32 raw bytes (the old ``set[str]``: ~140 bytes, the
-    string and its table slot); pending changes add a few bytes a member at most."""
+    """Once merged, a hashed id costs its 32 raw bytes and a state byte (the old ``set[str]``:
+    ~140 bytes, the string and its table slot); pending changes add a few bytes a member at
+    most."""
     ids = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(200_000)]
     tracemalloc.start()
     try:
