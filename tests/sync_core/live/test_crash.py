@@ -70,6 +70,11 @@ def spawn(path: Path, config: Path, origin: str, seed: int, log: Path) -> subpro
         return subprocess.Popen(command, stdout=sink, stderr=sink, env=env, cwd=ROOT)
 
 
+def watermark(store: SqliteStore) -> int:
+    saved = store.last_checkpoint()
+    return 0 if saved is None else saved.entered_through
+
+
 def check_restart(store: SqliteStore, mock: LiveMock) -> int:
     """What a restart will resume from is consistent; returns its watermark."""
     saved = store.last_checkpoint()
@@ -102,7 +107,7 @@ def test_crash_sigkill_at_random_instants_loses_and_doubles_no_user(tmp_path: Pa
         )
         feeder = Feeder(path, random.Random(SEED + 1))
         feeder.start()
-        watermarks = []
+        watermarks: list[int] = []
         for kill in range(KILLS):
             started = log.read_bytes().count(b"worker started") if log.exists() else 0
             worker = spawn(path, config, mock.origin, kill, log)
@@ -115,6 +120,14 @@ def test_crash_sigkill_at_random_instants_loses_and_doubles_no_user(tmp_path: Pa
                     ),
                     10,
                     "the worker to start",
+                )
+                # Then until it checkpoints past the last watermark: the test must interrupt
+                # work under way, and on a loaded machine a fixed wait may see none.
+                last = watermarks[-1] if watermarks else 0
+                wait_for(
+                    lambda w=worker, at=last: watermark(store) > at or w.poll() is not None,
+                    20,
+                    "the worker to make progress",
                 )
                 time.sleep(rng.uniform(0.0, 0.5))
             assert worker.poll() is None, log.read_text()[-2000:]
