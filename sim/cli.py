@@ -5,6 +5,8 @@ Rules:
 - ``main(argv)`` returns the exit status: 0 all good, 1 a check or expectation failed,
   2 a user mistake (missing file, bad scenario, bad flag), which prints exactly one line
   ``pinsim: error: <file>: <key>: <reason>`` and never a traceback.
+- A scenario argument is a file, a folder (``check``, ``plan``) or a shipped scenario's name
+  (``sim.scenario.catalog``); a name that matches nothing is answered with the close ones.
 - Scenarios are all loaded and validated before anything runs, so a typo in the last file of
   ``pinsim check scenarios/`` fails in a second, not after an hour of simulation.
 - Outputs stay where the user said: ``--out`` (created up front; an existing file or a folder
@@ -31,6 +33,7 @@ import numpy as np
 
 from sim.progress import RunBar, SweepBar
 from sim.scenario import Scenario, ScenarioError, default, load
+from sim.scenario.catalog import close_names, locate, shipped_dir
 
 if TYPE_CHECKING:
     from sim.judge.checks import CheckResult
@@ -39,7 +42,6 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-SCENARIO_DIR = Path("scenarios")
 OUT_ROOT = Path("out")
 BROKEN_PIPE_STATUS = 128 + 13  # SIGPIPE's number, as a shell reports a process it ended
 _COUNTERS = ("entered", "proceeded", "synced", "not_synced", "pending", "errored", "exited")
@@ -106,17 +108,21 @@ def _parser() -> _Parser:
     parser = _Parser(prog="pinsim", description="Canvas-to-Pinterest audience sync simulator")
     commands = parser.add_subparsers(required=True, metavar="COMMAND", parser_class=_Parser)
     run = commands.add_parser("run", help="run one scenario and write its report")
-    run.add_argument("scenario", nargs="?", help="scenario file (default: the built-in one)")
+    run.add_argument(
+        "scenario", nargs="?", help="scenario file or shipped name (default: the built-in one)"
+    )
     run.add_argument("--out", type=Path, help="output folder (default: out/<scenario name>)")
     run.add_argument("--seed", type=int, help="override the scenario's seed")
     run.set_defaults(command=_run)
     check = commands.add_parser("check", help="run scenarios; fail on any broken check")
-    check.add_argument("paths", nargs="*", type=Path, help="files or folders (default: scenarios/)")
+    check.add_argument(
+        "paths", nargs="*", type=Path, help="files, folders or shipped names (default: all)"
+    )
     check.add_argument("--out", type=Path, default=Path("out/check"), help="output root")
     check.add_argument("--skip-heavy", action="store_true", help="skip scenarios marked heavy")
     check.set_defaults(command=_check)
     listing = commands.add_parser("scenarios", help="list the shipped scenarios")
-    listing.add_argument("--dir", type=Path, default=SCENARIO_DIR, help="folder to list")
+    listing.add_argument("--dir", type=Path, help="folder to list (default: the shipped ones)")
     listing.set_defaults(command=_scenarios)
     _add_sweep(commands)
     _add_plan(commands)
@@ -148,7 +154,7 @@ def _run(options: argparse.Namespace) -> int:
 
 
 def _check(options: argparse.Namespace) -> int:
-    files = scenario_files(options.paths or [SCENARIO_DIR])
+    files = scenario_files(options.paths or [shipped_dir()])
     scenarios = [_load_file(path) for path in files]
     root = _out_folder(options.out)
     from sim.runner import run
@@ -169,7 +175,7 @@ def _check(options: argparse.Namespace) -> int:
 
 def _add_sweep(commands: argparse._SubParsersAction[_Parser]) -> None:
     sweep = commands.add_parser("sweep", help="run a scenario for every combination of values")
-    sweep.add_argument("scenario", help="scenario file")
+    sweep.add_argument("scenario", help="scenario file or shipped name")
     sweep.add_argument(
         "--vary",
         action="append",
@@ -223,7 +229,9 @@ def _sweep_command(options: argparse.Namespace) -> str:
 
 def _add_plan(commands: argparse._SubParsersAction[_Parser]) -> None:
     plan = commands.add_parser("plan", help="closed-form estimates beside simulated figures")
-    plan.add_argument("paths", nargs="*", type=Path, help="files or folders (default: scenarios/)")
+    plan.add_argument(
+        "paths", nargs="*", type=Path, help="files, folders or shipped names (default: all)"
+    )
     plan.add_argument(
         "--runs",
         type=Path,
@@ -234,7 +242,7 @@ def _add_plan(commands: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def _plan(options: argparse.Namespace) -> int:
-    files = scenario_files(options.paths or [SCENARIO_DIR])
+    files = scenario_files(options.paths or [shipped_dir()])
     scenarios = [_load_file(path) for path in files]
     if options.runs is not None and not options.runs.is_dir():
         raise UsageError(f"{options.runs}: no such folder")
@@ -313,7 +321,7 @@ def _prefixed(outcome: RunOutcome) -> dict[str, CheckResult]:
 
 
 def _scenarios(options: argparse.Namespace) -> int:
-    for path in scenario_files([options.dir]):
+    for path in scenario_files([options.dir or shipped_dir()]):
         scenario = _load_file(path)
         heavy = " [heavy]" if scenario.heavy else ""
         print(f"{scenario.name:<28} {path!s:<44} {scenario.description}{heavy}")
@@ -324,16 +332,25 @@ def _scenarios(options: argparse.Namespace) -> int:
 
 
 def scenario_files(paths: Sequence[Path]) -> list[Path]:
-    """The ``*.toml`` files named by ``paths`` (folders expanded, sorted)."""
+    """The ``*.toml`` files named by ``paths`` (folders expanded, sorted; a shipped
+    scenario's name stands for its file)."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
             files.extend(sorted(path.glob("*.toml")))
-        elif path.is_file():
-            files.append(path)
         else:
-            raise UsageError(f"{path}: no such file or folder")
+            files.append(_scenario_path(path))
     return files
+
+
+def _scenario_path(path: Path) -> Path:
+    """``path`` itself, or the shipped scenario it names; a miss lists the close names."""
+    found = locate(str(path))
+    if found is not None:
+        return found
+    close = close_names(str(path))
+    hint = f"close ones: {', '.join(close)}" if close else "pinsim scenarios lists them"
+    raise UsageError(f"{path}: no such file or folder, nor a shipped scenario ({hint})")
 
 
 def _out_folder(path: Path, key: str = "--out") -> Path:
@@ -360,9 +377,7 @@ def _inside(root: Path, name: str) -> Path:
 
 
 def _load_file(path: Path) -> Scenario:
-    if not path.exists():
-        raise UsageError(f"{path}: no such file")
-    return load(path)
+    return load(_scenario_path(path))
 
 
 def summary_table(outcome: RunOutcome) -> str:

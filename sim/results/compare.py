@@ -58,6 +58,7 @@ from sim.judge import pacing
 from sim.results.folder import load_run
 from sim.results.recorder import RunData, final_counters, lag_percentiles, synced_lag_s
 from sim.scenario import Scenario, ScenarioError, default, load
+from sim.scenario.catalog import shipped
 from sim.scenario.units import UnitError, parse_duration
 
 __all__ = [
@@ -74,7 +75,6 @@ __all__ = [
     "step_figures",
 ]
 
-SCENARIO_DIR: Final = Path("scenarios")
 
 Value = float | None
 Figures = Mapping[str, Value]
@@ -392,9 +392,10 @@ def _named(name: str, folder: Path) -> Scenario:
     built_in = default()
     if built_in.name == name:
         return built_in
-    path = SCENARIO_DIR / f"{name}.toml"
+    path = shipped().get(name) or Path("scenarios", f"{name}.toml")
     if not path.is_file():
         raise UsageError(
-            f"{folder}: scenario {name!r} is neither built in nor {path}; pass --scenario PATH"
+            f"{folder}: scenario {name!r} is neither built in, shipped nor {path}; "
+            "pass --scenario PATH"
         )
     return load(path)

@@ -11,6 +11,8 @@ The package, one concept a module (everything public is re-exported here):
   name's rule (one safe output folder); docs/SCENARIOS.md "Limits" tables them.
 - ``reader``: one table being read, the value converters and ``ScenarioError``.
 - ``units``: duration and rate strings.
+- ``catalog`` (the commands' own, not re-exported): the shipped scenarios, found by name
+  (``pinsim run black_friday_blast``).
 
 Rules:
 - Loading either returns a fully valid ``Scenario`` or raises ``ScenarioError(file, key,

@@ -288,7 +288,8 @@ def test_compare_main_finds_the_scenario_by_name_under_scenarios(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     assert main([str(runs["a"]), str(runs["b"])]) == 2
-    assert "scenario 'tiny' is neither built in nor scenarios/tiny.toml" in one_error_line(capsys)
+    expected = "scenario 'tiny' is neither built in, shipped nor scenarios/tiny.toml"
+    assert expected in one_error_line(capsys)
     (tmp_path / "scenarios").mkdir()
     shutil.copy(runs["scenario"], tmp_path / "scenarios" / "tiny.toml")
     assert main([str(runs["a"]), str(runs["b"])]) == 0
