@@ -14,8 +14,9 @@ Rules:
   ``sim.scenario`` guarantees is one folder, so nothing is written outside the output root.
 - A closed stdout (``pinsim scenarios | head -1``) ends the command quietly with status 141
   (128 + SIGPIPE, as a shell reports a process the pipe ended), never a traceback.
-- Progress goes to stderr (a ``\\r`` bar on a terminal, one final line otherwise); results go
-  to stdout. The simulation pieces are imported only by the commands that run them.
+- Progress goes to stderr (a ``\\r`` bar on a terminal, a plain line every few seconds on a
+  pipe, so a CI log shows movement); results go to stdout. The simulation pieces are
+  imported only by the commands that run them.
 """
 
 from __future__ import annotations
@@ -164,7 +165,9 @@ def _check(options: argparse.Namespace) -> int:
         if options.skip_heavy and scenario.heavy:
             print(f"SKIP {scenario.name} (heavy)")
             continue
-        outcome = run(scenario, out_dir=_inside(root, scenario.name))
+        bar = RunBar(sys.stderr, label=scenario.name)
+        outcome = run(scenario, out_dir=_inside(root, scenario.name), progress=bar)
+        bar.finish(outcome.data.wall_seconds)
         failed += not outcome.ok
         print(f"{'PASS' if outcome.ok else 'FAIL'} {scenario.name} ({scenario.source})")
         for name, result in {**outcome.checks, **_prefixed(outcome)}.items():

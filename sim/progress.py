@@ -1,33 +1,40 @@
 """Progress shown to a person while long work runs: one callback type, three bars.
 
 Rules:
-- Work reports progress through one type, ``Progress``: ``progress(done, total)`` — simulated
-  seconds for a run (``sim.world.driver.simulate``), runs for a sweep. It never prints.
-- A bar draws on a terminal as a ``\\r`` line (``RunBar``: a run's simulated time;
+- Work reports progress through one type, ``Progress``: ``progress(done, total, users)`` —
+  simulated seconds and the users entered so far for a run (``sim.world.driver.simulate``,
+  which calls it at least once a simulated hour), runs for a sweep. It never prints.
+- A bar draws on a terminal as a ``\\r`` line (``RunBar``: a run's simulated time and users;
   ``SweepBar``: a sweep's runs with an eta; ``FuzzBar``: a fuzz campaign's schedules and
-  failures), redrawn at most ten times a wall second so fast work is not slowed by it; on a
-  pipe ``RunBar`` and ``SweepBar`` are silent until ``finish`` writes one line, and
-  ``FuzzBar`` writes a plain line every few seconds (a campaign runs for minutes).
-- Bars write to the stream given (the CLI gives stderr, keeping stdout for results). The eta
-  is wall-clock arithmetic for the reader only; nothing measured here reaches an output.
+  failures), redrawn at most ten times a wall second so fast work is not slowed by it. On a
+  pipe (a CI log) each writes a plain line every few wall seconds instead, so long work shows
+  movement, then ``finish`` writes the last one.
+- Bars write to the stream given (the CLI gives stderr, keeping stdout for results). Wall
+  times and the eta are for the reader only; nothing measured here reaches an output.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from sim.scenario.units import format_duration
 
 __all__ = ["FuzzBar", "Progress", "RunBar", "SweepBar"]
 
-Progress = Callable[[float, float], None]
-"""``progress(done, total)``, called as work advances."""
+
+class Progress(Protocol):
+    """``progress(done, total, users)``, called as work advances (``users``: entered so far,
+    when the work has users)."""
+
+    def __call__(self, done: float, total: float, /, users: int | None = None) -> None: ...
+
 
 _WIDTH = 30
 _REDRAW_S = 0.1
-_PIPE_EVERY_S = 5.0  # FuzzBar on a pipe: a line this often
+_PIPE_EVERY_S = 5.0  # on a pipe: a line this often
 
 
 def _bar(share: float) -> str:
@@ -36,7 +43,7 @@ def _bar(share: float) -> str:
 
 
 class RunBar:
-    """``progress(sim_now, sim_end)`` as a bar of simulated time; ``finish(wall_seconds)``."""
+    """``progress(sim_now, sim_end, users)`` as a bar of simulated time; ``finish(wall_s)``."""
 
     def __init__(
         self,
@@ -44,22 +51,31 @@ class RunBar:
         *,
         label: str,
         tty: bool | None = None,
+        every_s: float = _PIPE_EVERY_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._stream, self._label, self._clock = stream, label, clock
         self._tty = stream.isatty() if tty is None else tty
-        self._last_draw = float("-inf")
+        self._every_s = _REDRAW_S if self._tty else every_s
+        self._started = clock()
+        # a terminal shows the bar at once; a pipe's first line comes after ``every_s``
+        self._last_draw = -math.inf if self._tty else self._started
         self._end = 0.0
 
-    def __call__(self, sim_now: float, sim_end: float) -> None:
+    def __call__(self, sim_now: float, sim_end: float, users: int | None = None) -> None:
         self._end = sim_end
         wall = self._clock()
-        if not self._tty or wall - self._last_draw < _REDRAW_S:
+        if wall - self._last_draw < self._every_s:
             return
         self._last_draw = wall
         share = min(sim_now / sim_end, 1.0) if sim_end > 0 else 1.0
         clock = f"{format_duration(int(sim_now))} / {format_duration(sim_end)}"
-        self._stream.write(f"\r{self._label} [{_bar(share)}] {share:4.0%} {clock}")
+        entered = "" if users is None else f", {users:,} users"
+        if self._tty:
+            self._stream.write(f"\r{self._label} [{_bar(share)}] {share:4.0%} {clock}{entered}")
+        else:
+            elapsed = _seconds(wall - self._started)
+            self._stream.write(f"{self._label}: simulated {clock}{entered}, {elapsed} wall\n")
         self._stream.flush()
 
     def finish(self, wall_seconds: float) -> None:
@@ -78,19 +94,27 @@ class SweepBar:
         stream: TextIO,
         *,
         tty: bool | None = None,
+        every_s: float = _PIPE_EVERY_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._stream, self._clock = stream, clock
         self._tty = stream.isatty() if tty is None else tty
-        self._started = clock()
+        self._every_s = 0.0 if self._tty else every_s
+        self._started = self._last_line = clock()
         self._done = self._total = 0
 
-    def __call__(self, done: float, total: float) -> None:
+    def __call__(self, done: float, total: float, users: int | None = None) -> None:
         self._done, self._total = int(done), int(total)
-        if not self._tty:
+        now = self._clock()
+        if now - self._last_line < self._every_s:
             return
+        self._last_line = now
         share = done / total if total else 1.0
-        self._stream.write(f"\rruns {self._done}/{self._total} [{_bar(share)}] eta {self._eta()}")
+        if self._tty:
+            line = f"\rruns {self._done}/{self._total} [{_bar(share)}] eta {self._eta()}"
+        else:
+            line = f"runs {self._done}/{self._total}, eta {self._eta()}\n"
+        self._stream.write(line)
         self._stream.flush()
 
     def _eta(self) -> str:

@@ -25,8 +25,6 @@ from sim.world.driver import simulate
 
 __all__ = ["RunOutcome", "judge_and_write", "run"]
 
-"""Called by the driver as ``progress(sim_now, sim_end)``."""
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunOutcome:

@@ -64,6 +64,7 @@ __all__ = ["simulate"]
 
 _SAMPLES_PER_RUN = 1440  # counter samples over a run: one a minute on a 24 h scenario
 _PROGRESS_EVERY_S = 0.25  # wall seconds between progress callbacks
+_PROGRESS_SIM_EVERY_S = 3600.0  # and at least this often in simulated time (a fast run's log)
 _SEED_RECORDS = 3  # members an existing audience holds before the run
 
 
@@ -125,6 +126,7 @@ class _Run:
         self.feed = open_feed(scenario, seed, self.tick_s, helper=helper)
         self.next_sample = 0.0
         self.last_progress = -math.inf
+        self.next_progress = 0.0  # simulated instant of the next progress call at the latest
         self.initial_members: dict[str, frozenset[str]] = {}
 
     # -- the main process ------------------------------------------------------------------
@@ -374,9 +376,14 @@ class _Run:
         if self.progress is None:
             return
         wall = time.perf_counter()
-        if wall - self.last_progress >= _PROGRESS_EVERY_S or now >= self.end_s:
+        due = wall - self.last_progress >= _PROGRESS_EVERY_S or now >= self.next_progress
+        if due or now >= self.end_s:
             self.last_progress = wall
-            self.progress(now, self.end_s)
+            self.next_progress = (
+                math.floor(now / _PROGRESS_SIM_EVERY_S) + 1
+            ) * _PROGRESS_SIM_EVERY_S
+            entered = sum(self.engine.counters(step.id).entered for step in self.scenario.steps)
+            self.progress(now, self.end_s, entered)
 
     # -- the end ---------------------------------------------------------------------------
 

@@ -1,8 +1,11 @@
-"""sim.progress: a run's and a sweep's bars, drawn on a terminal, one line otherwise."""
+"""sim.progress: a run's and a sweep's bars, drawn on a terminal, plain lines on a pipe."""
 
 import io
+import re
 
 from sim.progress import RunBar, SweepBar
+from sim.world.driver import simulate
+from tests.sim.builders import build_scenario, step, traffic
 
 
 class FakeClock:
@@ -26,15 +29,17 @@ def test_runs_progress_bar_draws_eta_on_a_terminal() -> None:
     assert stream.getvalue().endswith("\r\033[Kruns 4/4 in 2m, 1 failed\n")
 
 
-def test_runs_progress_bar_quiet_off_a_terminal() -> None:
+def test_runs_progress_bar_writes_plain_lines_every_few_seconds_on_a_pipe() -> None:
     stream, clock = io.StringIO(), FakeClock()
-    bar = SweepBar(stream, tty=False, clock=clock)
-    bar(1, 2)
-    assert stream.getvalue() == ""
-    clock.now += 5.0
-    bar(2, 2)
+    bar = SweepBar(stream, tty=False, every_s=5.0, clock=clock)
+    bar(1, 3)
+    assert stream.getvalue() == ""  # not yet five seconds
+    clock.now += 6.0
+    bar(2, 3)
+    clock.now += 1.0
+    bar(3, 3)
     bar.finish()
-    assert stream.getvalue() == "runs 2/2 in 5s\n"
+    assert stream.getvalue() == "runs 2/3, eta 3s\nruns 3/3 in 7s\n"
 
 
 def test_progress_bar_draws_on_a_terminal() -> None:
@@ -47,10 +52,42 @@ def test_progress_bar_draws_on_a_terminal() -> None:
     assert text.endswith("day: simulated 1d in 1.5s\n")
 
 
-def test_progress_bar_quiet_off_a_terminal() -> None:
-    stream = io.StringIO()
-    bar = RunBar(stream, label="day", tty=False)
-    bar(43200.0, 86400.0)
-    assert stream.getvalue() == ""
-    bar.finish(2.0)
-    assert stream.getvalue() == "day: simulated 1d in 2.0s\n"
+def test_progress_bar_writes_plain_lines_on_a_pipe() -> None:
+    stream, clock = io.StringIO(), FakeClock()
+    bar = RunBar(stream, label="day", tty=False, every_s=5.0, clock=clock)
+    bar(3600.0, 86400.0, 100)
+    assert stream.getvalue() == ""  # not yet five seconds
+    clock.now += 5.0
+    bar(43200.0, 86400.0, 12345)
+    bar.finish(6.0)
+    assert stream.getvalue() == (
+        "day: simulated 12h / 1d, 12,345 users, 5s wall\nday: simulated 1d in 6.0s\n"
+    )
+
+
+def test_a_run_on_a_pipe_shows_a_line_every_simulated_hour_however_fast() -> None:
+    """The driver reports at least once a simulated hour, so a log shows movement however
+    fast or slow the wall clock runs (here ten wall seconds pass between reports)."""
+    scenario = build_scenario(
+        name="six-hours",
+        duration="6h",
+        steps=[step("vip", audience={"new": "VIP"})],
+        traffic=[traffic("vip", "poisson", rate="1/min")],
+    )
+    stream, clock = io.StringIO(), FakeClock()
+    bar = RunBar(stream, label="six-hours", tty=False, every_s=5.0, clock=clock)
+
+    def progress(now: float, end: float, users: int | None = None) -> None:
+        clock.now += 10.0
+        bar(now, end, users)
+
+    data = simulate(scenario, scenario.seed, progress=progress)
+    lines = stream.getvalue().splitlines()
+    hours = [int(m.group(1)) for m in map(re.compile(r"simulated (\d+)h / 6h").search, lines) if m]
+    assert hours[:5] == [1, 2, 3, 4, 5]  # one line an hour at the latest
+    users = [
+        int(m.group(1).replace(",", ""))
+        for line in lines
+        if (m := re.search(r"([\d,]+) users", line))
+    ]
+    assert users == sorted(users) and 0 < users[-1] <= len(data.users)

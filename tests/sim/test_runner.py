@@ -14,7 +14,7 @@ def test_run_writes_outputs_and_passes_checks(tmp_path: Path) -> None:
     outcome = run(
         parse(TINY, "tiny.toml"),
         out_dir=tmp_path / "out",
-        progress=lambda now, end: seen.append((now, end)),
+        progress=lambda now, end, users=None: seen.append((now, end)),
     )
     assert outcome.ok, outcome.failures
     assert outcome.report == tmp_path / "out" / "report.html" and outcome.report.exists()
