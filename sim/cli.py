@@ -384,7 +384,9 @@ def _load_file(path: Path) -> Scenario:
 
 
 def summary_table(outcome: RunOutcome) -> str:
-    """Per step the seven counters and lag p50/p99, the pacing figures, then the checks."""
+    """Per step the seven counters and lag p50/p99, each counter's meaning, the pacing figures,
+    then the checks."""
+    from sim.results.glossary import COUNTER_MEANINGS
     from sim.results.recorder import final_counters, lag_percentiles
 
     data = outcome.data
@@ -396,6 +398,7 @@ def summary_table(outcome: RunOutcome) -> str:
         counts = "".join(f"{value:>11}" for value in values)
         lag = lag_percentiles(data.users[data.users["step"] == step])
         lines.append(f"{step:<24}{counts}{_seconds(lag['p50']):>10}{_seconds(lag['p99']):>10}")
+    lines += [f"  {name:<11} {meaning}" for name, meaning in COUNTER_MEANINGS.items()]
     lines.append(pacing_line(data))
     results = {**outcome.checks, **_prefixed(outcome)}
     failed = [name for name, result in results.items() if not result.ok]

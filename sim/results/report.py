@@ -8,6 +8,8 @@ Rules:
 - Every string that came from the run is HTML-escaped.
 - Deterministic: the same summary and plots give the same page (the summary's wall clock
   aside).
+- It explains itself: each counter, the Requests table and each check carry their one-line
+  meaning (``sim.results.glossary``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from string import Template
 from typing import Final
 
+from sim.results.glossary import CHECK_MEANINGS, COUNTER_MEANINGS, EXPECT_MEANING, REQUESTS_NOTE
 from sim.results.recorder import COUNTERS
 
 __all__ = ["render_html"]
@@ -30,16 +33,21 @@ body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1040px;color:
 table{border-collapse:collapse;margin:.5em 0 1.5em}
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
 th:first-child,td:first-child,td.detail{text-align:left}
+dl{display:grid;grid-template-columns:max-content auto;gap:.1em 1em;margin:0 0 1.5em}
+dt{font-weight:bold}dd{margin:0}
 .ok{color:#1a7f37}.fail{color:#cf222e;font-weight:bold}img{max-width:100%}
 </style></head><body>
 <h1>pinsim run: $scenario</h1>
 <p>seed $seed · $sim_seconds s simulated · $wall_seconds s wall clock · $verdict</p>
 <h2>Steps</h2>$steps
+$counters
 <h2>Entry → synced lag (s)</h2>$lag
-<h2>Requests</h2>$requests
+<h2>Requests</h2>
+<p>$requests_note</p>$requests
 <h2>Pacing</h2>$pacing
 <h2>Checks</h2>$checks
-<h2>Expectations</h2>$expect
+<h2>Expectations</h2>
+<p>$expect_note</p>$expect
 <h2>Plots</h2>$plots
 </body></html>
 """)
@@ -61,13 +69,16 @@ def render_html(summary: Mapping[str, object], plots: Mapping[str, Path]) -> str
             ["step", *COUNTERS],
             [[step, *(_mapping(row)[name] for name in COUNTERS)] for step, row in steps.items()],
         ),
+        counters=_definitions(COUNTER_MEANINGS),
+        requests_note=_esc(REQUESTS_NOTE),
+        expect_note=_esc(EXPECT_MEANING),
         lag=_lag_table(steps, _mapping(summary["lag_s"])),
         requests=_table(
             ["status", "requests"],
             [*_mapping(requests["by_status"]).items(), ("total", requests["total"])],
         ),
         pacing=_pacing_table(_mapping(summary["pacing"])),
-        checks=_verdict_table(checks),
+        checks=_verdict_table(checks, CHECK_MEANINGS),
         expect=_verdict_table(expect) if expect else "<p>No expectations set.</p>",
         plots="\n".join(_img(name, path) for name, path in plots.items()),
     )
@@ -129,15 +140,31 @@ def _pacing_cell(key: str, value: object) -> str:
     return _cell(value)
 
 
-def _verdict_table(results: Mapping[str, object]) -> str:
+def _verdict_table(results: Mapping[str, object], meanings: Mapping[str, str] | None = None) -> str:
+    """One row a result: its name, its verdict, what it means (when given) and the detail."""
+    meaning_head = "<th>meaning</th>" if meanings is not None else ""
     rows = []
     for name, result in results.items():
         verdict = _mapping(result)
         mark = '<td class="ok">✔</td>' if verdict["ok"] else '<td class="fail">✘</td>'
-        rows.append(
-            f'<tr><td>{_esc(name)}</td>{mark}<td class="detail">{_esc(verdict["detail"])}</td></tr>'
+        meaning = (
+            f'<td class="detail">{_esc(meanings.get(name, ""))}</td>'
+            if meanings is not None
+            else ""
         )
-    return f"<table><tr><th>check</th><th></th><th>detail</th></tr>{''.join(rows)}</table>"
+        rows.append(
+            f"<tr><td>{_esc(name)}</td>{mark}{meaning}"
+            f'<td class="detail">{_esc(verdict["detail"])}</td></tr>'
+        )
+    head = f"<tr><th>check</th><th></th>{meaning_head}<th>detail</th></tr>"
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _definitions(meanings: Mapping[str, str]) -> str:
+    items = "".join(
+        f"<dt>{_esc(name)}</dt><dd>{_esc(text)}</dd>" for name, text in meanings.items()
+    )
+    return f"<dl>{items}</dl>"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
