@@ -74,7 +74,7 @@ def judge_and_write(
     checks = run_checks(data)
     for name, reason in (not_judged or {}).items():
         checks[name] = CheckResult(True, f"not judged: {reason}")
-    expectations = check_expectations(data, scenario.expect)
+    expectations = check_expectations(data, scenario.expect, scenario)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report = write_outputs(data, checks, expectations, out) / "report.html"

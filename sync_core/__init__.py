@@ -14,9 +14,12 @@ docs/CONTRACTS.md §2; the module map:
 - ``wire``: Pinterest v5 requests and response parsing
 - ``identity``: normalising and hashing emails and MAIDs; every digest helper
 - ``batching``, ``pacing``, ``retry``, ``token``, ``provisioning``, ``launch``: one policy each
+- ``coalescing``: an add and a remove of one hashed id, both unsent, reduced to the later entered
+- ``renewal``: when a token of known expiry is refreshed ahead of it, and when its writes stop
 - ``users``, ``user_ids``, ``metrics``: per-user columns (ids packed), step counters and outcome
   records
 - ``errors``: ``UsageError`` (caller's fault) vs ``PeerError`` (Pinterest's)
+- ``preflight``: what expected traffic will cost per token, at launch (``SyncEngine.preflight``)
 """
 
 from sync_core.engine import SyncEngine

@@ -12,6 +12,10 @@ Rules:
   that entered at or before the last flush tick, at most ``max_records`` records. After that
   its members only ever shrink: users whose deadline a request could outlive are dropped from
   the front (entry order is deadline order) before each send, and a 400 splits it in halves.
+- A queue written by both add and remove steps coalesces (``coalescing``): of an add and a
+  remove of one digest, both queued, only the later entered is sent. Its tombstones are
+  skipped when users are counted for a cut and filtered out of what is taken; a user all of
+  whose records were superseded is dropped as soon as they reach the front.
 - Release and expiry cuts are bisections on entry instants. When steps sharing a list are fed
   slightly out of order, a cut can be off by that skew (well under ``request_timeout_s``);
   a user is never errored early by it: errors come only from the deadline heap (``users``).
@@ -22,11 +26,15 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import deque
+from collections.abc import Sequence
 from itertools import accumulate
 
+from sync_core.coalescing import Coalescer
 from sync_core.identity import DIGEST_SIZE, hex_records
 
 __all__ = ["Batch", "TargetQueue"]
+
+_LOOK_AHEAD = 256  # queued users checked at a time for superseded ones at the front
 
 
 class Batch:
@@ -86,20 +94,38 @@ class _Run:
 class TargetQueue:
     """Users waiting for one customer list, in entry order."""
 
-    __slots__ = ("_blob", "_nrec", "_runs", "_users")
+    __slots__ = ("_blob", "_coalescer", "_nrec", "_runs", "_taken", "_users")
 
     def __init__(self) -> None:
         self._users = array("q")
         self._nrec = bytearray()
         self._blob = bytearray()
         self._runs: deque[_Run] = deque()  # oldest first
+        self._taken = 0  # records ever taken out: the position of the first queued one
+        self._coalescer: Coalescer | None = None
 
     def __len__(self) -> int:
         return len(self._users)
 
-    def push(self, operation: str, users: array[int], nrec: bytes, blob: bytes) -> None:
+    def coalesce(self) -> None:
+        """From now on, coalesce adds and removes of one digest (records queued before are
+        left as they are)."""
+        if self._coalescer is None:
+            self._coalescer = Coalescer()
+
+    def push(
+        self,
+        operation: str,
+        users: array[int],
+        nrec: bytes,
+        blob: bytes,
+        entered_at: Sequence[float] = (),
+    ) -> Sequence[int]:
+        """Queue users (``entered_at``: every user's entry instant, by index, needed when
+        coalescing). Returns the users this superseded entirely (none unless coalescing)."""
         if not users:
-            return
+            return ()
+        first = self._taken + len(self._blob) // DIGEST_SIZE
         self._users.extend(users)
         self._nrec.extend(nrec)
         self._blob.extend(blob)
@@ -107,9 +133,17 @@ class TargetQueue:
             self._runs[-1].count += len(users)
         else:
             self._runs.append(_Run(operation, len(users)))
+        if self._coalescer is None:
+            return ()
+        return self._coalescer.push(operation, users, nrec, blob, first, entered_at)
 
     def head(self) -> tuple[str, int] | None:
-        """The oldest queued user's operation and index, if any."""
+        """The oldest queued user's operation and index, if any (superseded users at the
+        front are dropped first: they will never be sent)."""
+        coalescer = self._coalescer
+        if coalescer is not None and coalescer.dead:
+            while count := coalescer.leading_dead(self._taken, bytes(self._nrec[:_LOOK_AHEAD])):
+                self._take(count)
         if not self._users:
             return None
         return self._runs[0].operation, self._users[0]
@@ -126,14 +160,17 @@ class TargetQueue:
         """A batch of the oldest users that entered before ``released_before`` (a flush tick:
         someone entering exactly at a tick waits for the next one): one operation, at most
         ``max_records`` records."""
-        if not self._users:
+        if self.head() is None:
             return None
         run = self._runs[0]
         limit = min(run.count, max_records, len(self._users))
         released = bisect_left(self._users, released_before, 0, limit, key=entered_at.__getitem__)
         if not released:
             return None
-        cumulative = list(accumulate(self._nrec[:released]))
+        counts: bytes | bytearray = self._nrec[:released]
+        if self._coalescer is not None:
+            counts = self._coalescer.live_counts(self._taken, bytes(counts))
+        cumulative = list(accumulate(counts))
         count = bisect_right(cumulative, max_records)
         users, nrec, blob = self._take(count)
         return Batch(run.operation, users, nrec, blob)
@@ -149,6 +186,9 @@ class TargetQueue:
         del self._nrec[:count]
         del self._blob[:size]
         self._consume_runs(count)
+        first, self._taken = self._taken, self._taken + size // DIGEST_SIZE
+        if self._coalescer is not None:
+            return self._coalescer.take(first, users, nrec, blob)
         return users, nrec, blob
 
     def _consume_runs(self, count: int) -> None:

@@ -14,6 +14,9 @@ Rules:
   Pinterest's list accepts any combination); they travel together in one request, so a user is
   synced exactly when that request is accepted. The list is created with ``list_type`` EMAIL
   when the step matches on email, else MAID.
+- Coalescing: in a target written by add and remove steps, of an add and a remove of one
+  hashed id both still queued only the later entered is sent; a user all of whose records were
+  superseded so is Not Synced at that instant, reason ``superseded`` (``coalescing``).
 - Deadlines: ``entered_at + retry_window_s``. A pending user errors at exactly that instant. No
   request carries a user whose deadline falls within ``request_timeout_s`` of the send, so no
   answer can arrive for a user after they errored.
@@ -48,7 +51,9 @@ from sync_core.launch import validate
 from sync_core.metrics import OutcomeColumns, StepCounters, StepTally, UserOutcome, UserState
 from sync_core.model import Connection, Step, SyncConfig
 from sync_core.outcomes import NO_STATUS, Disposition, Reason, Verdict, classify, classify_answer
+from sync_core.preflight import EntryProfile, TokenPreflight, preflight
 from sync_core.provisioning import Provisioner, Stage
+from sync_core.renewal import Renewal
 from sync_core.retry import Backoff
 from sync_core.runtime import ConnectionRuntime, Flight, FlightKind, StepRuntime, Target
 from sync_core.token import TokenStatus
@@ -56,8 +61,10 @@ from sync_core.users import UserTable
 
 __all__ = ["SyncEngine"]
 
-_SNAPSHOT_VERSION = 5  # 2: the pacer replaced the send-time limiter; 3: records in ``runtime``;
-# 4: users' ids pickled as one string, the pacer's window on the engine's clock; 5: ids packed
+_SNAPSHOT_VERSION = 8  # 2: the pacer replaced the send-time limiter; 3: records in ``runtime``;
+# 4: users' ids pickled as one string, the pacer's window on the engine's clock; 5: ids packed;
+# 6: the pacer's minute window; 7: a token's expiry and its refresh ahead of time (``renewal``);
+# 8: target queues coalesce adds and removes (``coalescing``)
 _PROBING = frozenset({Reason.FORBIDDEN, Reason.AUDIENCE_DELETED})
 
 
@@ -85,7 +92,9 @@ class SyncEngine:
         self._advance(now)
         if connection.id in self._conns:
             raise UsageError(f"connection {connection.id!r} exists; use reconnect()")
-        self._conns[connection.id] = ConnectionRuntime(connection, self.config)
+        conn = self._conns[connection.id] = ConnectionRuntime(connection, self.config)
+        conn.token.renewal = self._plan_renewal(connection.expires_at, now)
+        self._watch_expiry(conn, now)
 
     def launch(self, steps: Sequence[Step], now: float) -> None:
         """Validate every step, then start provisioning their audiences. All or nothing."""
@@ -99,6 +108,11 @@ class SyncEngine:
             validate(step, tokens)
         for step in steps:
             self._add_step(step)
+
+    def preflight(self, steps: Sequence[Step], profile: EntryProfile) -> tuple[TokenPreflight, ...]:
+        """What ``profile``'s traffic into ``steps`` will cost per token with this engine's
+        settings (``sync_core.preflight``): ask before ``launch``. Reads no state, changes none."""
+        return preflight(steps, profile, self.config)
 
     def _add_step(self, step: Step) -> None:
         conn = self._conns[step.connection_id]
@@ -118,6 +132,8 @@ class SyncEngine:
             conn.targets.append(target)
         elif step.audience.is_new:
             target.provisioner.is_new = True
+        if any(r.target is target and r.step.action != step.action for r in self._step_list):
+            target.queue.coalesce()  # adds and removes meet in this queue
         runtime = StepRuntime(
             step=step,
             index=len(self._step_list),
@@ -137,14 +153,18 @@ class SyncEngine:
         *,
         access_token: str,
         refresh_token: str | None = None,
+        expires_at: float | None = None,
         now: float,
     ) -> None:
-        """New tokens for a connection (after an admin reconnects it); it is valid again."""
+        """New tokens for a connection (after an admin reconnects it); it is valid again.
+        ``expires_at``: when the access token expires, on the engine's clock (None: unknown)."""
         self._advance(now)
         conn = self._conns.get(connection_id)
         if conn is None:
             raise UsageError(f"unknown connection {connection_id!r}")
-        conn.token.reconnect(access_token, refresh_token)
+        renewal = self._plan_renewal(expires_at, now)
+        conn.token.reconnect(access_token, refresh_token, expires_at=expires_at, renewal=renewal)
+        self._watch_expiry(conn, now)
 
     # -- users -------------------------------------------------------------------------------
 
@@ -185,7 +205,11 @@ class SyncEngine:
         runtime.tally.entered += len(ids)
         runtime.tally.not_synced += len(ids) - len(pending)
         nrec = records.replace(b"\x00", b"")  # the pending users' record counts
-        runtime.target.queue.push(runtime.step.action.value, pending, nrec, digests)
+        superseded = runtime.target.queue.push(
+            runtime.step.action.value, pending, nrec, digests, self._users.entered_at
+        )
+        if superseded:
+            self._users.supersede(superseded, now, self._tallies)
 
     def _entry_times(self, n: int, entered_at: Sequence[float] | None, now: float) -> array[float]:
         """Validated entry instants, sorted (index order must stay deadline order)."""
@@ -217,7 +241,7 @@ class SyncEngine:
             raise UsageError(f"unknown or already answered request {outcome.request_id}")
         self._advance(now)
         del self._flights[outcome.request_id]
-        flight.conn.pacer.record_done()
+        flight.conn.pacer.record_done(sent_at=flight.sent_at, now=now)
         if isinstance(outcome, ResponseReceived):
             flight.conn.pacer.on_round_trip(now - flight.sent_at)
         status, body, disposition, reset_s = self._interpret(flight, outcome, now)
@@ -227,6 +251,7 @@ class SyncEngine:
         """When ``next_action`` next has something to do (None: only after new input)."""
         candidates = [self._next_deadline()]
         candidates.extend(self._conn_due(conn) for conn in self._conns.values())
+        candidates.extend(self._expiry_due(conn) for conn in self._conns.values())
         future = [at for at in candidates if at is not None and at > self._now]
         return min(future, default=None)
 
@@ -258,6 +283,14 @@ class SyncEngine:
             raise UsageError(f"unknown connection {connection_id!r}")
         return conn.token.access_token, conn.token.connection.refresh_token
 
+    def connection_expires_at(self, connection_id: str) -> float | None:
+        """When the connection's access token expires, on the engine's clock (None: unknown),
+        for a driver to persist beside the tokens."""
+        conn = self._conns.get(connection_id)
+        if conn is None:
+            raise UsageError(f"unknown connection {connection_id!r}")
+        return conn.token.connection.expires_at
+
     def provisioned_list_id(self, step_id: str) -> str | None:
         """The customer list a step writes to, once provisioning found or created it."""
         return self._steps[step_id].target.provisioner.list_id
@@ -285,7 +318,7 @@ class SyncEngine:
 
     def _forget_flights(self) -> None:
         for flight in self._flights.values():
-            flight.conn.pacer.record_done()
+            flight.conn.pacer.record_done(sent_at=flight.sent_at, now=self._now)
             target = flight.target
             if flight.kind is FlightKind.BATCH:
                 assert target is not None and flight.batch is not None
@@ -306,6 +339,8 @@ class SyncEngine:
             raise UsageError(f"time went backwards: {now} after {self._now}")
         self._now = now
         self._expire(now)
+        for conn in self._conns.values():
+            self._watch_expiry(conn, now)
 
     def _next_deadline(self) -> float | None:
         index = self._users.first_pending()
@@ -349,13 +384,7 @@ class SyncEngine:
         if token.status is TokenStatus.REFRESHING:
             if conn.refresh_in_flight or token.refresh_at > now:
                 return None
-            conn.refresh_in_flight = True
-            secrets = token.connection
-            refresh = wire.refresh_token(
-                secrets.client_id, secrets.client_secret, secrets.refresh_token or ""
-            )
-            flight = Flight(FlightKind.REFRESH, conn, token.access_token)
-            return self._send(flight, refresh, now)
+            return self._send_refresh(conn, now)
         if token.status is TokenStatus.INVALID:
             return None
         for _ in range(len(conn.targets)):
@@ -364,7 +393,19 @@ class SyncEngine:
             send = self._target_request(conn, target, now)
             if send is not None:
                 return send
+        if not conn.refresh_in_flight and token.renewal_due(now):
+            # ahead of the expiry, after the writes due now; writes go on while it is in flight
+            return self._send_refresh(conn, now)
         return None
+
+    def _send_refresh(self, conn: ConnectionRuntime, now: float) -> SendRequest:
+        conn.refresh_in_flight = True
+        token = conn.token
+        secrets = token.connection
+        refresh = wire.refresh_token(
+            secrets.client_id, secrets.client_secret, secrets.refresh_token or ""
+        )
+        return self._send(Flight(FlightKind.REFRESH, conn, token.access_token), refresh, now)
 
     def _target_request(
         self, conn: ConnectionRuntime, target: Target, now: float
@@ -454,8 +495,27 @@ class SyncEngine:
             due = None if conn.refresh_in_flight else token.refresh_at
         else:
             dues = [at for at in map(self._target_due, conn.targets) if at is not None]
+            if (renew_at := self._renewal_at(conn)) is not None:
+                dues.append(renew_at)
             due = min(dues, default=None)
         return None if due is None else max(due, pacer.next_free_at())
+
+    @staticmethod
+    def _renewal_at(conn: ConnectionRuntime) -> float | None:
+        """When a refresh ahead of expiry is to be sent, if one is drawn and can be."""
+        token, renewal = conn.token, conn.token.renewal
+        if renewal is None or renewal.refused or conn.refresh_in_flight or not token.can_refresh:
+            return None
+        return renewal.due_at
+
+    def _expiry_due(self, conn: ConnectionRuntime) -> float | None:
+        """When a valid token's renewal jitter is drawn or its writes must stop: instants that
+        need a call, not a send (no pacer)."""
+        renewal = conn.token.renewal
+        if renewal is None or conn.token.status is not TokenStatus.VALID:
+            return None
+        hold_at = renewal.hold_at
+        return hold_at if renewal.due_at is not None else min(renewal.opens_at, hold_at)
 
     def _target_due(self, target: Target) -> float | None:
         if not target.provisioner.ready:
@@ -467,6 +527,23 @@ class SyncEngine:
                 tick = self._release_tick(self._users.entered_at[head[1]])
                 due = tick if due is None else min(due, tick)
         return None if due is None else max(due, target.blocked_until)
+
+    # -- refreshing ahead of expiry ----------------------------------------------------------
+
+    def _plan_renewal(self, expires_at: float | None, now: float) -> Renewal | None:
+        config = self.config
+        return Renewal.plan(expires_at, config.refresh_lead_s, config.request_timeout_s, now)
+
+    def _watch_expiry(self, conn: ConnectionRuntime, now: float) -> None:
+        """Draw a valid token's renewal jitter once its window opens; hold its writes once a
+        request sent now could arrive after the expiry (``renewal``'s rules)."""
+        token = conn.token
+        renewal = token.renewal
+        if renewal is None or token.status is not TokenStatus.VALID:
+            return
+        renewal.draw(self._rng, now, self.config.flush_interval_s)
+        if now >= renewal.hold_at:
+            token.on_expiring(now)
 
     # -- applying answers --------------------------------------------------------------------
 
@@ -481,6 +558,10 @@ class SyncEngine:
         limits = wire.parse_rate_limit(outcome.headers)
         stated = None if limits.reset_s is None else limits.reset_s * self.config.server_second_s
         reset_s = stated or self.config.default_reset_s
+        if flight.kind is FlightKind.BATCH:  # a customer-list write: ads_write's windows
+            conn.pacer.on_window_stated(
+                limit=limits.limit, remaining=limits.remaining, sent_at=flight.sent_at
+            )
         if limits.remaining == 0 and limits.reset_s is not None:
             conn.pacer.on_budget_spent(sent_at=flight.sent_at, reset_s=reset_s, now=now)
         disposition = classify_answer(outcome.status, outcome.body)
@@ -612,8 +693,8 @@ class SyncEngine:
         conn = flight.conn
         conn.refresh_in_flight = False
         token = conn.token
-        if token.status is not TokenStatus.REFRESHING:
-            return  # reconnected meanwhile: that answer is moot
+        if token.status is TokenStatus.INVALID or flight.sent_with != token.access_token:
+            return  # reconnected (or invalidated) meanwhile: that answer is moot
         verdict = disposition.verdict
         if verdict is Verdict.SUCCESS:
             try:
@@ -621,13 +702,27 @@ class SyncEngine:
             except PeerError:
                 verdict = Verdict.BACKOFF
             else:
-                token.on_refreshed(pair.access_token, pair.refresh_token)
+                self._on_new_tokens(flight, pair, now)
                 return
         if verdict in (Verdict.BACKOFF, Verdict.WAIT_RESET):
-            token.refresh_attempts += 1
-            token.refresh_at = self._retry_at(verdict, token.refresh_attempts, reset_s, now)
+            attempts = token.refresh_attempts + 1
+            token.on_refresh_retry(self._retry_at(verdict, attempts, reset_s, now))
         else:
             token.on_refresh_refused()
+
+    def _on_new_tokens(self, flight: Flight, pair: wire.TokenPair, now: float) -> None:
+        """A refresh's tokens (the refresh token rotated if it gives one) and their expiry,
+        counted from the send: the token was issued after it, so this errs early, never late."""
+        lifetime = pair.expires_in  # in the server's seconds
+        second = self.config.server_second_s
+        expires_at = None if lifetime is None else flight.sent_at + lifetime * second
+        flight.conn.token.on_refreshed(
+            pair.access_token,
+            pair.refresh_token,
+            expires_at=expires_at,
+            renewal=self._plan_renewal(expires_at, now),
+        )
+        self._watch_expiry(flight.conn, now)
 
 
 _OnAnswer = Callable[[SyncEngine, Flight, int, bytes, Disposition, float, float], None]

@@ -6,6 +6,9 @@ Rules:
   construction at every instant.
 - Counters change only when the fact happens: entered/proceeded/exited at entry, synced when
   the 2xx arrives, errored at the deadline (or when a lone record is rejected).
+- Not Synced counts users with no usable match field (at entry) and users *superseded* (when
+  a later entry of the same hashed ids into an opposite step of the same audience, still
+  unsent with them, took their place: ``coalescing``); their reason tells which.
 """
 
 from __future__ import annotations
@@ -60,7 +63,8 @@ class OutcomeColumns:
 
     Row ``i`` is the ``i``-th user entered. Codes index the label tuples: ``step`` into
     ``step_ids``, ``state`` into ``state_labels``, ``reason`` into ``reason_labels`` (None for
-    no reason; only errored users have one). ``outcome_at`` is meaningless while pending;
+    no reason; it is told for errored and not-synced users: a not-synced user has none, for
+    no usable field, or ``superseded``). ``outcome_at`` is meaningless while pending;
     ``last_status`` is 0 before any answer. The arrays are copies: the engine goes on.
     """
 

@@ -51,7 +51,8 @@ class Verdict(enum.Enum):
 
 
 class Reason(enum.IntEnum):
-    """Why a user errored. Small ints: the engine stores one byte per user."""
+    """Why a user errored, or why one with records was Not Synced (``SUPERSEDED``: a later
+    entry of the same ids took their place, ``coalescing``). Small ints: one byte per user."""
 
     NONE = 0
     RATE_LIMITED = 1
@@ -61,6 +62,7 @@ class Reason(enum.IntEnum):
     SERVER_ERROR = 5
     TRANSPORT_ERROR = 6
     REJECTED = 7
+    SUPERSEDED = 8  # never a verdict of this table: coalescing decides it
 
     @property
     def label(self) -> str | None:

@@ -23,6 +23,12 @@ a send at ``now``      allowed when (1) fewer than ``in_flight_limit`` are in fl
                        there (r 429s and a second lost; ``benchmarks.live_load`` met it when
                        the mock grew a member set). Half, not all of it: a send held up (the
                        live worker busy entering users) is caught up with by the next ones.
+                       And (6), when a minute window of n is known, its estimated arrival
+                       comes at least 60 s + ``margin_s`` after the latest the n-th send before
+                       it can have arrived — its answer, once answered, else its estimated
+                       arrival — and no more than n sends fall in 60 s
+                       (``sync_core.minute_window``): the arrivals are then legal under
+                       min(r a second, n a minute) too, whatever the path's jitter.
 any answer             its round trip is a sample: ``one_way_s`` is half the shortest of the
                        last 128 (the path, as free of the server's time as round trips can
                        tell). It falls at once when the path speeds up — the dangerous change,
@@ -51,6 +57,11 @@ any answer             ``in_flight_limit`` = r · ⌈srtt + 4·rttvar⌉ within 
 ``remaining: 0``       when we sent no full window in the last 2 s, someone else spends this
                        token's budget: hold until ``sent_at + R``. After a full window of ours
                        the header only says what rule (4) already enforces.
+a write's answer       the headers describe a window longer than the second (more spent in it
+                       than r and than we sent from 2 s before the request): its
+                       ``x-ratelimit-limit`` is the per-minute window's n, which rule (6)
+                       holds from then on, counting the sends of the minute before
+                       (``SyncConfig.requests_per_minute`` sets it from the start).
 =====================  =======================================================================
 
 Round trips alone cannot tell the path's jitter from the server's: the server's time does not
@@ -62,11 +73,13 @@ and the margin settles just above what the path's jitter needs.
 
 The fixed pacer (``adaptive=False``) is the earlier design, kept for comparison: sends spaced
 as if arrivals were sends (rule 4 with ``one_way_s`` = 0 and a fixed margin; no rule 5), a fixed
-``in_flight_limit`` = ``max_in_flight``, and a 429 holding the token for R from its answer.
+``in_flight_limit`` = ``max_in_flight``, and a 429 holding the token for R from its answer;
+rule (6) holds for it on sends too.
 
 "A second" above is the server's: ``window_s`` on the engine's clock (``SyncConfig.
 server_second_s``), 1 against Pinterest, 1/K against a mock running K times faster; R (the
-reset, whole server seconds) reaches the pacer already in engine seconds.
+reset, whole server seconds) reaches the pacer already in engine seconds. A minute is 60
+server seconds.
 
 No clock, no IO: every call takes ``now``; one pacer per token, shared by every step on it.
 """
@@ -75,6 +88,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
+
+from sync_core.minute_window import MinuteWindow
 
 __all__ = ["MARGIN_CAP_S", "MARGIN_FLOOR_S", "Pacer"]
 
@@ -110,6 +125,7 @@ class Pacer:
         "limit",
         "margin_s",
         "max_in_flight",
+        "minute",
         "one_way_s",
         "refusals",
         "widened_at",
@@ -124,6 +140,7 @@ class Pacer:
         margin_s: float,
         adaptive: bool = True,
         window_s: float = 1.0,
+        per_minute: int | None = None,
     ) -> None:
         self.limit = limit
         self.window_s = window_s
@@ -135,6 +152,7 @@ class Pacer:
             min(max_in_flight, max(limit, _MIN_IN_FLIGHT)) if adaptive else max_in_flight
         )
         self.one_way_s = 0.0
+        self.minute = MinuteWindow(limit=per_minute, per_second=limit, window_s=window_s)
         self._spacing_s = window_s / (_SPREAD * limit) if limit > 0 else 0.0
         self._sends: deque[float] = deque(maxlen=limit)
         self._arrivals: deque[float] = deque(maxlen=limit)  # estimated, at send time
@@ -152,6 +170,14 @@ class Pacer:
 
     def next_free_at(self) -> float:
         """The earliest instant a send would keep every rule but the in-flight bound."""
+        second = self._second_free_at()
+        minute = self.minute
+        if minute.limit is None:  # no rule (6): the second's rules alone decide
+            return second
+        return max(second, minute.free_at(self.margin_s, self.one_way_s))
+
+    def _second_free_at(self) -> float:
+        """Rules (2) to (5): the server's hold and the second's window."""
         if not self.adaptive:
             if len(self._sends) < self.limit:
                 return self.blocked_until
@@ -176,11 +202,15 @@ class Pacer:
         arrival = now + self.one_way_s
         self._sends.append(now)
         self._arrivals.append(arrival)
+        self.minute.record(now, arrival)
         self.in_flight += 1
         return arrival
 
-    def record_done(self) -> None:
+    def record_done(self, *, sent_at: float, now: float) -> None:
+        """The request sent at ``sent_at`` ended at ``now``: answered, failed or forgotten."""
         self.in_flight -= 1
+        if self.minute.limit is not None:  # only rule (6) reads when a request ended
+            self.minute.on_done(sent_at, now)
 
     # -- learning from answers -----------------------------------------------------------------
 
@@ -202,6 +232,12 @@ class Pacer:
         # windows one spans
         windows = max(1, math.ceil((self._srtt + 4.0 * self._rttvar) / self.window_s))
         self.in_flight_limit = min(self.max_in_flight, max(_MIN_IN_FLIGHT, self.limit * windows))
+
+    def on_window_stated(self, *, limit: int | None, remaining: int | None, sent_at: float) -> None:
+        """A write sent at ``sent_at`` was answered with ``x-ratelimit-limit`` and
+        ``-remaining``: they may name the minute window's count (``sync_core.minute_window``)."""
+        since = sent_at - 2.0 * self.window_s
+        self.minute.learn(limit=limit, remaining=remaining, per_second=self.limit, since=since)
 
     def on_accepted(self) -> None:
         """A 2xx: the schedule held; trust it a little more."""

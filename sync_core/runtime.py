@@ -70,6 +70,7 @@ class ConnectionRuntime:
             margin_s=config.pacing_margin_s,
             adaptive=config.pacing is Pacing.ADAPTIVE,
             window_s=config.server_second_s,
+            per_minute=config.requests_per_minute,
         )
         self.targets: deque[Target] = deque()  # round-robin order
         self.refresh_in_flight = False

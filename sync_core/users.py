@@ -30,6 +30,8 @@ _PENDING = bytes([UserState.PENDING])
 _PENDING_STATE, _SYNCED_STATE = int(UserState.PENDING), int(UserState.SYNCED)  # plain ints: fast
 # a user's state from their number of usable records: none is not synced, else pending
 _STATE_OF_RECORDS = bytes([UserState.NOT_SYNCED]) + bytes(255)
+# the outcomes whose reason is told: why they errored, or why records they had were not sent
+_WITH_REASON = frozenset({UserState.ERRORED, UserState.NOT_SYNCED})
 
 
 class UserTable:
@@ -137,6 +139,18 @@ class UserTable:
         self.reason[index] = reason
         self.resolve(index, UserState.ERRORED, deadline_at, tally)
 
+    def supersede(self, members: Sequence[int], now: float, tallies: Sequence[StepTally]) -> None:
+        """Users whose every record a later entry of the same ids superseded (``coalescing``):
+        Not Synced at ``now``, reason ``superseded`` (``tallies``: per step code)."""
+        state, step_of = self.state, self.step
+        for index in members:
+            if state[index] != _PENDING_STATE:
+                continue
+            state[index] = UserState.NOT_SYNCED
+            self.reason[index] = Reason.SUPERSEDED
+            self.outcome_at[index] = now
+            tallies[step_of[index]].not_synced += 1
+
     def note_reason(self, index: int, reason: Reason) -> None:
         """Why a user will error (known before their deadline, while it is true)."""
         self.reason[index] = reason
@@ -216,7 +230,7 @@ class UserTable:
             outcome_at=None if state is UserState.PENDING else self.outcome_at[index],
             attempts=self.attempts[index],
             last_status=status or None,
-            reason=reason.label if state is UserState.ERRORED else None,
+            reason=reason.label if state in _WITH_REASON else None,
         )
 
     def indices(self) -> Iterator[int]:

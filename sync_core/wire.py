@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
@@ -62,6 +63,7 @@ class Audience:
 class TokenPair:
     access_token: str
     refresh_token: str | None
+    expires_in: float | None = None  # the access token's lifetime in the server's seconds
 
     def __repr__(self) -> str:
         return "TokenPair(<redacted>)"
@@ -71,6 +73,7 @@ class TokenPair:
 class RateLimitHeaders:
     remaining: int | None
     reset_s: float | None
+    limit: int | None = None  # x-ratelimit-limit: the count of the window the others describe
 
 
 def _json_headers(token: str) -> dict[str, str]:
@@ -208,13 +211,22 @@ def parse_page(body: bytes) -> Page:
 
 
 def parse_token(body: bytes) -> TokenPair:
-    """The new access token (and rotated refresh token, if any) of a refresh answer."""
+    """The new access token (and rotated refresh token, if any) of a refresh answer, and its
+    ``expires_in`` when it states a usable one (a positive number: anything else is unknown,
+    and the 401 path covers the token)."""
     obj = _object(body)
     refresh = obj.get("refresh_token")
     return TokenPair(
         access_token=_text(obj, "access_token"),
         refresh_token=refresh if isinstance(refresh, str) and refresh else None,
+        expires_in=_lifetime(obj.get("expires_in")),
     )
+
+
+def _lifetime(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if 0 < value < math.inf else None
 
 
 def _number(headers: Mapping[str, str], name: str) -> float | None:
@@ -227,11 +239,17 @@ def _number(headers: Mapping[str, str], name: str) -> float | None:
     return None
 
 
+_MAX_LIMIT = 2**31  # beyond any window's count; keeps ``int`` off inf and nan
+
+
 def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitHeaders:
-    """``x-ratelimit-remaining`` and ``x-ratelimit-reset`` (seconds until the window resets)."""
+    """``x-ratelimit-remaining``, ``x-ratelimit-reset`` (seconds until the window resets) and
+    ``x-ratelimit-limit`` (that window's count)."""
     remaining = _number(headers, "x-ratelimit-remaining")
     reset = _number(headers, "x-ratelimit-reset")
+    limit = _number(headers, "x-ratelimit-limit")
     return RateLimitHeaders(
         remaining=None if remaining is None else int(remaining),
         reset_s=None if reset is None or reset < 0 else reset,
+        limit=int(limit) if limit is not None and 0 <= limit < _MAX_LIMIT else None,
     )

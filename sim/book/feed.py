@@ -64,6 +64,7 @@ class RunEnd:
     audiences: Mapping[str, str]
     removes: Sequence[str]
     initial: Mapping[str, frozenset[str]]
+    superseded: Synced | None = None  # users coalescing left unsent (reason ``superseded``)
 
     @classmethod
     def of(
@@ -81,13 +82,18 @@ class RunEnd:
             rows[mine] = np.arange(len(mine))
         synced = np.flatnonzero((users["outcome"] == "synced").to_numpy())
         completed = users["outcome_at"].to_numpy(float)[synced]
-        synced = synced[np.argsort(completed, kind="stable")]  # adds and removes replay so
+        synced = synced[np.argsort(completed, kind="stable")]
+        reasons = users["reason"] if "reason" in users else pd.Series([None] * len(users))
+        superseded = np.flatnonzero((reasons == "superseded").to_numpy(bool))
         return cls(
             synced=Synced(tuple(map(str, names)), codes[synced].astype(np.int64), rows[synced]),
             entered={str(name): int((codes == code).sum()) for code, name in enumerate(names)},
             audiences=dict(audiences),
             removes=list(removes),
             initial=dict(initial),
+            superseded=Synced(
+                tuple(map(str, names)), codes[superseded].astype(np.int64), rows[superseded]
+            ),
         )
 
 
@@ -247,7 +253,12 @@ def find(ledger: Ledger, end: RunEnd) -> Findings:
     return Findings(
         audits=ledger.audits(),
         expected_members=ledger.expected_members(
-            end.synced, end.audiences, end.removes, end.initial, entered=end.entered
+            end.synced,
+            end.audiences,
+            end.removes,
+            end.initial,
+            entered=end.entered,
+            superseded=end.superseded,
         ),
     )
 

@@ -12,8 +12,16 @@ Rules:
 - A user is their row in their step's book: the k-th user booked for a step is the k-th the
   engine was given for it (the feed books in the order it hands users over), so no user id
   is kept. After the run the ledger is told the step and row of each user the engine counted
-  synced, in the order their syncs completed, and says which hashed ids each audience should
-  hold: each synced entry's own ids, replayed in that order (adds insert, removes discard).
+  synced (and superseded), and says which hashed ids each audience should hold: an audience
+  only added to holds what it held and every synced entry's ids; one with a remove step holds,
+  per hashed id, what the *last* synced entry of it did, last by the book's own entry instants
+  (ties: booking order), never by the engine's completion times. Coalescing (an add and a
+  remove of one id, both unsent, reduced to the later entered) sends only the later, so a
+  superseded entry is never what the list shows — unless it is the id's last entry of all: a
+  correct engine never supersedes that one (nothing later took its place), so then its own
+  operation is expected, and an engine that kept the wrong one of the pair fails the members
+  check. If the entry that took a superseded one's place then failed (errored, still
+  pending), neither reached Pinterest: the last synced entry still decides.
 - Millions of users: ``enter`` only books instants and ranks and queues the raw values;
   every ``_BATCH`` users of a step (and before anything is read) a field's queued values are
   hashed as one column, and digests are kept as 32-byte columns. A user's verdicts hang on
@@ -104,6 +112,9 @@ class _StepBook:
     # users whose values wait to be hashed: per ``enter`` call, its first rank and instants
     waiting: list[tuple[int, Floats]] = field(default_factory=list)
     waiting_users: int = 0
+    # per hashed batch, its users' entry instants and booking ranks (the bookings' own arrays)
+    instants: list[Floats] = field(default_factory=list)
+    ranks: list[npt.NDArray[np.int64]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +245,8 @@ class Ledger:
         offset = np.array([first for first, _ in book.waiting], dtype=np.int64)
         offset -= np.cumsum(sizes) - sizes
         ranks = np.repeat(offset, sizes) + np.arange(len(instants), dtype=np.int64)
+        book.instants.append(instants)
+        book.ranks.append(ranks)
         for name in book.fields:
             column = book.columns[name]
             blob, usable = hash_column(name, column.waiting)
@@ -309,14 +322,16 @@ class Ledger:
         initial: Mapping[str, frozenset[str]],
         *,
         entered: Mapping[str, int] | None = None,
+        superseded: Synced | None = None,
     ) -> dict[str, AbstractSet[str]]:
         """Per audience key, the hashed ids it should hold at the end.
 
         ``audiences`` maps each step to its audience key; ``removes`` names the remove steps;
         ``initial`` is what each audience held before the run; ``entered`` (per step, the
         users the engine holds) must be what the book holds, or rows would name other users:
-        a driver bug, refused. An audience only added to is a ``DigestSet`` (no hex text until
-        read); one with a remove step is replayed user by user into a ``frozenset``.
+        a driver bug, refused. ``superseded``: the users coalescing left unsent. An audience
+        only added to is a ``DigestSet`` (no hex text until
+        read); one with a remove step is its last operation per id (``_net``), a ``frozenset``.
         """
         if entered is not None:
             self._check_entered(entered)
@@ -327,7 +342,7 @@ class Ledger:
             start = initial.get(key, frozenset())
             start_digests = DigestSet.of(start)
             if any(step in removing for step in writers) or start_digests is None:
-                members[key] = self._replay(start, writers, removing, synced)
+                members[key] = self._net(start, writers, removing, synced, superseded)
                 continue
             added = [start_digests.digests]
             for step in writers:
@@ -368,30 +383,63 @@ class Ledger:
         digests: list[_Digests] = self._columns[key]  # type: ignore[assignment]
         return digests
 
-    def _replay(
+    def _net(
         self,
         start: frozenset[str],
         writers: list[str],
         removing: frozenset[str],
         synced: Synced,
+        superseded: Synced | None,
     ) -> frozenset[str]:
-        """Adds and removes applied one synced user at a time, in completion order."""
-        columns = {step: self._digest_columns(step) for step in writers if step in self._steps}
-        target = set(start)
-        for code, row in zip(synced.step.tolist(), synced.row.tolist(), strict=True):
-            step = synced.steps[code]
-            if step not in columns:
+        """What ``start`` becomes when, per hashed id, its last synced entry (by entry instant,
+        then booking rank) is applied — or its last entry of all, if that one was superseded:
+        an add inserts the id, a remove discards it."""
+        keys, instants, ranks, removes, fates = [], [], [], [], []
+        for step in writers:
+            if step not in self._steps:
                 continue
-            hashed = [d[row : row + 1].tobytes().hex() for d, ok in columns[step] if ok[row]]
-            if step in removing:
-                target.difference_update(hashed)
-            else:
-                target.update(hashed)
-        return frozenset(target)
+            book = self._steps[step]
+            columns = self._digest_columns(step)  # hashes what waits, so instants are whole
+            fate = np.zeros(book.booked, dtype=np.int8)  # 0 unsent, 1 synced, 2 superseded
+            for code, chosen in ((1, synced), (2, superseded)):
+                if chosen is not None and step in chosen.steps:
+                    fate[chosen.row[chosen.step == chosen.steps.index(step)]] = code
+            at = _concat(book.instants, np.float64)
+            rank = _concat(book.ranks, np.int64)
+            for digests, usable in columns:
+                keys.append(digests[usable])
+                instants.append(at[usable])
+                ranks.append(rank[usable])
+                fates.append(fate[usable])
+                removes.append(np.full(int(usable.sum()), step in removing))
+        key = _concat(keys, np.bytes_)
+        if not len(key):
+            return start
+        order = np.lexsort((_concat(ranks, np.int64), _concat(instants, np.float64)))[::-1]
+        key, fate = key[order], _concat(fates, np.int8)[order]  # latest entry first
+        remove = _concat(removes, np.bool_)[order]
+        ids, last = np.unique(key, return_index=True)  # each id's last entry of all
+        rule = fate[last] == 2  # a superseded last entry: its own operation is expected
+        decided = [(ids[rule], remove[last][rule])]
+        done = set(ids[rule].tolist())
+        ok = np.flatnonzero(fate == 1)
+        sids, slast = np.unique(key[ok], return_index=True)  # each id's last synced entry
+        keep = np.array([d not in done for d in sids.tolist()], dtype=bool)
+        decided.append((sids[keep], remove[ok][slast][keep]))
+        added = frozenset().union(*(_hex(d[~r]) for d, r in decided))
+        removed = frozenset().union(*(_hex(d[r]) for d, r in decided))
+        return frozenset((start - removed) | added)
 
 
 def _concat(parts: list[Any], dtype: type) -> Any:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+
+def _hex(digests: npt.NDArray[np.bytes_]) -> frozenset[str]:
+    """``S32`` digests as lowercase hex (whole 32 bytes: numpy drops an item's trailing zeros
+    when it is read alone)."""
+    blob = np.ascontiguousarray(digests).tobytes()
+    return frozenset(blob.hex(",", _DIGEST).split(",")) if blob else frozenset()
 
 
 def _prefix(digests: npt.NDArray[np.bytes_]) -> npt.NDArray[np.uint64]:

@@ -21,7 +21,10 @@ Definitions (the precise meaning of each check):
   windows is attained by one starting at a request, so windows starting at each request are
   counted exactly with a sorted search (`sim.judge.pacing.busiest_second`, which the run's pacing
   figures use on arrivals). Requests without a token (OAuth exchanges) are not counted. A
-  nanosecond of slack absorbs float rounding in sums of sim times.
+  nanosecond of slack absorbs float rounding in sums of sim times. When Pinterest has a minute
+  window (`limits.requests_per_minute`), also: per token, the most requests *arriving* (the
+  journal's `t`, refused ones included) in any [s, s + 60 s) is at most it — then that window
+  refused nothing, whatever its algorithm.
 - `max_records`: no request carries more than `limits.max_records_per_request` records.
 - `flush_cadence`, two halves. Early: no PATCH carries a user who entered at or after the
   latest flush tick k·T ≤ `sent_at` (`max_entered_at`, from the sim's ledger; ticks counted
@@ -31,8 +34,9 @@ Definitions (the precise meaning of each check):
   connection across refreshes and reconnects) sent nothing in the second before it, nor r
   requests (`limits.requests_per_second`) in the 2 s before it: a send the pacer held back
   follows the r-th send before it by 1 s plus the pacer's margin (tens of milliseconds, up to
-  its cap of 1 s after refusals widened it; the slack allows the cap), so an opener was
-  decided by the flush timer alone. Exempt
+  its cap of 1 s after refusals widened it; the slack allows the cap), nor — under a minute
+  window of n — within a minute and that slack of the answer to the n-th request before it
+  (the pacer's rule 6 waits for it), so an opener was decided by the flush timer alone. Exempt
   from the late half, because they legitimately run off the tick: the first PATCH to each
   list (it waits for the list to be provisioned), a PATCH whose previous PATCH to the same
   list was not answered 2xx or whose answer was lost (`answered_at` NaN: a retry on its
@@ -75,6 +79,7 @@ OUTCOME_COUNTERS: Final = ("synced", "not_synced", "pending", "errored")
 """The outcomes an entered user is in exactly one of."""
 
 _RATE_WINDOW_S: Final = 1.0
+_MINUTE_S: Final = 60.0  # Pinterest's per-minute window (``sync_core.minute_window``)
 _TICK_TOLERANCE_S: Final = 1e-6
 # beyond 1 s, how late a send the pacer held back may follow: its margin, at most this (a
 # margin refusals widened — a partial 429 storm over busy traffic can — narrows over hundreds
@@ -170,7 +175,26 @@ def check_rate_limit(data: RunData) -> CheckResult:
     if worst_count == 0:
         return CheckResult(True, f"no token-bearing requests (limit {limit}/s)")
     window = f"{worst_count} requests on {worst_token} in [{worst_start:.3f} s, +1 s)"
-    return CheckResult(worst_count <= limit, f"busiest second: {window}, limit {limit}")
+    second = CheckResult(worst_count <= limit, f"busiest second: {window}, limit {limit}")
+    per_minute = data.limits.requests_per_minute
+    if per_minute is None:
+        return second
+    minute = _busiest_arrival_minute(requests, per_minute)
+    return CheckResult(second.ok and minute.ok, f"{second.detail}; {minute.detail}")
+
+
+def _busiest_arrival_minute(requests: pd.DataFrame, limit: int) -> CheckResult:
+    """Per token, the most requests *arriving* (``t``, refused ones included) in any 60 s:
+    at most the minute's limit means its window refused none, whatever its algorithm (a
+    refusal needs ``limit`` admitted arrivals in the 60 s before, and itself). Judged at
+    arrival, not send: the engine plans the minute by the answers that bound arrivals."""
+    worst_count, worst_token, worst_start = 0, "", 0.0
+    for token_id, group in requests.groupby("token_id", sort=True):
+        count, start = pacing.busiest_second(group["t"].to_numpy(float), _MINUTE_S)
+        if count > worst_count:
+            worst_count, worst_token, worst_start = count, str(token_id), start
+    window = f"{worst_count} requests on {worst_token} in [{worst_start:.3f} s, +60 s)"
+    return CheckResult(worst_count <= limit, f"busiest arrival minute: {window}, limit {limit}")
 
 
 def check_max_records(data: RunData) -> CheckResult:
@@ -234,6 +258,12 @@ def _burst_openers(data: RunData) -> pd.DataFrame:
     gap = per_token.diff()
     since_rth = ordered["sent_at"] - per_token.shift(data.limits.requests_per_second)
     held_by_window = since_rth <= _RATE_WINDOW_S + _PACING_SLACK_S
+    per_minute = data.limits.requests_per_minute
+    if per_minute is not None:
+        # a minute window: the pacer holds a send until the answer to the n-th before it and
+        # a minute more (``sync_core.minute_window``)
+        nth_answered = ordered.groupby(sender, dropna=False)["answered_at"].shift(per_minute)
+        held_by_window |= ordered["sent_at"] <= nth_answered + _MINUTE_S + _PACING_SLACK_S
     opens_burst = (gap.isna() | (gap > _RATE_WINDOW_S)) & ~held_by_window
     # the PATCH before each to the same list, found by path: the journal names no list on a
     # refused one (401, 429), which still makes the next one a retry

@@ -8,10 +8,13 @@ Rules:
 - Results are named as their TOML keys (`steps.<id>.<key>` per step, `_s` dropped) and each
   detail shows the measured value beside the bound.
 - Pacing figures are run-wide only; the scenario refuses them per step.
+- Bounds on the engine's capacity preflight (`preflight_*`, `sim.plan.preflight`) read the
+  scenario as well as the run: without the scenario they have nothing to measure.
 """
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable, Mapping
@@ -20,8 +23,9 @@ from typing import Final
 
 from sim.judge import pacing
 from sim.judge.checks import CheckResult
+from sim.plan import preflight
 from sim.results.recorder import RunData, final_counters, lag_percentiles
-from sim.scenario import Expectations, ExpectBounds
+from sim.scenario import Expectations, ExpectBounds, Scenario
 
 __all__ = ["check_expectations"]
 
@@ -35,24 +39,36 @@ class _Rule:
     shown_as: str
     unit: str = ""
     nothing_holds: bool = True  # the verdict when there is nothing to measure
+    # a figure of the scenario's preflight (beside the run): measured by this, given the scenario
+    predicted: Callable[[Scenario, RunData], float | None] | None = None
 
 
-def check_expectations(data: RunData, expect: Expectations) -> dict[str, CheckResult]:
-    """The scenario's `[expect]` bounds, named as their TOML keys (`steps.<id>.<key>` per step)."""
-    results = _check_bounds(data, expect.totals, None, "")
+def check_expectations(
+    data: RunData, expect: Expectations, scenario: Scenario | None = None
+) -> dict[str, CheckResult]:
+    """The scenario's `[expect]` bounds, named as their TOML keys (`steps.<id>.<key>` per step);
+    the `preflight_*` bounds need the ``scenario``."""
+    results = _check_bounds(data, expect.totals, None, "", scenario)
     for step, bounds in sorted(expect.steps.items()):
-        results |= _check_bounds(data, bounds, step, f"steps.{step}.")
+        results |= _check_bounds(data, bounds, step, f"steps.{step}.", scenario)
     return results
 
 
 def _check_bounds(
-    data: RunData, bounds: ExpectBounds, step: str | None, prefix: str
+    data: RunData,
+    bounds: ExpectBounds,
+    step: str | None,
+    prefix: str,
+    scenario: Scenario | None,
 ) -> dict[str, CheckResult]:
     results = {}
     for key, bound in bounds.items():
         rule = _RULES[key]
         name = key.removesuffix("_s")
-        measured = rule.measure(data, step)
+        if rule.predicted is None:
+            measured = rule.measure(data, step)
+        else:
+            measured = None if scenario is None else rule.predicted(scenario, data)
         results[prefix + name] = _judge(name, rule, measured, float(bound))
     return results
 
@@ -86,6 +102,35 @@ def _last_pending_at(data: RunData, step: str | None) -> float | None:
     return None if pending_at.empty else float(pending_at.max())
 
 
+def _unauthorized(data: RunData, step: str | None) -> float:
+    """Requests the mock answered 401, from its journal (not the engine's word); run-wide."""
+    if step is not None:
+        raise ValueError("unauthorized is a per-token figure: set it in [expect]")
+    return float((data.requests["status"] == 401).sum())
+
+
+def _records_sent(data: RunData, step: str | None) -> float:
+    """Records carried by the customer-list writes the mock's journal shows (each send, retries
+    included, whatever the answer); run-wide: a write is per list, not per step."""
+    requests = data.requests
+    writes = (requests["method"] == "PATCH") & requests["path"].str.contains("customer_lists")
+    return float(requests.loc[writes, "records"].fillna(0).sum())
+
+
+def _from_scenario(data: RunData, step: str | None) -> None:
+    """A preflight bound's run-only measure: nothing (it is ``_Rule.predicted``'s)."""
+    return None
+
+
+def _preflight_errored(scenario: Scenario, data: RunData) -> float:
+    return preflight.predicted(scenario).errored
+
+
+def _preflight_lag_p99(scenario: Scenario, data: RunData) -> float | None:
+    lag = preflight.predicted(scenario).lag_p99_s
+    return None if math.isnan(lag) else lag
+
+
 def _pacing(figure: str) -> Callable[[RunData, str | None], float | None]:
     """A run-wide pacing figure (`sim.judge.pacing`); the scenario refuses these per step."""
 
@@ -105,6 +150,9 @@ _NOTHING: Final = {
     "drain_by": "never pending",
     "429_share": "no customer-list writes",
     "utilisation": "no backlog",
+    "preflight_errored": "no scenario to predict from",
+    "preflight_lag_p99": "no scenario, or none of its users synced",
+    "preflight_error": "no scenario to predict from",
 }
 
 _RULES: Final[Mapping[str, _Rule]] = {
@@ -121,4 +169,15 @@ _RULES: Final[Mapping[str, _Rule]] = {
     "max_429_share": _Rule(_pacing("share_429"), operator.le, "≤"),
     # a run that never had a backlog never showed how well it uses the limit
     "min_utilisation": _Rule(_pacing("utilisation"), operator.ge, "≥", nothing_holds=False),
+    "unauthorized_max": _Rule(_unauthorized, operator.le, "≤"),
+    "records_sent_max": _Rule(_records_sent, operator.le, "≤"),
+    "preflight_errored_min": _Rule(_from_scenario, operator.ge, "≥", predicted=_preflight_errored),
+    "preflight_errored_max": _Rule(_from_scenario, operator.le, "≤", predicted=_preflight_errored),
+    "preflight_lag_p99_max_s": _Rule(
+        _from_scenario, operator.le, "≤", " s", predicted=_preflight_lag_p99
+    ),
+    # |simulated − predicted| / max(predicted, floor), the larger of errored and p99 lag
+    "preflight_error_max": _Rule(
+        _from_scenario, operator.le, "≤", predicted=preflight.error_against
+    ),
 }

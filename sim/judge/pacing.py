@@ -169,14 +169,15 @@ def _token_pacing(
     )
 
 
-def busiest_second(times: npt.ArrayLike) -> tuple[int, float]:
-    """Most instants in any half-open 1 s window, and where that window starts (non-empty).
+def busiest_second(times: npt.ArrayLike, window_s: float = _WINDOW_S) -> tuple[int, float]:
+    """Most instants in any half-open 1 s window (or ``window_s``: a minute's), and where that
+    window starts (non-empty).
 
     The maximum over all windows is attained by one starting at an instant, so windows
     starting at each instant are counted exactly with a sorted search.
     """
     ordered = np.sort(np.asarray(times, dtype=float))
-    ends = np.searchsorted(ordered, ordered + _WINDOW_S - _FLOAT_SLACK_S, side="left")
+    ends = np.searchsorted(ordered, ordered + window_s - _FLOAT_SLACK_S, side="left")
     counts = ends - np.arange(len(ordered))
     worst = int(np.argmax(counts))
     return int(counts[worst]), float(ordered[worst])

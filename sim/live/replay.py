@@ -292,7 +292,9 @@ class _Replay:
             {s.ad_account for s in self.scenario.steps if s.connection == connection_id}
         )
         self.mock.admin("POST", "/_mock/users", {"user": connection_id, "ad_account_ids": accounts})
-        connection = mint_mock_connection(self.mock.origin, connection_id, connection_id)
+        connection = mint_mock_connection(
+            self.mock.origin, connection_id, connection_id, server_second_s=1 / self.speed
+        )
         self._create_existing_audiences(connection)
         return connection
 
@@ -410,7 +412,10 @@ class _Replay:
     def _reconnect(self, fault: FaultSpec, worker: Worker) -> None:
         connection = self._connection_of(fault)
         tokens = self.mock.admin("POST", "/_mock/tokens", {"user": connection})
-        self.store.save_tokens(connection, tokens["access_token"], tokens["refresh_token"])
+        expires_at = time.time() + float(tokens["expires_in"]) / self.speed  # mock seconds
+        self.store.save_tokens(
+            connection, tokens["access_token"], tokens["refresh_token"], expires_at
+        )
         worker.refresh_setup()
 
     def _delete_audience(self, fault: FaultSpec, worker: Worker) -> None:

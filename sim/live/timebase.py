@@ -91,11 +91,13 @@ _DURATIONS: Final = {
     "slow_retry_s": "a failing audience is probed in scenario seconds",
     "default_reset_s": "the mock's rate window is 1 mock second, 1/K wall seconds",
     "pacing_margin_s": "spacing beyond the window is judged in scenario seconds",
+    "refresh_lead_s": "a token is refreshed that many scenario seconds before its expiry",
     "server_second_s": "a second the mock counts in or states in a header is a mock second, "
     "1/K wall seconds",
 }
 _UNSCALED: Final = {
     "requests_per_second": "counted per server second, which server_second_s scales",
+    "requests_per_minute": "counted per 60 server seconds, which server_second_s scales",
     "max_records_per_request": "a count",
     "max_in_flight": "a count",
     "page_size": "a count",
@@ -112,5 +114,9 @@ def scale_sync(config: SyncConfig, speed: float) -> SyncConfig:
     unclassified = sorted(names - set(_DURATIONS) - set(_UNSCALED))
     if unclassified:
         raise TypeError(f"SyncConfig fields without a speed rule: {', '.join(unclassified)}")
-    changes = {name: getattr(config, name) / speed for name in _DURATIONS if name in names}
+    changes = {
+        name: value / speed
+        for name in _DURATIONS
+        if name in names and (value := getattr(config, name)) is not None  # None: off
+    }
     return dataclasses.replace(config, **changes)

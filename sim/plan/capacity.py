@@ -29,12 +29,14 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from sim.world.network import LogNormal
+from sync_core.minute_window import MINUTE_S
 
 __all__ = [
     "LagEstimate",
     "backlog_served_s",
     "batch_aware_ceiling",
     "blast_drain_s",
+    "blast_expired_users",
     "blast_lag_bound_s",
     "capacity_records_per_s",
     "capacity_users_per_s",
@@ -46,8 +48,13 @@ __all__ = [
     "lognormal_mean_s",
     "lost_flush_s",
     "low_load_lag",
+    "minute_window_drain_s",
     "outage_backlog",
     "outage_mean_backlog",
+    "overload_entry_s",
+    "overload_expired_users",
+    "overload_lag_p99_s",
+    "paced_requests_per_s",
     "records_per_user",
     "requests_per_flush",
     "syncable_share",
@@ -244,6 +251,60 @@ def blast_drain_s(
     return flush_interval_s + requests / requests_per_second
 
 
+def paced_requests_per_s(
+    requests_per_second: float,
+    requests_per_minute: int | None = None,
+    *,
+    margin_s: float = 0.0,
+    round_trip_s: float = 0.0,
+) -> float:
+    """A saturated token's sustained requests/s under both of Pinterest's windows:
+    ``min(r/(1 + margin), n/(60 + margin + RTT))`` (``r/(1 + margin)`` without a minute
+    window of ``n``).
+
+    The pacer reopens the second's window ``1 s + margin`` after the r-th send before, and the
+    minute's (``sync_core.minute_window``) ``60 s + margin`` after the *answer* to the n-th
+    send before — one round trip later than the arrival it bounds (less the one-way estimate,
+    a few tens of ms, left out: the figure errs slow). The effective rate is the issue's
+    ``min(r, n/60)`` with each window stretched as the engine stretches it.
+    """
+    per_second = requests_per_second / (1 + margin_s)
+    if requests_per_minute is None:
+        return per_second
+    return min(per_second, requests_per_minute / (MINUTE_S + margin_s + round_trip_s))
+
+
+def minute_window_drain_s(
+    count: int,
+    requests_per_second: int,
+    requests_per_minute: int,
+    max_records: int,
+    records_per_user: float = 1.0,
+    *,
+    flush_interval_s: float,
+    margin_s: float = 0.0,
+    round_trip_s: float = 0.0,
+) -> float:
+    """Time from a blast of ``N`` users to the last synced under ``r`` a second and ``n`` a
+    minute: ``T + q·(60 + margin + RTT) + (⌈j/r⌉ − 1)·(1 + margin) + (i − 1)/(2r) + RTT``.
+
+    The blast waits for the next tick (at most ``T``); its ``k = ⌈Nρ/m⌉`` full requests go in
+    minutes of ``n``: ``q = ⌈k/n⌉ − 1`` whole ones, each reopening ``60 s + margin`` after the
+    answer to its first request (``paced_requests_per_s``), then the last ``j = k − q·n``
+    paced by the second as ``backlog_served_s`` paces a backlog (``i`` of them in its last
+    second, ``1/(2r)`` apart), answered a round trip later. Requires ``n < 60·r`` (else the
+    minute never binds: ``blast_drain_s``). 429s (each costs a slot in both windows) and
+    other traffic on the token make it later.
+    """
+    requests = math.ceil(count * records_per_user / max_records - 1e-9)
+    minutes = max(math.ceil(requests / requests_per_minute - 1e-9) - 1, 0)
+    last = requests - minutes * requests_per_minute
+    served = backlog_served_s(
+        last, requests_per_second, 1, margin_s=margin_s, round_trip_s=round_trip_s
+    )
+    return flush_interval_s + minutes * (MINUTE_S + margin_s + round_trip_s) + served
+
+
 def blast_lag_bound_s(
     records_by_audience: Sequence[int],
     requests_per_second: float,
@@ -359,6 +420,61 @@ def expired_users(
     (``syncable_share`` of the traffic).
     """
     return rate_per_s * max(0.0, outage_s + lost_s + request_timeout_s - retry_window_s)
+
+
+def overload_entry_s(rate_per_s: float, capacity_users_per_s: float, window_s: float) -> float:
+    """Under a steady overload from ``t = 0`` (``u = λ/c > 1``), the entry instant after which
+    users start to error: ``e* = W′/(u − 1)`` (``inf`` when ``u ≤ 1``).
+
+    Fluid, in entry order: the user entered at ``e`` is sent once the ``λe`` before them are,
+    at ``λe/c = u·e``, so waits ``(u − 1)e``; the wait reaches ``W′`` (the retry window less
+    the request timeout: the engine sends no one closer to their deadline) at ``e*``.
+    """
+    load = rate_per_s / capacity_users_per_s
+    return window_s / (load - 1) if load > 1 else math.inf
+
+
+def overload_expired_users(
+    rate_per_s: float, capacity_users_per_s: float, horizon_s: float, window_s: float
+) -> float:
+    """Users a steady overload of ``horizon_s`` errors: ``(λ − c)·max(0, H − e*)``.
+
+    From ``e*`` (``overload_entry_s``) on, the oldest users still in time are ``W′`` old: the
+    token sends ``c`` a second of them while ``λ`` a second entered, and the rest reach their
+    deadline. Entries stop at ``H``; those queued then keep the same fate (the edge of the
+    deadlines moves through them as before). Ticks (a user waits up to ``T`` more) are not in it.
+    """
+    onset = overload_entry_s(rate_per_s, capacity_users_per_s, window_s)
+    return (rate_per_s - capacity_users_per_s) * max(0.0, horizon_s - onset)
+
+
+def overload_lag_p99_s(
+    rate_per_s: float, capacity_users_per_s: float, horizon_s: float, window_s: float
+) -> float:
+    """The p99 entry→send wait of the users a steady load of ``horizon_s`` syncs.
+
+    Below capacity it is 0 (ticks and the round trip aside: ``low_load_lag``). Above it, users
+    entered before ``e* ∧ H`` wait ``(u − 1)e``, evenly from 0 up; those after ``e*`` are
+    synced (a share ``1/u`` of them) ``W′`` after entry. So with ``S₁ = λ·min(H, e*)`` and
+    ``S₂ = (c)·max(0, H − e*)`` synced: ``W′`` when ``S₂ ≥ 1 %`` of ``S₁ + S₂``, else
+    ``0.99·(S₁ + S₂)/S₁ · (u − 1)·min(H, e*)``.
+    """
+    load = rate_per_s / capacity_users_per_s
+    if load <= 1:
+        return 0.0
+    onset = overload_entry_s(rate_per_s, capacity_users_per_s, window_s)
+    early = rate_per_s * min(horizon_s, onset)
+    late = capacity_users_per_s * max(0.0, horizon_s - onset)
+    if late >= 0.01 * (early + late):
+        return window_s
+    return 0.99 * (early + late) / early * (load - 1) * min(horizon_s, onset)
+
+
+def blast_expired_users(count: float, capacity_users_per_s: float, window_s: float) -> float:
+    """Users of a blast of ``N`` on an idle token who error: ``max(0, N − c·W′)`` — the
+    token sends ``c`` a second from the blast's tick, and the rest reach their deadline
+    (``W′``, the window less the request timeout, after the blast; the tick's wait aside)."""
+    return max(0.0, count - capacity_users_per_s * window_s)
 
 
 def little_l(rate_per_s: float, mean_time_in_system_s: float) -> float:

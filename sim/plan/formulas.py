@@ -23,7 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from sim.plan import capacity, measures
+import numpy as np
+
+from sim.plan import capacity, measures, preflight
 from sim.plan.parameters import (
     Outage,
     PlanInputs,
@@ -35,12 +37,16 @@ from sim.plan.parameters import (
 from sim.results.recorder import RunData
 from sim.scenario import FaultKind, Scenario, TrafficKind, TrafficSpec
 from sync_core import SyncConfig
+from sync_core.minute_window import MINUTE_S
+from sync_core.preflight import TokenPreflight
 
 _BACKOFF_CAP_S: Final = SyncConfig().backoff_max_s  # the engine's longest retry backoff
 
 __all__ = ["FORMULAS", "Context", "Formula"]
 
 _MIN_MEASURABLE_S = 20.0  # a full-rate stretch shorter than this says little about capacity
+_MINUTE_WINDOW_S = MINUTE_S  # capacity under a minute window is measured over a minute
+_MIN_MEASURABLE_BY_MINUTE_S = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +107,11 @@ def _little_applies(ctx: Context) -> bool:
 
 
 def _blast(ctx: Context) -> bool:
-    return ctx.token.blast_users > 0
+    return ctx.token.blast_users > 0 and not ctx.inputs.minute_binds
+
+
+def _blast_by_minute(ctx: Context) -> bool:
+    return ctx.token.blast_users > 0 and ctx.inputs.minute_binds
 
 
 def _has_finite(ctx: Context) -> bool:
@@ -129,6 +139,14 @@ def _flowing(ctx: Context) -> list[TrafficSpec]:
 
 def _capacity(ctx: Context) -> float:
     return ctx.inputs.capacity_users_per_s(ctx.token)
+
+
+def _utilisation_predicted(ctx: Context) -> float:
+    """Every slot used: 1, or ``n/(60·r)`` when a minute window of ``n`` binds."""
+    inputs = ctx.inputs
+    if inputs.requests_per_minute is None or not inputs.minute_binds:
+        return 1.0
+    return inputs.requests_per_minute / (MINUTE_S * inputs.requests_per_second)
 
 
 def _full_rate_s(ctx: Context) -> float:
@@ -205,6 +223,21 @@ def _blast_predicted(ctx: Context) -> float:
     )
 
 
+def _blast_by_minute_predicted(ctx: Context) -> float:
+    inputs = ctx.inputs
+    assert inputs.requests_per_minute is not None
+    return capacity.minute_window_drain_s(
+        math.ceil(ctx.token.blast_users),
+        inputs.requests_per_second,
+        inputs.requests_per_minute,
+        inputs.max_records,
+        ctx.token.records_per_user,
+        flush_interval_s=inputs.flush_interval_s,
+        margin_s=inputs.margin_s,
+        round_trip_s=inputs.round_trip_mean_s,
+    )
+
+
 def _backlog(ctx: Context, outage: Outage) -> float:
     """Queued users of the stopped steps from the last flush that got through to the end."""
     assert outage.end_s is not None
@@ -264,6 +297,10 @@ def _measured_capacity(ctx: Context) -> float:
     """Peak synced rate, when a backlog keeps the token busy long enough to show it."""
     if _full_rate_s(ctx) < _MIN_MEASURABLE_S:
         return math.nan
+    if ctx.inputs.minute_binds:  # a minute's pace, not a burst of the second's within it
+        if _full_rate_s(ctx) < _MIN_MEASURABLE_BY_MINUTE_S:
+            return math.nan
+        return measures.peak_synced_rate(ctx.run, ctx.token.steps, _MINUTE_WINDOW_S)
     return measures.peak_synced_rate(ctx.run, ctx.token.steps)
 
 
@@ -327,6 +364,17 @@ def _expired_measured(ctx: Context) -> float:
     return measures.expired(ctx.run, steps)
 
 
+def _preflight(ctx: Context) -> TokenPreflight:
+    """The engine's own preflight of this token (``sim.plan.preflight``)."""
+    found = (p for p in preflight.tokens(ctx.scenario) if p.connection == ctx.token.connection)
+    return next(found)
+
+
+def _measured_lag_p99(ctx: Context) -> float:
+    lags = measures.synced_lags(ctx.run, ctx.token.steps)
+    return float(np.percentile(lags, 99)) if lags.size else math.nan
+
+
 # --------------------------------------------------------------------------- the table
 
 _NOTE_BATCH_AWARE = (
@@ -341,7 +389,8 @@ FORMULAS: Final = (
         lambda ctx: True,
         _capacity,
         _measured_capacity,
-        "peak 10 s synced rate; measured only when a backlog keeps the token busy ≥ 20 s",
+        "peak 10 s synced rate (60 s under a minute window); measured only when a backlog "
+        "keeps the token busy ≥ 20 s (2 min)",
     ),
     Formula(
         "429 share of writes",
@@ -355,10 +404,10 @@ FORMULAS: Final = (
         "utilisation while backlogged",
         "share of r",
         lambda ctx: True,
-        lambda ctx: 1.0,
+        _utilisation_predicted,
         _measured_utilisation,
         "accepted writes arriving in backlog ÷ (r × backlog s), outages included; r·m assumes "
-        "every slot used",
+        "every slot used (n/(60·r) of them under a minute window of n)",
     ),
     Formula(
         "knee ⌊rT/k⌋·m/(ρT)",
@@ -409,6 +458,15 @@ FORMULAS: Final = (
         "from the blast to its last user synced; a bound within one flush",
     ),
     Formula(
+        "blast drain T + q·(60 s + margin + RTT) + last minute",
+        "s",
+        _blast_by_minute,
+        _blast_by_minute_predicted,
+        _blast_measured,
+        "under n a minute (n < 60·r): q = ⌈k/n⌉ − 1 whole minutes of k = ⌈Nρ/m⌉ requests, the "
+        "rest paced by the second; effective rate min(r/(1 + margin), n/(60 s + margin + RTT))",
+    ),
+    Formula(
         "backlog R_b = λ(D + δ)",
         "users",
         _has_finite,
@@ -440,5 +498,29 @@ FORMULAS: Final = (
         _expired_predicted,
         _expired_measured,
         "outage outlasting the retry window (or never ending)",
+    ),
+    Formula(
+        "preflight load ρλ/(r·m)",
+        "share of r·m",
+        lambda ctx: True,
+        lambda ctx: _preflight(ctx).utilisation,
+        None,
+        "the engine's preflight (sync_core.preflight): the busiest steady records/s over capacity",
+    ),
+    Formula(
+        "preflight p99 lag",
+        "s",
+        lambda ctx: True,
+        lambda ctx: _preflight(ctx).lag_p99_s,
+        _measured_lag_p99,
+        "the engine's fluid model of the declared traffic; simulated: p99 of synced users' lag",
+    ),
+    Formula(
+        "preflight errored",
+        "users",
+        lambda ctx: True,
+        lambda ctx: _preflight(ctx).errored_users,
+        lambda ctx: measures.expired(ctx.run, set(ctx.token.steps)),
+        "users whose retry window ends unsent; simulated: errored, whatever the cause",
     ),
 )

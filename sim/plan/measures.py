@@ -34,6 +34,7 @@ __all__ = [
     "pacing_of",
     "peak_synced_rate",
     "pending_at",
+    "synced_lags",
     "time_average_pending",
 ]
 
@@ -42,13 +43,15 @@ _DRAIN_S = 60.0  # around a fault window, users still feel it
 _PEAK_WINDOW_S = 10.0
 
 
-def peak_synced_rate(data: RunData, steps: tuple[str, ...]) -> float:
-    """Peak synced users/s over 10 s windows."""
+def peak_synced_rate(
+    data: RunData, steps: tuple[str, ...], window_s: float = _PEAK_WINDOW_S
+) -> float:
+    """Peak synced users/s over 10 s windows (or ``window_s``)."""
     done = np.sort(_synced(data, steps)["outcome_at"].to_numpy(float))
     if done.size == 0:
         return math.nan
-    ends = np.searchsorted(done, done + _PEAK_WINDOW_S, side="left")
-    return float((ends - np.arange(done.size)).max()) / _PEAK_WINDOW_S
+    ends = np.searchsorted(done, done + window_s, side="left")
+    return float((ends - np.arange(done.size)).max()) / window_s
 
 
 def calm_lags(data: RunData, steps: tuple[str, ...], duration_s: float) -> npt.NDArray[np.float64]:
@@ -60,6 +63,15 @@ def calm_lags(data: RunData, steps: tuple[str, ...], duration_s: float) -> npt.N
         end = duration_s if window.end_s is None else window.end_s
         calm &= ~((entered >= window.start_s - _DRAIN_S) & (entered < end + _DRAIN_S))
     lag: npt.NDArray[np.float64] = users["outcome_at"].to_numpy(float)[calm] - entered[calm]
+    return lag
+
+
+def synced_lags(data: RunData, steps: tuple[str, ...]) -> npt.NDArray[np.float64]:
+    """Entry→synced lag of every synced user of ``steps``."""
+    users = _synced(data, steps)
+    lag: npt.NDArray[np.float64] = users["outcome_at"].to_numpy(float) - users[
+        "entered_at"
+    ].to_numpy(float)
     return lag
 
 

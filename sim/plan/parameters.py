@@ -1,9 +1,9 @@
 """The closed forms' parameters, derived from a scenario: what ``sim.plan.capacity`` is fed.
 
 Responsibility: read a scenario into plain numbers — the engine's T, r (the lower of its pace
-and Pinterest's limit), m, retry window and timeout, the pacing margin, the network's round
-trip; per token: the steps sharing it, their queued users per second, records per user and
-blasts; and the outages its faults cause.
+and Pinterest's limit), n (the lower of their minute windows, if any), m, retry window and
+timeout, the pacing margin, the network's round trip; per token: the steps sharing it, their
+queued users per second, records per user and blasts; and the outages its faults cause.
 
 Rules:
 - Rates are *queued* users (those with a usable match field): ``syncable_share`` of traffic.
@@ -25,6 +25,7 @@ import numpy.typing as npt
 from sim.plan import capacity
 from sim.scenario import FaultKind, Pacer, Scenario, TrafficKind, TrafficSpec
 from sim.world.traffic import expected_arrivals
+from sync_core.minute_window import MINUTE_S
 from sync_core.pacing import MARGIN_FLOOR_S
 
 __all__ = [
@@ -78,14 +79,31 @@ class PlanInputs:
     duration_s: float
     tokens: tuple[TokenLoad, ...]
     outages: tuple[Outage, ...]
+    # the lower of the engine's and Pinterest's minute windows (the engine learns Pinterest's
+    # from its answers); None: neither has one
+    requests_per_minute: int | None = None
+
+    @property
+    def minute_binds(self) -> bool:
+        """Whether a saturated token meets the minute window: ``n < 60·r``."""
+        per_minute = self.requests_per_minute
+        return per_minute is not None and per_minute < MINUTE_S * self.requests_per_second
 
     def capacity_users_per_s(self, token: TokenLoad) -> float:
-        return capacity.capacity_users_per_s(
+        if self.requests_per_minute is None:
+            return capacity.capacity_users_per_s(
+                self.requests_per_second,
+                self.max_records,
+                token.records_per_user,
+                margin_s=self.margin_s,
+            )
+        paced = capacity.paced_requests_per_s(
             self.requests_per_second,
-            self.max_records,
-            token.records_per_user,
+            self.requests_per_minute,
             margin_s=self.margin_s,
+            round_trip_s=self.round_trip_mean_s,
         )
+        return paced * self.max_records / token.records_per_user
 
     def knee_per_audience(self, token: TokenLoad) -> float:
         return capacity.knee_rate(
@@ -141,7 +159,13 @@ def derive(scenario: Scenario) -> PlanInputs:
         duration_s=scenario.duration_s,
         tokens=tuple(_token(scenario, conn.id) for conn in scenario.connections),
         outages=_outages(scenario),
+        requests_per_minute=_per_minute(sync.requests_per_minute, pinterest.ads_write_per_minute),
     )
+
+
+def _per_minute(*windows: int | None) -> int | None:
+    known = [window for window in windows if window is not None]
+    return min(known) if known else None
 
 
 # --------------------------------------------------------------------------- traffic

@@ -137,7 +137,8 @@ def users_frame(columns: OutcomeColumns) -> pd.DataFrame:
     outcome_at[pending] = math.nan
     status = np.frombuffer(columns.last_status, np.int16).astype(float)
     status[status == 0] = math.nan  # no answer yet
-    errored = state == columns.state_labels.index("errored")
+    # a reason is told for errored users, and for not-synced ones (``superseded``, or none)
+    told = np.isin(state, [columns.state_labels.index(o) for o in ("errored", "not_synced")])
     return pd.DataFrame(
         {
             "user_id": _ids(columns.user_ids),
@@ -147,9 +148,7 @@ def users_frame(columns: OutcomeColumns) -> pd.DataFrame:
             "outcome_at": outcome_at,
             "attempts": np.frombuffer(columns.attempts, np.uint16).astype(np.int64),
             "last_status": status,
-            "reason": _text(
-                columns.reason_labels, np.frombuffer(columns.reason, np.uint8), errored
-            ),
+            "reason": _text(columns.reason_labels, np.frombuffer(columns.reason, np.uint8), told),
         }
     )
 

@@ -181,6 +181,7 @@ def load_run(folder: Path, scenario: Scenario) -> RunData:
             max_records_per_request=pinterest.max_records_per_request,
             flush_interval_s=sync.flush_interval_s,
             retry_window_s=sync.retry_window_s,
+            requests_per_minute=pinterest.ads_write_per_minute,
         ),
         step_connections={step.id: step.connection for step in scenario.steps},
     )

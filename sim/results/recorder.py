@@ -94,6 +94,7 @@ class Limits:
     max_records_per_request: int
     flush_interval_s: float
     retry_window_s: float
+    requests_per_minute: int | None = None  # Pinterest's minute window, when it has one
 
 
 # eq=False: DataFrames have no truth value, so generated __eq__ would raise.

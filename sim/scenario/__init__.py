@@ -50,6 +50,10 @@ bounds on the state at the end of the run unless said otherwise; every key is op
 ``min_utilisation``  the run's utilisation of the rate limit while users wait to be sent is
                      at least this share (``sim.judge.pacing``); fails when there was no backlog;
                      ``[expect]`` only
+``records_sent_max`` records the customer-list writes carried, in the mock's journal, are at
+                     most this (fewer than entered: coalescing); ``[expect]`` only
+``unauthorized_max`` requests the mock's journal shows answered 401 are at most this (0: the
+                     engine refreshed every token ahead of its expiry); ``[expect]`` only
 ===================  =======================================================================
 """
 

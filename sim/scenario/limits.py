@@ -106,13 +106,16 @@ RANGES: dict[str, Range] = {
     "pinterest.ads_write_per_second": _LIMIT,
     "pinterest.ads_write_per_minute": _counts(600_000),
     "pinterest.max_records_per_request": _RECORDS,
+    "pinterest.access_token_lifetime": _durations(MINUTE_S, 365 * DAY_S),
     "sync.flush_interval": _durations(0.1, HOUR_S),
     "sync.requests_per_second": _LIMIT,
+    "sync.requests_per_minute": _counts(600_000),
     "sync.max_records_per_request": _RECORDS,
     "sync.retry_window": _durations(0.0, MAX_RUN_S, open_low=True),
     "sync.max_in_flight": _LIMIT,
     "sync.request_timeout": _durations(0.0, HOUR_S, open_low=True),
     "sync.pacing_margin": _durations(0.0, MINUTE_S),
+    "sync.refresh_lead": _durations(0.0, DAY_S),
     "traffic.rate": _TRAFFIC_RATE,
     "traffic.rate_end": _TRAFFIC_RATE,
     "traffic.peak": _TRAFFIC_RATE,
@@ -123,6 +126,10 @@ RANGES: dict[str, Range] = {
     "fault.extra": _DELAY,
     "fault.lifetime": _durations(MINUTE_S, MAX_RUN_S),
     "expect.lag_p99_max": _durations(0.0, MAX_RUN_S),
+    "expect.records_sent_max": _counts(2 * MAX_USERS),  # a user has at most two records
+    "expect.preflight_errored": Range(0, MAX_USERS, _count),  # _min and _max
+    "expect.preflight_lag_p99_max": _durations(0.0, MAX_RUN_S),
+    "expect.preflight_error_max": Range(0.0, 10.0, "{:g}".format),  # a relative error
 }
 
 

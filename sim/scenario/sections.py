@@ -172,6 +172,11 @@ def _pinterest(table: Table) -> PinterestSettings:
         match_rate=table.get("match_rate", share, base.match_rate),
         retry_after=table.get("retry_after", boolean, base.retry_after),
         rate_limiter=table.get("rate_limiter", choice(RateLimiter), base.rate_limiter),
+        access_token_lifetime_s=table.get(
+            "access_token_lifetime",
+            within("pinterest.access_token_lifetime", positive_duration),
+            base.access_token_lifetime_s,
+        ),
     )
     if table.has("latency"):
         raise table.error("latency", _OLD_LATENCY)
@@ -192,6 +197,11 @@ def _sync(table: Table) -> SyncSettings:
             within("sync.requests_per_second", positive_integer),
             base.requests_per_second,
         ),
+        requests_per_minute=table.get(
+            "requests_per_minute",
+            within("sync.requests_per_minute", positive_integer),
+            base.requests_per_minute,
+        ),
         max_records_per_request=table.get(
             "max_records_per_request",
             within("sync.max_records_per_request", positive_integer),
@@ -211,6 +221,9 @@ def _sync(table: Table) -> SyncSettings:
         pacer=table.get("pacer", choice(Pacer), base.pacer),
         pacing_margin_s=table.get(
             "pacing_margin", within("sync.pacing_margin", parse_duration), base.pacing_margin_s
+        ),
+        refresh_lead_s=table.get(
+            "refresh_lead", within("sync.refresh_lead", parse_duration), base.refresh_lead_s
         ),
     )
     table.done()
@@ -316,10 +329,19 @@ _COUNT_BOUNDS = (
     "not_synced_min",
     "not_synced_max",
     "pending_max",
+    "unauthorized_max",
 )
 
-# bounds on figures of the whole run (``sim.judge.pacing``): a step has no token of its own
-_RUN_BOUNDS = ("max_429_share", "min_utilisation")
+# bounds on figures of the whole run (``sim.judge.pacing``, the journal's 401s): a step has no
+# token of its own
+_RUN_BOUNDS = ("max_429_share", "min_utilisation", "unauthorized_max", "records_sent_max")
+# bounds on the capacity preflight of the whole scenario (``sim.plan.preflight``): [expect] only
+_PREFLIGHT_BOUNDS = (
+    "preflight_errored_min",
+    "preflight_errored_max",
+    "preflight_lag_p99_max",
+    "preflight_error_max",
+)
 
 
 def _expectations(table: Table, step_ids: set[str], duration_s: float) -> Expectations:
@@ -329,11 +351,18 @@ def _expectations(table: Table, step_ids: set[str], duration_s: float) -> Expect
         if step_id not in step_ids:
             raise steps_table.error(step_id, f"no [[step]] with id {step_id!r}")
         step_table = steps_table.table(step_id)
-        for name in _RUN_BOUNDS:
+        for name in (*_RUN_BOUNDS, *_PREFLIGHT_BOUNDS):
             if step_table.has(name):
                 raise step_table.error(name, "a per-token figure: set it in [expect]")
         per_step[step_id] = _bounds(step_table, duration_s)
     return Expectations(totals=_bounds(table, duration_s), steps=MappingProxyType(per_step))
+
+
+def _ratio(value: object) -> float:
+    """A plain number (a relative error): its range is ``limits``'."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {type_name(value)}")
+    return float(value)
 
 
 def _bounds(table: Table, duration_s: float) -> ExpectBounds:
@@ -344,6 +373,21 @@ def _bounds(table: Table, duration_s: float) -> ExpectBounds:
         drain_by_s=table.get("drain_by", kinds.instant(duration_s, "the run's end"), None),
         max_429_share=table.get("max_429_share", share, None),
         min_utilisation=table.get("min_utilisation", share, None),
+        records_sent_max=table.get(
+            "records_sent_max", within("expect.records_sent_max", integer), None
+        ),
+        preflight_errored_min=table.get(
+            "preflight_errored_min", within("expect.preflight_errored", integer), None
+        ),
+        preflight_errored_max=table.get(
+            "preflight_errored_max", within("expect.preflight_errored", integer), None
+        ),
+        preflight_lag_p99_max_s=table.get(
+            "preflight_lag_p99_max", within("expect.preflight_lag_p99_max", parse_duration), None
+        ),
+        preflight_error_max=table.get(
+            "preflight_error_max", within("expect.preflight_error_max", _ratio), None
+        ),
     )
     table.done()
     return bounds

@@ -142,6 +142,7 @@ class PinterestSettings:
     match_rate: float = 0.6
     retry_after: bool = False
     rate_limiter: RateLimiter = RateLimiter.FIXED_WINDOW
+    access_token_lifetime_s: float = 30 * 86400.0  # Pinterest's: an access token lives 30 days
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,12 +151,14 @@ class SyncSettings:
 
     flush_interval_s: float = 5.0
     requests_per_second: int = WRITES_PER_SECOND
+    requests_per_minute: int | None = None  # the engine's minute window; None: none configured
     max_records_per_request: int = MAX_RECORDS_PER_REQUEST
     retry_window_s: float = 13 * 3600.0
     max_in_flight: int = 16
     request_timeout_s: float = 30.0
     pacer: Pacer = Pacer.ADAPTIVE
     pacing_margin_s: float = 0.02
+    refresh_lead_s: float = 300.0  # 0: refresh only after a 401
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -267,6 +270,13 @@ class ExpectBounds:
     drain_by_s: float | None = None
     max_429_share: float | None = None
     min_utilisation: float | None = None
+    unauthorized_max: int | None = None
+    records_sent_max: int | None = None
+    # the engine's capacity preflight of the scenario (``sim.plan.preflight``), and its error
+    preflight_errored_min: int | None = None
+    preflight_errored_max: int | None = None
+    preflight_lag_p99_max_s: float | None = None
+    preflight_error_max: float | None = None
 
     def items(self) -> Iterator[tuple[str, int | float]]:
         """The bounds that are set, as ``(field name, value)``."""

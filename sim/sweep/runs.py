@@ -103,7 +103,7 @@ def run_one(spec: RunSpec) -> RunResult:
         scenario = from_raw(spec.raw, spec.source)
         data = simulate(scenario, spec.seed)
         checks = run_checks(data)
-        expectations = check_expectations(data, scenario.expect)
+        expectations = check_expectations(data, scenario.expect, scenario)
         if spec.keep_dir is not None:
             write_outputs(data, checks, expectations, Path(spec.keep_dir))
         failures = [name for name, result in checks.items() if not result.ok]

@@ -169,7 +169,8 @@ class _Run:
             accounts = {s.ad_account for s in scenario.steps if s.connection == conn.id}
             self.pinterest.create_user(conn.id, sorted(accounts))
             grant = self.pinterest.connect(conn.id)
-            self.engine.connect(translate.connection(conn.id, grant, frozenset(accounts)), now)
+            connection = translate.connection(conn.id, grant, frozenset(accounts), now=now)
+            self.engine.connect(connection, now)
             self._create_existing_audiences(conn.id, grant)
         self.engine.launch([translate.step(spec) for spec in scenario.steps], now)
 
@@ -227,6 +228,7 @@ class _Run:
             connection,
             access_token=grant.access_token,
             refresh_token=grant.refresh_token,
+            expires_at=now + grant.expires_in_s,
             now=now,
         )
 

@@ -46,6 +46,7 @@ class Grant:
     client_id: str
     client_secret: str
     scopes: frozenset[str]
+    expires_in_s: float  # the access token's lifetime, as the token answer states it
 
     def __repr__(self) -> str:  # never print tokens or secrets
         return f"Grant(client_id={self.client_id!r}, scopes={sorted(self.scopes)!r})"
@@ -115,6 +116,7 @@ class SimulatedPinterest:
             client_id=client_id,
             client_secret=client_secret,
             scopes=frozenset(body["scope"].split(",")),
+            expires_in_s=float(body["expires_in"]),
         )
 
     def create_existing_audience(

@@ -46,6 +46,7 @@ def mock_config(scenario: Scenario, seed: int) -> MockConfig:
         match_rate=settings.match_rate,
         retry_after=settings.retry_after,
         rate_limit_algorithm=str(settings.rate_limiter),
+        access_token_ttl_s=settings.access_token_lifetime_s,
         auto_approve=True,
         epoch_s=EPOCH_S,
     )
@@ -56,16 +57,22 @@ def sync_config(scenario: Scenario) -> SyncConfig:
     return SyncConfig(
         flush_interval_s=sync.flush_interval_s,
         requests_per_second=sync.requests_per_second,
+        requests_per_minute=sync.requests_per_minute,
         max_records_per_request=sync.max_records_per_request,
         retry_window_s=sync.retry_window_s,
         max_in_flight=sync.max_in_flight,
         request_timeout_s=sync.request_timeout_s,
         pacing=Pacing(sync.pacer.value),
         pacing_margin_s=sync.pacing_margin_s,
+        refresh_lead_s=sync.refresh_lead_s,
     )
 
 
-def connection(connection_id: str, grant: Grant, accounts: frozenset[str]) -> Connection:
+def connection(
+    connection_id: str, grant: Grant, accounts: frozenset[str], *, now: float
+) -> Connection:
+    """The engine's connection for a grant obtained at ``now``: the mock's clock is the
+    engine's, so its ``expires_in`` counts from ``now``."""
     return Connection(
         id=connection_id,
         access_token=grant.access_token,
@@ -74,6 +81,7 @@ def connection(connection_id: str, grant: Grant, accounts: frozenset[str]) -> Co
         client_secret=grant.client_secret,
         scopes=grant.scopes,
         ad_account_ids=accounts,
+        expires_at=now + grant.expires_in_s,
     )
 
 
@@ -174,4 +182,5 @@ def limits(scenario: Scenario) -> Limits:
         max_records_per_request=scenario.pinterest.max_records_per_request,
         flush_interval_s=scenario.sync.flush_interval_s,
         retry_window_s=scenario.sync.retry_window_s,
+        requests_per_minute=scenario.pinterest.ads_write_per_minute,
     )

@@ -140,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         on_outcome=lambda outcome: requests.observe(outcome),  # bound below, before run
         open_store=lambda: SqliteStore(args.store),  # checkpoints are written off the loop
+        expected=config.expected,
     )
     try:
         worker.start()

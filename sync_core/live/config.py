@@ -11,6 +11,10 @@ Rules:
   from), so a restart without ``--config`` runs the same steps.
 - ``[sync]`` configures a fresh engine; once a checkpoint exists the engine restored from it
   keeps the settings it was created with.
+- The traffic a step expects (``expected_rate`` users/s from the start, ``expected_blast``
+  users at once) is optional; when any step states it, the worker logs the capacity preflight
+  (``sync_core.preflight``) at start, one line per connection. ``[preflight]`` says how long
+  the rates last and the round trip to Pinterest.
 
 ```toml
 [sync]                      # any SyncConfig field; pacing = "adaptive" | "fixed"
@@ -18,6 +22,10 @@ flush_interval_s = 5.0
 
 [worker]                    # WorkerSettings
 checkpoint_interval_s = 1.0
+
+[preflight]                 # optional: the preflight's horizon and round trip
+horizon_s = 86400.0         # how long the expected rates last (default a day)
+round_trip_s = 0.2          # default 0
 
 [[connection]]              # only to mint tokens from pinsim mock serve
 id = "workspace"
@@ -31,12 +39,15 @@ audience_new = "VIP buyers" # or audience_existing = "Lapsed"
 action = "add"              # or "remove"
 match_fields = ["email", "maid"]
 last_step = false
+expected_rate = 50.0        # optional: queued users/s expected (for the preflight)
+expected_blast = 200000     # optional: users entering at once at start
 ```
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -56,6 +67,7 @@ from sync_core.model import (
     Step,
     SyncConfig,
 )
+from sync_core.preflight import Blast, EntryProfile, Flow
 
 __all__ = ["ConfigError", "LiveConfig", "WorkerSettings", "apply", "load", "parse"]
 
@@ -94,6 +106,7 @@ class LiveConfig:
     worker: WorkerSettings = dataclasses.field(default_factory=WorkerSettings)
     steps: tuple[Step, ...] = ()
     mock_users: Mapping[str, str] = dataclasses.field(default_factory=dict)  # connection → user
+    expected: EntryProfile | None = None  # the steps' expected traffic, when any states it
 
 
 def load(path: Path) -> LiveConfig:
@@ -107,7 +120,7 @@ def load(path: Path) -> LiveConfig:
 
 
 def parse(raw: Mapping[str, Any]) -> LiveConfig:
-    _known("(top level)", raw, {"sync", "worker", "connection", "step"})
+    _known("(top level)", raw, {"sync", "worker", "connection", "step", "preflight"})
     sync = dict(raw.get("sync", {}))
     if "pacing" in sync:
         sync["pacing"] = _enum(Pacing, "sync.pacing", sync["pacing"])
@@ -116,6 +129,7 @@ def parse(raw: Mapping[str, Any]) -> LiveConfig:
         worker=_build(WorkerSettings, "worker", raw.get("worker", {})),
         steps=tuple(_step(i, t) for i, t in enumerate(raw.get("step", []))),
         mock_users=dict(_mock_user(i, t) for i, t in enumerate(raw.get("connection", []))),
+        expected=_expected(raw.get("preflight", {}), raw.get("step", [])),
     )
 
 
@@ -129,11 +143,21 @@ def apply(config: LiveConfig, store: Store, api_base: str) -> None:
             accounts = sorted(
                 {s.ad_account_id for s in config.steps if s.connection_id == connection_id}
             )
-            store.save_connection(mint_mock_connection(api_base, connection_id, user, accounts))
+            second = config.sync.server_second_s  # the mock's second on the worker's clock
+            store.save_connection(
+                mint_mock_connection(
+                    api_base, connection_id, user, accounts, server_second_s=second
+                )
+            )
 
 
 def mint_mock_connection(
-    api_base: str, connection_id: str, user: str, ad_account_ids: Sequence[str] = ()
+    api_base: str,
+    connection_id: str,
+    user: str,
+    ad_account_ids: Sequence[str] = (),
+    *,
+    server_second_s: float = 1.0,
 ) -> Connection:
     """A connection with fresh tokens for ``user`` from the mock's admin API, the user first
     given the ad accounts its steps name (``POST /_mock/users``, then ``/_mock/tokens``; the
@@ -152,6 +176,9 @@ def mint_mock_connection(
             f"the mock refused to mint tokens: HTTP {response.status_code}",
         )
     data = response.json()
+    # On the wall clock, the worker's; ``expires_in`` is in the mock's seconds, each
+    # ``server_second_s`` of the wall clock (1/K against ``pinsim mock serve --speed K``).
+    expires_in = data.get("expires_in")
     return Connection(
         id=connection_id,
         access_token=data["access_token"],
@@ -160,6 +187,9 @@ def mint_mock_connection(
         client_secret=data["client_secret"],
         scopes=REQUIRED_SCOPES | {"user_accounts:read"},
         ad_account_ids=frozenset(data["ad_account_ids"]),
+        expires_at=None
+        if expires_in is None
+        else time.time() + float(expires_in) * server_second_s,
     )
 
 
@@ -186,6 +216,8 @@ def _step(index: int, table: Mapping[str, Any]) -> Step:
             "action",
             "match_fields",
             "last_step",
+            "expected_rate",
+            "expected_blast",
         },
     )
     for key in ("id", "connection_id", "ad_account_id"):
@@ -202,6 +234,32 @@ def _step(index: int, table: Mapping[str, Any]) -> Step:
         match_fields=tuple(table.get("match_fields", ("email",))),
         last_step=bool(table.get("last_step", False)),
     )
+
+
+def _expected(table: Mapping[str, Any], steps: Sequence[Mapping[str, Any]]) -> EntryProfile | None:
+    """The steps' ``expected_rate`` / ``expected_blast`` as a preflight profile (None: none)."""
+    _known("preflight", table, {"horizon_s", "round_trip_s"})
+    horizon = _figure("preflight.horizon_s", table.get("horizon_s", 86400.0), positive=True)
+    round_trip = _figure("preflight.round_trip_s", table.get("round_trip_s", 0.0))
+    flows, blasts = [], []
+    for index, step in enumerate(steps):
+        rate = _figure(f"step[{index}].expected_rate", step.get("expected_rate", 0.0))
+        blast = _figure(f"step[{index}].expected_blast", step.get("expected_blast", 0.0))
+        if rate:
+            flows.append(Flow(step=step["id"], rate_per_s=rate, end_s=horizon))
+        if blast:
+            blasts.append(Blast(step=step["id"], users=blast))
+    if not flows and not blasts:
+        return None
+    return EntryProfile(flows=tuple(flows), blasts=tuple(blasts), round_trip_s=round_trip)
+
+
+def _figure(key: str, value: object, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(key, "a number")
+    if not (value > 0 if positive else value >= 0) or value == float("inf"):
+        raise ConfigError(key, "a positive number" if positive else "a number ≥ 0")
+    return float(value)
 
 
 def _mock_user(index: int, table: Mapping[str, Any]) -> tuple[str, str]:

@@ -167,6 +167,7 @@ class ConnectedAccount:
             client_secret=client_secret,
             scopes=self.tokens.scopes,
             ad_account_ids=frozenset(self.ad_account_ids),
+            expires_at=self.tokens.expires_at,  # the worker's clock is the wall clock too
         )
 
 

@@ -57,7 +57,8 @@ CREATE TABLE IF NOT EXISTS connections (
     client_id TEXT NOT NULL,
     client_secret TEXT NOT NULL,
     scopes TEXT NOT NULL,
-    ad_account_ids TEXT NOT NULL
+    ad_account_ids TEXT NOT NULL,
+    expires_at REAL
 );
 CREATE TABLE IF NOT EXISTS steps (
     id TEXT PRIMARY KEY,
@@ -178,7 +179,11 @@ class Store(Protocol):
 
     def save_connection(self, connection: Connection) -> None: ...
     def save_tokens(
-        self, connection_id: str, access_token: str, refresh_token: str | None
+        self,
+        connection_id: str,
+        access_token: str,
+        refresh_token: str | None,
+        expires_at: float | None = None,
     ) -> None: ...
     def connections(self) -> list[Connection]: ...
     def save_steps(self, steps: Sequence[Step]) -> None: ...
@@ -199,6 +204,13 @@ class Store(Protocol):
     def last_checkpoint(self) -> Checkpoint | None: ...
     def outcomes(self) -> Iterator[tuple[int, UserOutcome]]: ...
     def close(self) -> None: ...
+
+
+def _add_expiry_column(db: sqlite3.Connection) -> None:
+    """A store written before tokens' expiry was kept gets the column (NULL: unknown)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(connections)")}
+    if "expires_at" not in columns:
+        db.execute("ALTER TABLE connections ADD COLUMN expires_at REAL")
 
 
 def _switch_to_wal(db: sqlite3.Connection) -> None:
@@ -227,6 +239,7 @@ class SqliteStore:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
         self._db.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
+        _add_expiry_column(self._db)
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self.path)!r})"
@@ -248,7 +261,9 @@ class SqliteStore:
         """Insert or replace a connection, its tokens and secrets."""
         with self._transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO connections VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO connections (id, access_token, refresh_token, client_id,"
+                " client_secret, scopes, ad_account_ids, expires_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     connection.id,
                     connection.access_token,
@@ -257,21 +272,33 @@ class SqliteStore:
                     connection.client_secret,
                     json.dumps(sorted(connection.scopes)),
                     json.dumps(sorted(connection.ad_account_ids)),
+                    connection.expires_at,
                 ),
             )
 
-    def save_tokens(self, connection_id: str, access_token: str, refresh_token: str | None) -> None:
-        """New tokens for a saved connection (a refresh rotated them, or a reconnect)."""
+    def save_tokens(
+        self,
+        connection_id: str,
+        access_token: str,
+        refresh_token: str | None,
+        expires_at: float | None = None,
+    ) -> None:
+        """New tokens for a saved connection (a refresh rotated them, or a reconnect), and when
+        the access token expires (None: unknown)."""
         with self._transaction() as db:
             cursor = db.execute(
-                "UPDATE connections SET access_token = ?, refresh_token = ? WHERE id = ?",
-                (access_token, refresh_token, connection_id),
+                "UPDATE connections SET access_token = ?, refresh_token = ?, expires_at = ?"
+                " WHERE id = ?",
+                (access_token, refresh_token, expires_at, connection_id),
             )
             if cursor.rowcount != 1:
                 raise KeyError(f"no connection {connection_id!r} in the store")
 
     def connections(self) -> list[Connection]:
-        rows = self._db.execute("SELECT * FROM connections ORDER BY id").fetchall()
+        rows = self._db.execute(
+            "SELECT id, access_token, refresh_token, client_id, client_secret, scopes,"
+            " ad_account_ids, expires_at FROM connections ORDER BY id"
+        ).fetchall()
         return [
             Connection(
                 id=cid,
@@ -281,8 +308,9 @@ class SqliteStore:
                 client_secret=secret,
                 scopes=frozenset(json.loads(scopes)),
                 ad_account_ids=frozenset(json.loads(accounts)),
+                expires_at=expires_at,
             )
-            for cid, access, refresh, client_id, secret, scopes, accounts in rows
+            for cid, access, refresh, client_id, secret, scopes, accounts, expires_at in rows
         ]
 
     def save_steps(self, steps: Sequence[Step]) -> None:

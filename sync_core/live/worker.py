@@ -14,8 +14,9 @@ Rules:
   Given ``open_store``, the loop only copies the engine and a thread writes the copy, one
   checkpoint at a time, in order.
 - Tokens: the store's are the truth. After every answer, rotated tokens are saved before the
-  next action; at start and every second, tokens changed in the store (a reconnect through
-  ``pinsim live connect``) are handed to the engine with ``reconnect``. New steps and
+  next action, with their expiry (the engine refreshes ahead of it); at start and every
+  second, tokens changed in the store (a reconnect through ``pinsim live connect``) are
+  handed to the engine with ``reconnect``, their stored expiry with them. New steps and
   connections in the store are picked up the same way.
 - An entry for a step the store does not know cannot be entered: it is skipped with a warning
   (the intake is expected to refuse such entries; ``Store.steps`` says which exist).
@@ -47,6 +48,7 @@ from sync_core.live.store import EntryColumns, Store
 from sync_core.live.transport import Transport
 from sync_core.metrics import OutcomeColumns, StepCounters, UserOutcome, UserState
 from sync_core.model import SyncConfig
+from sync_core.preflight import EntryProfile
 
 __all__ = ["Worker", "normalise_api_base"]
 
@@ -72,8 +74,10 @@ class Worker:
         seed: int | None = None,
         on_outcome: Callable[[Outcome], None] | None = None,
         open_store: Callable[[], Store] | None = None,
+        expected: EntryProfile | None = None,
     ) -> None:
         self._store = store
+        self._expected = expected  # the steps' expected traffic: the preflight logged at start
         # With a way to open a second store, ``run`` writes checkpoints on a thread of their
         # own: the loop then only pickles the engine, and the write (tens of MB and an fsync
         # at a million users) no longer delays a send.
@@ -141,12 +145,28 @@ class Worker:
         )
         now = self._now()
         self._apply_setup(now)
+        self._log_preflight()
         log.info(
             "worker started restored=%s entered_through=%d backlog=%d",
             saved is not None,
             self._entered_through,
             self._store.last_seq() - self._entered_through,
         )
+
+    def _log_preflight(self) -> None:
+        """The capacity preflight of the launched steps' expected traffic, one line per
+        connection (``TokenPreflight.verdict``: no token in it)."""
+        if self._expected is None:
+            return
+        steps = [step for step in self._store.steps() if step.id in self._steps]
+        launched = {step.id for step in steps}
+        profile = EntryProfile(
+            flows=tuple(row for row in self._expected.flows if row.step in launched),
+            blasts=tuple(row for row in self._expected.blasts if row.step in launched),
+            round_trip_s=self._expected.round_trip_s,
+        )
+        for result in self.engine.preflight(steps, profile):
+            log.info("%s", result.verdict)
 
     def request_stop(self) -> None:
         """Stop taking entries and sending; ``run`` returns once in-flight requests are done.
@@ -345,7 +365,8 @@ class Worker:
         for connection_id, known in self._tokens.items():
             current = self.engine.connection_tokens(connection_id)
             if current != known:
-                self._store.save_tokens(connection_id, *current)
+                expires_at = self.engine.connection_expires_at(connection_id)
+                self._store.save_tokens(connection_id, *current, expires_at=expires_at)
                 self._tokens[connection_id] = current
                 log.info("tokens rotated and saved connection=%s", connection_id)
 
@@ -363,7 +384,11 @@ class Worker:
             else:
                 if stored != current and stored != self._tokens.get(connection.id):
                     engine.reconnect(
-                        connection.id, access_token=stored[0], refresh_token=stored[1], now=now
+                        connection.id,
+                        access_token=stored[0],
+                        refresh_token=stored[1],
+                        expires_at=connection.expires_at,
+                        now=now,
                     )
                     log.info("connection reconnected connection=%s", connection.id)
             self._tokens[connection.id] = engine.connection_tokens(connection.id)
@@ -476,7 +501,7 @@ def _outcome_rows(columns: OutcomeColumns, first: int, end: int) -> list[tuple[i
                     attempts=attempts[i],
                     last_status=last_status[i] or None,
                     reason=columns.reason_labels[columns.reason[i]]
-                    if state == UserState.ERRORED
+                    if state in (UserState.ERRORED, UserState.NOT_SYNCED)
                     else None,
                 ),
             )

@@ -56,6 +56,7 @@ def test_reason_labels_are_the_contract_names() -> None:
             "server_error",
             "transport_error",
             "rejected",
+            "superseded",
         ]
     )
 

@@ -22,7 +22,7 @@ def send_window(pacer: Pacer, start: float, count: int = R) -> list[float]:
         now = max(start, pacer.next_free_at())
         assert pacer.can_send(now)
         pacer.record_send(now)
-        pacer.record_done()
+        pacer.record_done(sent_at=now, now=now)
         sent.append(now)
     return sent
 
@@ -43,7 +43,7 @@ def test_pacer_spreads_a_window_over_its_second_by_estimated_arrival() -> None:
     assert pacer.next_free_at() == pytest.approx(0.1 + 1.02 - 0.05)
     pacer = adaptive()
     pacer.record_send(3.0)
-    pacer.record_done()
+    pacer.record_done(sent_at=3.0, now=3.0)
     assert pacer.next_free_at() == pytest.approx(3.0 + 1 / (2 * R))
 
 
@@ -64,7 +64,7 @@ def test_pacer_a_late_arrival_costs_at_most_one_refusal(algorithm: str, window_s
         arrival = now + window_s * (0.002 + (0.04 if sends == 28 * R else 0.0))
         decision = limiter.acquire("token", "ads_write", arrival)
         assert decision is not None
-        pacer.record_done()
+        pacer.record_done(sent_at=now, now=now)
         pacer.on_round_trip(0.004 * window_s)
         if decision.allowed:
             pacer.on_accepted()
@@ -137,7 +137,7 @@ def test_pacer_in_flight_bound_stops_sends_until_an_answer() -> None:
     pacer.record_send(0.0)
     pacer.record_send(0.0)
     assert pacer.saturated() and not pacer.can_send(5.0)
-    pacer.record_done()
+    pacer.record_done(sent_at=0.0, now=0.0)
     assert pacer.can_send(5.0)
 
 
@@ -191,7 +191,7 @@ def test_pacer_a_refusal_without_a_full_window_of_ours_widens_nothing() -> None:
     pacer = adaptive(margin_s=0.02)
     for k in range(60):
         pacer.record_send(float(k))
-        pacer.record_done()
+        pacer.record_done(sent_at=float(k), now=float(k))
         if k % 2:
             pacer.on_refused(sent_at=float(k), reset_s=1.0, now=k + 0.1)
         else:

@@ -74,3 +74,11 @@ def test_error_code_and_rate_limit_headers_are_read_case_insensitively() -> None
     limits = wire.parse_rate_limit({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "2.5"})
     assert (limits.remaining, limits.reset_s) == (0, 2.5)
     assert wire.parse_rate_limit({}).reset_s is None
+
+
+@pytest.mark.parametrize(
+    ("value", "limit"), [("400", 400), ("7", 7), ("-1", None), ("nan", None), ("inf", None)]
+)
+def test_rate_limit_header_names_the_windows_count(value: str, limit: int | None) -> None:
+    assert wire.parse_rate_limit({"X-RateLimit-Limit": value}).limit == limit
+    assert wire.parse_rate_limit({}).limit is None

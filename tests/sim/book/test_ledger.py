@@ -144,17 +144,24 @@ def expected_of(
 ) -> dict[str, object]:
     end = RunEnd.of(users, audiences, removes, initial or {})
     return dict(
-        ledger.expected_members(end.synced, audiences, removes, end.initial, entered=end.entered)
+        ledger.expected_members(
+            end.synced,
+            audiences,
+            removes,
+            end.initial,
+            entered=end.entered,
+            superseded=end.superseded,
+        )
     )
 
 
-def test_ledger_expected_members_replays_adds_and_removes_in_outcome_order() -> None:
+def test_ledger_expected_members_applies_adds_and_removes_in_entry_order() -> None:
     ledger = make_ledger()
     enter(ledger, "add", [("a", "a@x.io", None, 0.0), ("b", "b@x.io", MAID, 0.0)])
     enter(ledger, "remove", [("a", "a@x.io", None, 0.0), ("b", "b@x.io", None, 0.0)])
     enter(ledger, "add", [("c", "c@x.io", None, 0.0), ("d", "d@x.io", None, 0.0)])
     users = users_frame(
-        [  # ranks 0-5; deliberately not in outcome_at order
+        [  # ranks 0-5, all entered at 0: booking order breaks the tie
             ("add", "synced", 10.0),  # a added at 10
             ("add", "synced", 10.0),  # b (email and MAID) added at 10
             ("remove", "synced", 20.0),  # a removed at 20
@@ -177,6 +184,83 @@ def test_ledger_expected_members_a_re_add_after_a_remove_stays() -> None:
     )
     expected = expected_of(ledger, users, {"add": "K", "remove": "K"}, removes=["remove"])
     assert expected == {"K": frozenset({sha("a@x.io")})}
+
+
+def test_ledger_expected_members_follow_entry_instants_not_completion_times() -> None:
+    ledger = make_ledger()
+    # the book's own instants decide: the remove entered last, whatever the engine says of
+    # when each completed (an engine that applied them the other way round fails the check)
+    enter(ledger, "remove", [("a", "a@x.io", None, 20.0)])
+    enter(ledger, "add", [("a", "a@x.io", None, 10.0), ("b", "b@x.io", None, 11.0)])
+    enter(ledger, "remove", [("b", "b@x.io", None, 9.0)])
+    users = users_frame(
+        [
+            ("remove", "synced", 30.0),
+            ("add", "synced", 50.0),
+            ("add", "synced", 12.0),
+            ("remove", "synced", 40.0),
+        ]
+    )
+    expected = expected_of(ledger, users, {"add": "K", "remove": "K"}, removes=["remove"])
+    assert expected == {"K": frozenset({sha("b@x.io")})}
+
+
+def test_ledger_expected_members_accept_superseded_users() -> None:
+    ledger = make_ledger()
+    seeds = frozenset({sha("a@x.io"), sha("keep@x.io")})
+    # coalesced: a's add (and b's remove) were superseded by a later entry of the same id
+    enter(ledger, "add", [("a", "a@x.io", None, 1.0)])
+    enter(ledger, "remove", [("a", "a@x.io", None, 2.0), ("b", "b@x.io", None, 2.5)])
+    enter(ledger, "add", [("b", "b@x.io", None, 3.0)])
+    users = users_with_reasons(
+        [
+            ("add", "not_synced", 2.0, "superseded"),
+            ("remove", "synced", 10.0, None),
+            ("remove", "not_synced", 3.0, "superseded"),
+            ("add", "synced", 10.0, None),
+        ]
+    )
+    expected = expected_of(
+        ledger, users, {"add": "K", "remove": "K"}, removes=["remove"], initial={"K": seeds}
+    )
+    assert expected == {"K": frozenset({sha("keep@x.io"), sha("b@x.io")})}
+
+
+def users_with_reasons(rows: list[tuple[str, str, float, str | None]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["step", "outcome", "outcome_at", "reason"])
+
+
+def test_ledger_expected_members_a_superseded_last_entry_decides() -> None:
+    # an engine that sent the earlier add and superseded the later remove kept the wrong one:
+    # the book expects the remove's effect, so the mock's list (holding a) fails the check
+    ledger = make_ledger()
+    enter(ledger, "add", [("a", "a@x.io", None, 1.0)])
+    enter(ledger, "remove", [("a", "a@x.io", None, 2.0)])
+    users = users_with_reasons(
+        [("add", "synced", 5.0, None), ("remove", "not_synced", 2.0, "superseded")]
+    )
+    expected = expected_of(ledger, users, {"add": "K", "remove": "K"}, removes=["remove"])
+    assert expected == {"K": frozenset()}
+
+
+def test_ledger_expected_members_a_failed_superseder_leaves_the_last_synced_in_force() -> None:
+    # a's add was superseded by a remove that then errored (a revoked token): neither reached
+    # Pinterest, so the list keeps what it held
+    ledger = make_ledger()
+    enter(ledger, "add", [("a", "a@x.io", None, 1.0), ("b", "b@x.io", None, 1.0)])
+    enter(ledger, "remove", [("a", "a@x.io", None, 2.0), ("b", "b@x.io", None, 2.0)])
+    users = users_with_reasons(
+        [
+            ("add", "not_synced", 2.0, "superseded"),
+            ("add", "synced", 5.0, None),
+            ("remove", "errored", 9.0, "auth_invalid"),
+            ("remove", "errored", 9.0, "auth_invalid"),
+        ]
+    )
+    expected = expected_of(
+        ledger, users, {"add": "K", "remove": "K"}, removes=["remove"], initial={"K": frozenset()}
+    )
+    assert expected == {"K": frozenset({sha("b@x.io")})}
 
 
 def test_ledger_expected_members_keeps_initial_members_unless_removed() -> None:

@@ -14,7 +14,7 @@ from sim.book.digests import DigestSet
 from sim.judge.checks import CHECKS, run_checks
 from sim.judge.expectations import check_expectations
 from sim.results.recorder import FaultWindow, RunData
-from sim.scenario import Expectations, ExpectBounds
+from sim.scenario import Expectations, ExpectBounds, parse
 from tests.sim.rundata_samples import sample_run
 
 
@@ -353,3 +353,36 @@ def test_check_expectations_pacing_bounds_are_run_wide(good: RunData) -> None:
     expect = Expectations(steps={"vip-add": ExpectBounds(max_429_share=0.1)})
     with pytest.raises(ValueError, match=r"per-token figure: set it in \[expect\]"):
         check_expectations(good, expect)
+
+
+_CALM = parse(
+    "[[step]]\nid = 'vip-add'\naudience = { new = 'VIP buyers' }\n"
+    "[[traffic]]\nstep = 'vip-add'\nkind = 'poisson'\nrate = '5/s'\nend = '100s'",
+    "calm.toml",
+)
+
+
+@pytest.mark.parametrize(
+    ("bounds", "ok", "detail"),
+    [
+        # calm traffic: the preflight predicts nobody errors, the p99 within a flush
+        (ExpectBounds(preflight_errored_max=0), True, "preflight_errored = 0, expected ≤ 0"),
+        (ExpectBounds(preflight_errored_min=1), False, "preflight_errored = 0, expected ≥ 1"),
+        (ExpectBounds(preflight_lag_p99_max_s=6.0), True, "expected ≤ 6 s"),
+        (ExpectBounds(preflight_lag_p99_max_s=1.0), False, "expected ≤ 1 s"),
+        # the sample run errs where the preflight said nobody would: far from it
+        (ExpectBounds(preflight_error_max=0.5), False, "expected ≤ 0.5"),
+    ],
+)
+def test_check_expectations_preflight_bounds(
+    good: RunData, bounds: ExpectBounds, ok: bool, detail: str
+) -> None:
+    (result,) = check_expectations(good, Expectations(totals=bounds), _CALM).values()
+    assert (result.ok, result.detail.endswith(detail)) == (ok, True), result.detail
+
+
+def test_check_expectations_preflight_needs_the_scenario(good: RunData) -> None:
+    (result,) = check_expectations(
+        good, Expectations(totals=ExpectBounds(preflight_errored_max=0))
+    ).values()
+    assert "nothing to measure (no scenario to predict from)" in result.detail

@@ -360,3 +360,27 @@ def test_expectations_refuse_pacing_bounds_per_step(key: str) -> None:
         f"expect.steps.vip.{key}",
         "a per-token figure: set it in [expect]",
     )
+
+
+def test_expectations_take_preflight_bounds_run_wide_only() -> None:
+    scenario = parse(
+        STEP + "[expect]\npreflight_errored_min = 1\npreflight_errored_max = 10\n"
+        'preflight_lag_p99_max = "2m"\npreflight_error_max = 0.1\n'
+    )
+    assert dict(scenario.expect.totals.items()) == {
+        "preflight_errored_min": 1,
+        "preflight_errored_max": 10,
+        "preflight_lag_p99_max_s": 120.0,
+        "preflight_error_max": 0.1,
+    }
+    assert "expect.preflight_error_max: must be at least 0 and at most 10, got 11" in str(
+        _error(STEP + "[expect]\npreflight_error_max = 11\n")
+    )
+    assert "expect.preflight_error_max: expected a number, got" in str(
+        _error(STEP + '[expect]\npreflight_error_max = "small"\n')
+    )
+    error = _error(STEP + "[expect.steps.vip]\npreflight_errored_max = 0\n")
+    assert (error.key, error.reason) == (
+        "expect.steps.vip.preflight_errored_max",
+        "a per-token figure: set it in [expect]",
+    )

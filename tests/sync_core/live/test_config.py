@@ -12,6 +12,7 @@ from sync_core.live import config as live_config
 from sync_core.live.command import main
 from sync_core.live.config import ConfigError, parse
 from sync_core.live.store import SqliteStore
+from sync_core.preflight import Blast, EntryProfile, Flow
 from tests.sync_core.live.world import ACCOUNT, live_mock
 
 
@@ -112,3 +113,23 @@ def test_config_bad_file_makes_live_run_exit_2(
     )
     assert code == 2
     assert "sync.flush_every" in capsys.readouterr().err
+
+
+def test_config_expected_traffic_is_the_preflight_profile() -> None:
+    parsed = parse(tomllib.loads(documented_example()))
+    assert parsed.expected == EntryProfile(
+        flows=(Flow(step="vip-add", rate_per_s=50.0, end_s=86400.0),),
+        blasts=(Blast(step="vip-add", users=200_000.0),),
+        round_trip_s=0.2,
+    )
+    step = {"id": "s", "connection_id": "c", "ad_account_id": "1"}
+    assert parse({"step": [step]}).expected is None
+    for raw, key in (
+        ({"step": [{**step, "expected_rate": -1}]}, "step[0].expected_rate"),
+        ({"step": [{**step, "expected_blast": "many"}]}, "step[0].expected_blast"),
+        ({"preflight": {"horizon_s": 0}}, "preflight.horizon_s"),
+        ({"preflight": {"window": 1}}, "preflight.window"),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            parse(raw)
+        assert caught.value.key == key

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,12 +10,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import httpx
+import pytest
 
-from sync_core import SyncConfig
+from sync_core import Connection, SyncConfig
 from sync_core.live.config import WorkerSettings
 from sync_core.live.entries import Entry
 from sync_core.live.store import SqliteStore
 from sync_core.live.worker import Worker, normalise_api_base
+from sync_core.preflight import EntryProfile, Flow
 from tests.sync_core.live.world import (
     STEP,
     LiveMock,
@@ -184,3 +187,27 @@ def test_live_mock_helper_reads_members(tmp_path: Path) -> None:
     # The judge itself must be able to fail: an empty mock has no members.
     with live_mock() as mock:
         assert isinstance(mock, LiveMock) and mock.members() == set()
+
+
+def test_worker_logs_the_preflight_per_connection_at_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = SqliteStore(tmp_path / "store.db")
+    secret = "tok-preflight-secret"
+    store.save_connection(
+        Connection(
+            id="workspace", access_token=secret, ad_account_ids=frozenset({STEP.ad_account_id})
+        )
+    )
+    store.save_steps([STEP])
+    expected = EntryProfile(flows=(Flow(step=STEP.id, rate_per_s=20_000.0, end_s=86_400.0),))
+    worker = Worker(store, "http://127.0.0.1:9", sync=SyncConfig(), seed=1, expected=expected)
+    with caplog.at_level(logging.INFO, logger="sync_core.live.worker"):
+        worker.start()
+    store.close()
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("preflight ")]
+    assert len(lines) == 1
+    assert "connection=workspace steps=1" in lines[0]
+    assert "load 20,000 of 13,039 records/s (153%)" in lines[0]  # 7 × 1,900 / 1.02
+    assert "over capacity" in lines[0]
+    assert secret not in caplog.text
