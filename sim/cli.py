@@ -241,6 +241,7 @@ def _add_plan(commands: argparse._SubParsersAction[_Parser]) -> None:
         metavar="DIR",
         help="read DIR/<scenario name>/ (pinsim run/check outputs) instead of simulating",
     )
+    plan.add_argument("--skip-heavy", action="store_true", help="skip scenarios marked heavy")
     plan.set_defaults(command=_plan)
 
 
@@ -252,6 +253,9 @@ def _plan(options: argparse.Namespace) -> int:
     from sim.plan.table import format_plan, plan_rows
 
     for scenario in scenarios:
+        if options.skip_heavy and scenario.heavy:
+            print(f"SKIP {scenario.name} (heavy)\n")
+            continue
         data, source = _plan_data(scenario, options.runs)
         print(f"== {scenario.name} ({source})")
         print(format_plan(plan_rows(scenario, data)))
