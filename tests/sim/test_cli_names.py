@@ -1,11 +1,13 @@
 """Shipped scenarios by name: ``pinsim run|check|plan|sweep <name>`` from any working directory,
 and a name that matches nothing answered with the close ones."""
 
+import re
+import shlex
 from pathlib import Path
 
 import pytest
 
-from sim.cli import main
+from sim.cli import _parser, main
 from sim.scenario import load
 from sim.scenario.catalog import close_names, locate, shipped
 from tests.sim.cli_errors import one_error_line
@@ -73,3 +75,19 @@ def test_close_names_of_nothing_near_point_to_the_listing(
     assert close_names("zzzzzz") == []
     assert main(["run", "zzzzzz"]) == 2
     assert "pinsim scenarios lists them" in one_error_line(capsys)
+
+
+def test_the_readme_first_hour_commands_parse_and_name_real_scenarios() -> None:
+    """Every ``pinsim`` command of the README's first-hour walk-through is one the CLI takes,
+    and every scenario it names is shipped (mine.toml, the reader's own, aside)."""
+    readme = (REPO / "README.md").read_text()
+    walk = readme.split("## Your first hour", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"`\.venv/bin/pinsim ([^`]+)`", walk)
+    assert len(commands) >= 5
+    for command in commands:
+        words = shlex.split(command)
+        options = _parser().parse_args(words)  # a misspelt option would raise here
+        named = [w for w in words[1:] if not w.startswith("-") and w not in ("out", "out/ci")]
+        for name in named:
+            assert name == "mine.toml" or locate(name) is not None, (command, name)
+        assert options.command is not None
