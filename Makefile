@@ -15,9 +15,9 @@ $(STAMP): pyproject.toml
 	@echo "make: [1/3] creating the virtual environment"
 	$(PYTHON) -m venv $(VENV)
 	@echo "make: [2/3] upgrading pip"
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --quiet --upgrade pip
 	@echo "make: [3/3] installing pinsim and its dependencies"
-	$(BIN)/pip install --quiet -e '.[dev,dask]'
+	$(BIN)/pip install --quiet --quiet -e '.[dev,dask]'
 	touch $(STAMP)
 	@echo "make: environment ready"
 

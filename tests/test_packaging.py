@@ -35,7 +35,7 @@ def test_make_says_what_it_does_the_first_time(target: str, tmp_path: Path) -> N
     lines = _dry_run(target, tmp_path)
     said = [line for line in lines if line.startswith("echo ")]
     # each set-up step is announced before it runs, then what the target itself runs
-    for announced, step in [("creating", "-m venv"), ("installing", "pip install --quiet -e")]:
+    for announced, step in [("creating", "-m venv"), ("installing", " -e ")]:
         at = next(i for i, line in enumerate(lines) if step in line)
         assert any(announced in line for line in lines[:at] if line in said), announced
     expected = "running the default scenario" if target == "run" else "[pytest]"
