@@ -400,7 +400,7 @@ FORMULAS: Final = (
         "peak 10 s synced rate (60 s under a minute window); measured only when a backlog "
         "keeps the token busy ≥ 20 s (2 min)",
         within(0.02),
-        "a peak over 10 s: batches merged from earlier flushes can lift it past the mean rate",
+        "a peak over 10 s: users with one record (ρ under its mean) lift it past r·m/ρ",
     ),
     Formula(
         "429 share of writes",
