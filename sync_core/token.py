@@ -119,11 +119,7 @@ class TokenState:
         expires_at: float | None = None,
         renewal: Renewal | None = None,
     ) -> None:
-        self.connection = _with_tokens(self.connection, access_token, refresh_token, expires_at)
-        self.status = TokenStatus.VALID
-        self.refreshed = True
-        self.refresh_attempts = 0
-        self.renewal = renewal
+        self._take(access_token, refresh_token, expires_at, renewal, refreshed=True)
 
     def on_refresh_retry(self, at: float) -> None:
         """A refresh failed for a transient reason: the next attempt is at ``at``."""
@@ -147,9 +143,21 @@ class TokenState:
         expires_at: float | None = None,
         renewal: Renewal | None = None,
     ) -> None:
+        self._take(access_token, refresh_token, expires_at, renewal, refreshed=False)
+
+    def _take(
+        self,
+        access_token: str,
+        refresh_token: str | None,
+        expires_at: float | None,
+        renewal: Renewal | None,
+        *,
+        refreshed: bool,
+    ) -> None:
+        """New tokens, valid from now; ``refreshed``: by a refresh (a 401 next invalidates)."""
         self.connection = _with_tokens(self.connection, access_token, refresh_token, expires_at)
         self.status = TokenStatus.VALID
-        self.refreshed = False
+        self.refreshed = refreshed
         self.refresh_attempts = 0
         self.renewal = renewal
 
