@@ -13,6 +13,14 @@ plans are legal under a sliding window of ``limit`` a minute whatever the path's
 under a fixed window or a token bucket of as many. It also never sends more than ``limit`` in
 60 server seconds by send (the journal's ``sent_at``), as rule 3 does for the second.
 
+The minute's pace also makes the second's rule safe: ``r`` sends at ``n`` a minute take
+``r·60/n`` s (1.05 s for 7 and 400), so the pacer plans each window of ``r`` that much after
+the one before (``slack_s``: rule 4's margin is at least ``r·60/n − 1`` s). The minute's sends
+still fit in their minute, so the drain is the same, and no arrival is refused by the second
+while the path's one-way spread stays inside the slack (50 ms: a cloud region to a large API
+is well within it) — where a second alone leaves no slack and the pacer learns the path's
+jitter from refusals (~1 in 400 writes).
+
 Rules:
 - The window's count comes from the configuration (``SyncConfig.requests_per_minute``) or from
   an answer: the headers name no window, but when they say the window spent more requests
@@ -62,6 +70,14 @@ class MinuteWindow:
             return -math.inf
         by_arrival = self._latest[-limit] + self.period_s + margin_s - one_way_s
         return max(self._sent[-limit] + self.period_s, by_arrival)
+
+    def slack_s(self, per_second: int, window_s: float) -> float:
+        """How much longer than a second (``window_s``) the minute's rate takes to send
+        ``per_second`` requests: ``r·60/n − 1`` s when positive (0 when no minute is known)."""
+        limit = self.limit
+        if limit is None or limit <= 0:
+            return 0.0
+        return max(0.0, per_second * self.period_s / limit - window_s)
 
     def record(self, sent_at: float, arrival: float) -> None:
         """A send at ``sent_at``, estimated to arrive at ``arrival``."""

@@ -28,7 +28,15 @@ a send at ``now``      allowed when (1) fewer than ``in_flight_limit`` are in fl
                        it can have arrived — its answer, once answered, else its estimated
                        arrival — and no more than n sends fall in 60 s
                        (``sync_core.minute_window``): the arrivals are then legal under
-                       min(r a second, n a minute) too, whatever the path's jitter.
+                       min(r a second, n a minute) too, whatever the path's jitter. Its
+                       pace leaves the second slack: r sends take r·60/n s (1.05 s for 7
+                       and 400), so rule (4)'s margin is at least r·60/n − 1 s, free —
+                       the minute's sends still fit in it — and (50 ms) wider than a cloud
+                       path's one-way spread: the second refuses none of them either, where
+                       the learned margin finds the jitter by being refused. For the same
+                       reason the window's estimated arrivals are re-estimated with each
+                       new one-way estimate (never lowered): the first window went out
+                       before any round trip, at one way 0.
 any answer             its round trip is a sample: ``one_way_s`` is half the shortest of the
                        last 128 (the path, as free of the server's time as round trips can
                        tell). It falls at once when the path speeds up — the dangerous change,
@@ -45,6 +53,7 @@ any answer             ``in_flight_limit`` = r · ⌈srtt + 4·rttvar⌉ within 
                        1 ms: 1/400 of the last widening, at least 0.05 ms, so a widening is
                        undone over 400 accepted writes whatever the jitter's scale.
 429                    ``margin_s`` grows 1.5×, plus 1 ms (multiplicative increase), at most 1 s —
+                       from rule (4)'s margin, the minute's slack when that is wider —
                        once per cause: a refusal of a request sent before the last widening
                        was decided by the same schedule and widens nothing, and only when r
                        sends fell in the last two seconds: without a full window of ours,
@@ -187,8 +196,14 @@ class Pacer:
         spaced = self._arrivals[-1] + self._spacing_s - self.one_way_s
         if len(self._sends) < self.limit:
             return max(self.blocked_until, spaced)
-        by_arrival = self._arrivals[0] + self.window_s + self.margin_s - self.one_way_s
+        margin = self._spread_margin_s()
+        by_arrival = self._arrivals[0] + self.window_s + margin - self.one_way_s
         return max(self.blocked_until, self._sends[0] + self.window_s, by_arrival, spaced)
+
+    def _spread_margin_s(self) -> float:
+        """Rule (4)'s margin: the learned one, and under a minute window at least the slack
+        the minute leaves the second (``sync_core.minute_window``)."""
+        return max(self.margin_s, self.minute.slack_s(self.limit, self.window_s))
 
     def saturated(self) -> bool:
         """Whether the in-flight bound stops sends until an answer comes."""
@@ -224,6 +239,8 @@ class Pacer:
         # Falls at once, rises a step per answer: a sample ageing out of the window must not
         # move every planned arrival at once (the margin would have to absorb the jump).
         self.one_way_s = shortest if first else min(shortest, self.one_way_s + _ONE_WAY_RISE_S)
+        if self.minute.limit is not None:
+            self._reestimate_arrivals()
         if math.isnan(self._srtt):
             self._srtt, self._rttvar = round_trip_s, round_trip_s / 2.0
         else:
@@ -232,6 +249,14 @@ class Pacer:
         # windows one spans
         windows = max(1, math.ceil((self._srtt + 4.0 * self._rttvar) / self.window_s))
         self.in_flight_limit = min(self.max_in_flight, max(_MIN_IN_FLIGHT, self.limit * windows))
+
+    def _reestimate_arrivals(self) -> None:
+        """Under a minute window rule (4) plans within its slack, not by refusals: the
+        window's earlier sends are estimated to arrive no sooner than the one way says now
+        (the first window went out before any round trip, estimated at one way 0)."""
+        arrivals, sends, one_way = self._arrivals, self._sends, self.one_way_s
+        for k in range(len(sends)):
+            arrivals[k] = max(arrivals[k], sends[k] + one_way)
 
     def on_window_stated(self, *, limit: int | None, remaining: int | None, sent_at: float) -> None:
         """A write sent at ``sent_at`` was answered with ``x-ratelimit-limit`` and
@@ -258,10 +283,13 @@ class Pacer:
             # Nor does a refusal when we sent no full window: our spacing cannot have caused
             # it (a storm refusing a share of writes would otherwise ratchet the margin up at
             # every refusal between accepted writes, to its cap).
-            widened = min(MARGIN_CAP_S, _MARGIN_WIDEN * self.margin_s + _MARGIN_JUMP_S)
+            # From the margin rule (4) spaced by: under a minute window's slack, the learned
+            # one is not what failed.
+            spread = self._spread_margin_s()
+            widened = min(MARGIN_CAP_S, _MARGIN_WIDEN * spread + _MARGIN_JUMP_S)
             # Narrowing undoes this widening over a fixed number of accepted writes, whatever
             # the scale of the jitter: refusals stay about that rare, at 20 ms as at 400 ms.
-            self._step_s = max(_MARGIN_STEP_S, (widened - self.margin_s) / _NARROW_WRITES)
+            self._step_s = max(_MARGIN_STEP_S, (widened - spread) / _NARROW_WRITES)
             self.margin_s = widened
             self.widened_at = now
         self.refusals += 1

@@ -286,21 +286,25 @@ def minute_window_drain_s(
     round_trip_s: float = 0.0,
 ) -> float:
     """Time from a blast of ``N`` users to the last synced under ``r`` a second and ``n`` a
-    minute: ``T + q·(60 + margin + RTT) + (⌈j/r⌉ − 1)·(1 + margin) + (i − 1)/(2r) + RTT``.
+    minute: ``T + q·(60 + margin + RTT) + (⌈j/r⌉ − 1)·(1 + s) + (i − 1)/(2r) + RTT`` with
+    ``s = max(margin, r·60/n − 1)``.
 
     The blast waits for the next tick (at most ``T``); its ``k = ⌈Nρ/m⌉`` full requests go in
     minutes of ``n``: ``q = ⌈k/n⌉ − 1`` whole ones, each reopening ``60 s + margin`` after the
     answer to its first request (``paced_requests_per_s``), then the last ``j = k − q·n``
     paced by the second as ``backlog_served_s`` paces a backlog (``i`` of them in its last
-    second, ``1/(2r)`` apart), answered a round trip later. Requires ``n < 60·r`` (else the
-    minute never binds: ``blast_drain_s``). 429s (each costs a slot in both windows) and
-    other traffic on the token make it later.
+    second, ``1/(2r)`` apart), answered a round trip later — its windows of ``r`` opening
+    ``1 + s`` apart, the pacer's rule 4 margin under a minute window (at least the slack the
+    minute's rate leaves the second, ``sync_core.minute_window``). Requires ``n < 60·r``
+    (else the minute never binds: ``blast_drain_s``). 429s (each costs a slot in both
+    windows) and other traffic on the token make it later.
     """
     requests = math.ceil(count * records_per_user / max_records - 1e-9)
     minutes = max(math.ceil(requests / requests_per_minute - 1e-9) - 1, 0)
     last = requests - minutes * requests_per_minute
+    slack = requests_per_second * MINUTE_S / requests_per_minute - 1.0
     served = backlog_served_s(
-        last, requests_per_second, 1, margin_s=margin_s, round_trip_s=round_trip_s
+        last, requests_per_second, 1, margin_s=max(margin_s, slack), round_trip_s=round_trip_s
     )
     return flush_interval_s + minutes * (MINUTE_S + margin_s + round_trip_s) + served
 

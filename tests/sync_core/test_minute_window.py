@@ -29,10 +29,18 @@ class Run:
     refused_sent: list[float] = field(default_factory=list)  # when the refused were sent
 
 
-def saturate(pacer: Pacer, algorithm: str, *, seconds: float, seed: int, learn: bool = True) -> Run:
-    """Send as fast as the pacer allows for ``seconds``: each request's legs take 20–80 ms and
-    the server 50–400 ms; arrivals reach the mock's limiter (7/s and 400/min, ``algorithm``)
-    in their order, answers reach the pacer in theirs, with the mock's headers."""
+def saturate(
+    pacer: Pacer,
+    algorithm: str,
+    *,
+    seconds: float,
+    seed: int,
+    learn: bool = True,
+    legs: tuple[float, float] = (0.02, 0.08),
+) -> Run:
+    """Send as fast as the pacer allows for ``seconds``: each request's legs take ``legs``
+    (20–80 ms) and the server 50–400 ms; arrivals reach the mock's limiter (7/s and 400/min,
+    ``algorithm``) in their order, answers reach the pacer in theirs, with the mock's headers."""
     rng = random.Random(seed)
     limiter = RateLimiter({"ads_write": (Window(R, 1.0, algorithm), Window(N, 60.0, algorithm))})
     run, events, now = Run(), list[tuple[float, int, float, Decision | None]](), 0.0
@@ -42,7 +50,7 @@ def saturate(pacer: Pacer, algorithm: str, *, seconds: float, seed: int, learn: 
             now = send_at
             run.sent.append(now)
             run.planned.append(pacer.record_send(now))
-            heapq.heappush(events, (now + rng.uniform(0.02, 0.08), _ARRIVED, now, None))
+            heapq.heappush(events, (now + rng.uniform(*legs), _ARRIVED, now, None))
             continue
         if not events:
             return run
@@ -51,7 +59,7 @@ def saturate(pacer: Pacer, algorithm: str, *, seconds: float, seed: int, learn: 
             decision = limiter.acquire("token", "ads_write", now)
             assert decision is not None
             run.arrived.append(now)
-            back = now + rng.uniform(0.05, 0.4) + rng.uniform(0.02, 0.08)
+            back = now + rng.uniform(0.05, 0.4) + rng.uniform(*legs)
             heapq.heappush(events, (back, _ANSWERED, sent_at, decision))
             continue
         assert decision is not None
@@ -104,6 +112,33 @@ def test_minute_window_holds_n_a_minute_and_r_a_second_at_arrival(algorithm: str
     assert N not in run.refused_by  # the minute window refused nothing
     # and the token is used: ten minutes of 400, give or take the first's head start
     assert len(run.sent) >= 10 * N * 0.97
+
+
+@pytest.mark.parametrize("algorithm", ["fixed_window", "sliding_window", "token_bucket"])
+def test_minute_window_leaves_the_second_no_refusal_to_learn_from(algorithm: str) -> None:
+    """A long backlog under both windows, the path's legs 20–60 ms (a one-way spread of
+    40 ms, inside the 50 ms the minute leaves the second: r·60/n − 1 s): neither window
+    refuses a request. Without a minute window the learned margin finds the path's jitter
+    by being refused (~1 in 400 writes); under one, rule (4) plans with the minute's slack."""
+    run = saturate(pacer(), algorithm, seconds=1200.0, seed=4, legs=(0.02, 0.06))
+    assert run.refused_by == []
+    assert busiest(run.arrived, 1.0) <= R and busiest(run.arrived, 60.0) <= N
+    # and the slack costs no throughput: twenty minutes of 400, less the first's head start
+    assert len(run.sent) >= 20 * N * 0.985
+
+
+def test_minute_window_slack_is_where_a_refusal_widens_the_margin_from() -> None:
+    held = pacer()
+    slack = R * 60.0 / N - 1.0  # 50 ms: 7 sends at 400 a minute take 1.05 s
+    assert held.minute.slack_s(R, 1.0) == pytest.approx(slack)
+    assert pacer(60 * R).minute.slack_s(R, 1.0) == 0.0  # a minute that never binds
+    assert pacer(None).minute.slack_s(R, 1.0) == 0.0
+    for k in range(R):  # a full window of ours, so the refusal is ours to learn from
+        held.record_send(k / (2.0 * R))
+    start = held.next_free_at()
+    assert start == pytest.approx(1.0 + slack)  # rule (4), one way 0, margin 20 ms < slack
+    held.on_refused(sent_at=0.4, reset_s=1.0, now=0.6)
+    assert held.margin_s == pytest.approx(1.5 * slack + 0.001)
 
 
 def test_minute_window_unknown_and_unlearned_is_refused_by_pinterest() -> None:
