@@ -99,6 +99,7 @@ _POLL_WALL_S: Final = 0.005  # the worker's look at the store: a tick's users re
 # a whole number a flush, as the driver's) come close to a Canvas posting each as it enters.
 _TICK_WALL_S: Final = 0.01
 _END_GRACE_WALL_S: Final = 0.05  # the worker takes the last tick's users before it stops
+_ENTER_ALL_WALL_S: Final = 30.0  # at most this long for a lagging worker to take them all
 # An instant fault acts before the engine's sends of the same instant (the driver fires faults
 # before it pumps): fired this early, a revoke on a flush tick is in place when the flush goes.
 _FAULT_LEAD_WALL_S: Final = 0.003
@@ -362,9 +363,24 @@ class _Replay:
             if now >= self.end_s:
                 break
         self._sleep_until(self.end_s, extra_wall_s=_END_GRACE_WALL_S)
+        self._wait_entered(worker)
         self.worker_thread.stop(worker.engine.config.request_timeout_s + _READY_TIMEOUT_S)
         self._check_worker(running=False)
         self._sample(max(self.end_s, self.timebase.scenario(time.time())), worker)
+
+    def _wait_entered(self, worker: Worker) -> None:
+        """Before the worker stops, it takes in every entry posted: on a loaded machine it can
+        lag the wall clock by more than the grace, and the book holds every user posted."""
+        posted = self.store.last_seq()
+        deadline = time.monotonic() + _ENTER_ALL_WALL_S
+        while (through := worker.entered_through) < posted:
+            self._check_worker()
+            if time.monotonic() > deadline:
+                raise ReplayError(
+                    f"the worker took in {through} of {posted} entries "
+                    f"{_ENTER_ALL_WALL_S:g} s after the end of the scenario"
+                )
+            time.sleep(_POLL_WALL_S)
 
     def _next_event(self, next_sample: float) -> float:
         candidates = [self.end_s, next_sample, self.feed.next_due()]

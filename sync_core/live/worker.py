@@ -120,6 +120,11 @@ class Worker:
         return tuple(self._tokens)
 
     @property
+    def entered_through(self) -> int:
+        """The store's sequence number of the last entry the engine took in."""
+        return self._entered_through
+
+    @property
     def engine(self) -> SyncEngine:
         if self._engine is None:
             raise UsageError("start() the worker first")

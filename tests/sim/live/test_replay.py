@@ -8,6 +8,7 @@ against the book's ledger fed the same arrivals, and its journal of what reached
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from sim.results.compare import compare, format_compare
 from sim.runner import RunOutcome, run
 from sim.scenario import FaultKind, FaultSpec, Scenario
 from sim.world import translate
+from sync_core.live.worker import Worker
 from tests.sim.builders import build_scenario, fault, step, traffic
 
 SPEED = 10.0  # two simulated minutes in twelve wall seconds: a 0.5 s stall of a busy CI
@@ -114,6 +116,30 @@ def test_replay_of_expiring_tokens_matches_its_simulated_twin(tmp_path: Path) ->
         assert len(refreshes) == 2 and (refreshes["status"] == 200).all()
         assert 80.0 <= refreshes["t"].min() < 82.0 and refreshes["t"].max() < 120.0
     assert (live.data.users["outcome"] != "errored").all()
+
+
+def test_a_worker_lagging_the_wall_clock_still_takes_every_user_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a loaded machine the worker can take the last users in after the scenario's end:
+    the replay waits for it, so the engine holds every user the book was given."""
+    taking = Worker._take_entries
+
+    def slow(self: Worker, now: float) -> None:
+        taking(self, now)
+        time.sleep(0.2)  # busy entering: the next look at the store comes 0.2 s later
+
+    monkeypatch.setattr(Worker, "_take_entries", slow)
+    scenario = build_scenario(
+        name="lagging",
+        seed=4,
+        duration="30s",
+        steps=[step("vip", audience={"new": "VIP"})],
+        traffic=[traffic("vip", "constant", rate="5/s")],
+    )
+    live = replay(scenario, speed=SPEED, out_dir=tmp_path / "live")
+    assert len(live.data.users) == 150  # 30 s at 5/s, the last ones posted at the end
+    assert live.checks["conservation"].ok, live.checks["conservation"].detail
 
 
 def test_every_fault_kind_is_played_live_or_said_not_to_be() -> None:
