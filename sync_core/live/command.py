@@ -41,6 +41,8 @@ from sync_core.live.worker import Worker, normalise_api_base
 
 __all__ = ["main"]
 
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # both end the worker cleanly
+
 _INTAKE_THREADS = 4
 
 
@@ -165,11 +167,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     def on_signal(signum: int, frame: FrameType | None) -> None:
         worker.request_stop()
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, on_signal)
+    previous = {signum: signal.signal(signum, on_signal) for signum in _STOP_SIGNALS}
     try:
         worker.run()
     finally:
+        for signum, handler in previous.items():  # main() may run in a longer-lived process
+            signal.signal(signum, handler)
         for stop_serving in stops:
             stop_serving()
         store.close()

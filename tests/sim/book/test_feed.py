@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import signal
 import threading
 from pathlib import Path
 from typing import Any
@@ -107,9 +108,14 @@ def test_a_helper_failure_reaches_the_driver_with_its_message(
         raise ValueError("the ledger broke")
 
     monkeypatch.setattr(helper_module, "book", broken)
+    # The helper ignores Ctrl-C, in its own process; run here, it must not leave this test
+    # process ignoring it: every process it starts later would inherit that (a server the
+    # tests stop with SIGINT would then never stop).
+    monkeypatch.setattr(signal, "signal", lambda signum, handler: signal.getsignal(signum))
     scenario = parse(MIXED, "feed_mixed.toml")
     pipe = _Pipe()
     helper_module._helper_main(pipe, queue.Queue(), scenario, scenario.seed, 1.0)
+    assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
     kind, message = pipe.sent[-1]
     assert kind == "error"
     assert "ValueError: the ledger broke" in message
