@@ -45,7 +45,7 @@ pytest: $(STAMP)
 # closed forms set beside that same run (pinsim plan reads the outputs, no second simulation)
 scenarios: $(STAMP)
 	@echo "make: [scenarios] every shipped scenario, then its closed forms"
-	$(BIN)/pinsim check scenarios --out out/check
+	$(BIN)/pinsim check scenarios --out out/check --jobs 2
 	$(BIN)/pinsim plan scenarios --runs out/check
 
 bench: $(STAMP)

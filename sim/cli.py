@@ -9,6 +9,8 @@ Rules:
   (``sim.scenario.catalog``); a name that matches nothing is answered with the close ones.
 - Scenarios are all loaded and validated before anything runs, so a typo in the last file of
   ``pinsim check scenarios/`` fails in a second, not after an hour of simulation.
+- ``check --jobs N`` runs the scenarios in N worker processes (``sim.sweep.executors``), heavy
+  ones first, and prints exactly what one process would, in the same order.
 - Outputs stay where the user said: ``--out`` (created up front; an existing file or a folder
   that cannot be made is a user mistake) or, by default, ``out/<scenario name>`` — a name
   ``sim.scenario`` guarantees is one folder, so nothing is written outside the output root.
@@ -26,7 +28,7 @@ import importlib
 import os
 import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -121,6 +123,9 @@ def _parser() -> _Parser:
     )
     check.add_argument("--out", type=Path, default=Path("out/check"), help="output root")
     check.add_argument("--skip-heavy", action="store_true", help="skip scenarios marked heavy")
+    check.add_argument(
+        "--jobs", type=_positive, default=1, help="scenarios run at once, in worker processes"
+    )
     check.set_defaults(command=_check)
     listing = commands.add_parser("scenarios", help="list the shipped scenarios")
     listing.add_argument("--dir", type=Path, help="folder to list (default: the shipped ones)")
@@ -158,22 +163,79 @@ def _check(options: argparse.Namespace) -> int:
     files = scenario_files(options.paths or [shipped_dir()])
     scenarios = [_load_file(path) for path in files]
     root = _out_folder(options.out)
-    from sim.runner import run
-
-    failed = 0
     for scenario in scenarios:
         if options.skip_heavy and scenario.heavy:
             print(f"SKIP {scenario.name} (heavy)")
-            continue
-        bar = RunBar(sys.stderr, label=scenario.name)
-        outcome = run(scenario, out_dir=_inside(root, scenario.name), progress=bar)
-        bar.finish(outcome.data.wall_seconds)
-        failed += not outcome.ok
-        print(f"{'PASS' if outcome.ok else 'FAIL'} {scenario.name} ({scenario.source})")
-        for name, result in {**outcome.checks, **_prefixed(outcome)}.items():
-            print(f"  {'ok  ' if result.ok else 'FAIL'} {name}: {result.detail}")
+    chosen = [s for s in scenarios if not (options.skip_heavy and s.heavy)]
+    folders = [_inside(root, scenario.name) for scenario in chosen]
+    if options.jobs > 1 and len(chosen) > 1:
+        verdicts = _checked_in_workers(chosen, folders, options.jobs)
+    else:
+        pairs = zip(chosen, folders, strict=True)
+        verdicts = (_checked_here(scenario, folder) for scenario, folder in pairs)
+    failed = 0
+    for ok, lines in verdicts:
+        failed += not ok
+        print("\n".join(lines))
     print(f"{len(scenarios) - failed} of {len(scenarios)} scenarios passed")
     return 1 if failed else 0
+
+
+def _checked_here(scenario: Scenario, folder: Path) -> tuple[bool, list[str]]:
+    from sim.runner import run
+
+    bar = RunBar(sys.stderr, label=scenario.name)
+    outcome = run(scenario, out_dir=folder, progress=bar)
+    bar.finish(outcome.data.wall_seconds)
+    return outcome.ok, _verdict_lines(scenario, outcome)
+
+
+def check_one(job: tuple[str, str]) -> tuple[bool, list[str]]:
+    """One scenario file run into a folder, and its verdict lines: a worker's unit of
+    ``pinsim check --jobs`` (top level, so a worker process can import it)."""
+    from sim.runner import run
+
+    path, folder = job
+    scenario = load(Path(path))
+    outcome = run(scenario, out_dir=Path(folder))
+    return outcome.ok, _verdict_lines(scenario, outcome)
+
+
+def _checked_in_workers(
+    scenarios: Sequence[Scenario], folders: Sequence[Path], jobs: int
+) -> Iterator[tuple[bool, list[str]]]:
+    """Each scenario's verdict, in the given order, from ``jobs`` worker processes; heavy ones
+    start first, so they do not end the run alone."""
+    from sim.sweep.executors import LocalProcesses
+
+    order = sorted(range(len(scenarios)), key=lambda k: not scenarios[k].heavy)
+    items = [(str(scenarios[k].source), str(folders[k])) for k in order]
+    bar = SweepBar(sys.stderr)
+    ready: dict[int, tuple[bool, list[str]]] = {}
+    shown = 0
+    for finished, (position, result) in enumerate(
+        LocalProcesses(jobs).run_all(check_one, items), start=1
+    ):
+        bar(finished, len(items))
+        index = order[position]
+        ready[index] = (
+            result if not isinstance(result, BaseException) else _crashed(scenarios[index], result)
+        )
+        while shown in ready:
+            yield ready.pop(shown)
+            shown += 1
+    bar.finish()
+
+
+def _crashed(scenario: Scenario, error: BaseException) -> tuple[bool, list[str]]:
+    return False, [f"FAIL {scenario.name} ({scenario.source})", f"  the run failed: {error!r}"]
+
+
+def _verdict_lines(scenario: Scenario, outcome: RunOutcome) -> list[str]:
+    lines = [f"{'PASS' if outcome.ok else 'FAIL'} {scenario.name} ({scenario.source})"]
+    for name, result in {**outcome.checks, **_prefixed(outcome)}.items():
+        lines.append(f"  {'ok  ' if result.ok else 'FAIL'} {name}: {result.detail}")
+    return lines
 
 
 def _add_sweep(commands: argparse._SubParsersAction[_Parser]) -> None:

@@ -94,6 +94,25 @@ def test_cli_check_passes_and_fails_by_expectation(
     assert "1 of 2 scenarios passed" in out
 
 
+def test_cli_check_in_worker_processes_prints_what_one_process_prints(
+    tmp_path: Path, scenario_file: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario_file("good.toml", **TINY)
+    scenario_file(
+        "strict.toml", **TINY, name="strict", expect={"errored": 0, "synced_min": 1000000}
+    )
+    heavy = scenario_file("heavy.toml", **TINY, name="heavy")  # started first, shown in order
+    heavy.write_text(heavy.read_text().replace("[scenario]\n", "[scenario]\nheavy = true\n", 1))
+    printed = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out{jobs}"
+        assert main(["check", str(tmp_path), "--out", str(out), "--jobs", jobs]) == 1
+        printed[jobs] = capsys.readouterr().out
+        assert sorted(p.name for p in out.iterdir()) == ["heavy", "strict", "tiny"]
+    assert printed["2"] == printed["1"]
+    assert printed["2"].index("PASS heavy") < printed["2"].index("FAIL strict")
+
+
 # --- pinsim sweep -------------------------------------------------------------------------------
 
 
