@@ -495,18 +495,11 @@ class SyncEngine:
             due = None if conn.refresh_in_flight else token.refresh_at
         else:
             dues = [at for at in map(self._target_due, conn.targets) if at is not None]
-            if (renew_at := self._renewal_at(conn)) is not None:
+            renew_at = None if conn.refresh_in_flight else token.renewal_at()
+            if renew_at is not None:
                 dues.append(renew_at)
             due = min(dues, default=None)
         return None if due is None else max(due, pacer.next_free_at())
-
-    @staticmethod
-    def _renewal_at(conn: ConnectionRuntime) -> float | None:
-        """When a refresh ahead of expiry is to be sent, if one is drawn and can be."""
-        token, renewal = conn.token, conn.token.renewal
-        if renewal is None or renewal.refused or conn.refresh_in_flight or not token.can_refresh:
-            return None
-        return renewal.due_at
 
     def _expiry_due(self, conn: ConnectionRuntime) -> float | None:
         """When a valid token's renewal jitter is drawn or its writes must stop: instants that

@@ -66,7 +66,3 @@ class Renewal:
         on_tick = math.ceil(drawn / tick_s) * tick_s
         self.due_at = on_tick if on_tick < self.hold_at else drawn
         return True
-
-    def due(self, now: float) -> bool:
-        """Whether a proactive refresh should be sent now."""
-        return not self.refused and self.due_at is not None and self.due_at <= now

@@ -76,15 +76,18 @@ class TokenState:
     def can_refresh(self) -> bool:
         return bool(self.connection.refresh_token)
 
+    def renewal_at(self) -> float | None:
+        """When a refresh ahead of expiry is due: None while none is drawn, or none can be sent
+        (not valid, no refresh token, refused). The caller checks none is in flight."""
+        renewal = self.renewal
+        if self.status is not TokenStatus.VALID or not self.can_refresh:
+            return None
+        return None if renewal is None or renewal.refused else renewal.due_at
+
     def renewal_due(self, now: float) -> bool:
         """A refresh ahead of expiry is due (the caller checks none is in flight)."""
-        renewal = self.renewal
-        return (
-            self.status is TokenStatus.VALID
-            and self.can_refresh
-            and renewal is not None
-            and renewal.due(now)
-        )
+        due_at = self.renewal_at()
+        return due_at is not None and due_at <= now
 
     def on_expiring(self, now: float) -> None:
         """A request sent now could arrive after the expiry: hold the writes and refresh (at
