@@ -421,10 +421,9 @@ class Ledger:
         ids, last = np.unique(key, return_index=True)  # each id's last entry of all
         rule = fate[last] == 2  # a superseded last entry: its own operation is expected
         decided = [(ids[rule], remove[last][rule])]
-        done = set(ids[rule].tolist())
         ok = np.flatnonzero(fate == 1)
         sids, slast = np.unique(key[ok], return_index=True)  # each id's last synced entry
-        keep = np.array([d not in done for d in sids.tolist()], dtype=bool)
+        keep = ~np.isin(sids, ids[rule])  # the ids a superseded last entry decided are done
         decided.append((sids[keep], remove[ok][slast][keep]))
         added = frozenset().union(*(_hex(d[~r]) for d, r in decided))
         removed = frozenset().union(*(_hex(d[r]) for d, r in decided))
