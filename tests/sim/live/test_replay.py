@@ -26,15 +26,14 @@ from sim.world import translate
 from sync_core.live.worker import Worker
 from tests.sim.builders import build_scenario, fault, step, traffic
 
-SPEED = 10.0  # two simulated minutes in twelve wall seconds: a 0.5 s stall of a busy CI
-# machine is then 5 s of scenario time, one flush interval, not two
+SPEED = 5.0  # two simulated minutes in 24 wall seconds: a 0.5 s stall of a busy CI machine is
+# then 2.5 s of scenario time, half a flush interval (at 10, a 0.5 s stall was a whole one, and
+# CI met one: the steady twin's lag p99 and the expiring twin's 401s moved by a flush)
 
 
-def _twins(
-    tmp_path: Path, scenario: Scenario, speed: float = SPEED
-) -> tuple[RunOutcome, RunOutcome]:
+def _twins(tmp_path: Path, scenario: Scenario) -> tuple[RunOutcome, RunOutcome]:
     simulated = run(scenario, out_dir=tmp_path / "sim")
-    live = replay(scenario, speed=speed, out_dir=tmp_path / "live")
+    live = replay(scenario, speed=SPEED, out_dir=tmp_path / "live")
     rows = compare(simulated.data, live.data, lag_tolerance_s=scenario.sync.flush_interval_s)
     assert all(row.ok for row in rows), format_compare(rows)
     judged = {(row.scope, row.metric) for row in rows if row.tolerance is not None}
@@ -96,10 +95,7 @@ def test_replay_of_a_revoke_then_reconnect_matches_its_simulated_twin(tmp_path: 
 
 
 def test_replay_of_expiring_tokens_matches_its_simulated_twin(tmp_path: Path) -> None:
-    # from 20 s on, access tokens live a scenario minute (12 wall seconds at speed 5: the
-    # refusals are bounded to the second after the expiry, so the 401's answer must reach the
-    # worker before the next flush tick, 5 s on: at speed 10 a 0.5 s stall of a busy CI
-    # machine missed it once and a second write met the expired token)
+    # from 20 s on, access tokens live a scenario minute (12 wall seconds at speed 5)
     scenario = build_scenario(
         name="expiry-twin",
         seed=9,
@@ -108,7 +104,7 @@ def test_replay_of_expiring_tokens_matches_its_simulated_twin(tmp_path: Path) ->
         traffic=[traffic("vip-add", "poisson", rate="3/s", end="110s")],
         faults=[fault("token_expiry", "20s", lifetime="1m")],
     )
-    simulated, live = _twins(tmp_path, scenario, speed=SPEED / 2)
+    simulated, live = _twins(tmp_path, scenario)
     for outcome in (simulated, live):
         journal = outcome.data.requests
         refused = journal[journal["status"] == 401]
