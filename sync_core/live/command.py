@@ -26,8 +26,10 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from flask import Flask
+from waitress import wasyncore
 from waitress.server import BaseWSGIServer, create_server
 
 from sync_core.errors import LaunchError
@@ -44,6 +46,7 @@ __all__ = ["main"]
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # both end the worker cleanly
 
 _INTAKE_THREADS = 4
+_INTAKE_STOP_S = 5.0  # how long a stop waits for the intake loop to close its sockets
 
 
 class _LaunchedSteps:
@@ -105,19 +108,33 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve(app: Flask, host: str, port: int) -> tuple[int, Callable[[], None]]:
     """``app`` on waitress in a daemon thread: the bound port and a stop."""
-    server = create_server(app, host=host, port=port, threads=_INTAKE_THREADS)
-    assert isinstance(server, BaseWSGIServer)  # one host and one port: one listening socket
+    socket_map: dict[int, Any] = {}
+    created = create_server(app, map=socket_map, host=host, port=port, threads=_INTAKE_THREADS)
+    assert isinstance(created, BaseWSGIServer)  # one host and one port: one listening socket
+    server: Any = created  # waitress's stubs leave out trigger and effective_port
     thread = threading.Thread(target=server.run, name="pinsim-intake", daemon=True)
     thread.start()
-    bound = server.socket
-    assert bound is not None  # create_server binds it
-    return int(bound.getsockname()[1]), server.close
+
+    def stop() -> None:
+        # server.close() from this thread would close the loop's sockets under it (waitress
+        # #468: EBADF, or a closed descriptor's number reused by the next file opened). The
+        # loop closes them itself when the trigger wakes it; that empties the map and ends it.
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(socket_map, ignore_all=True))
+        thread.join(_INTAKE_STOP_S)
+        server.task_dispatcher.shutdown()
+
+    return int(server.effective_port), stop
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``pinsim live run``: 0 after a graceful stop, 2 on a bad config, step or key."""
     args = _parser().parse_args(argv)
-    logs.configure(level=logging.getLevelNamesMapping().get(args.log_level.upper(), logging.INFO))
+    level = logging.getLevelNamesMapping().get(args.log_level.upper(), logging.INFO)
+    with logs.configured(level=level):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     api_key = os.environ.get(args.api_key_env, "")
     if args.intake is not None and not api_key:
         print(

@@ -1,7 +1,7 @@
 """Structured logs for the live runtime: one JSON object per line, with nothing secret in it.
 
 Use ``event(log, "batch_sent", step="vip", records=1900)`` on any ``logging.Logger``, and
-``configure()`` once at start-up (it installs ``JsonLinesFormatter`` on the ``pinsim`` and
+``with configured():`` around a command (it installs ``JsonLinesFormatter`` on the ``pinsim`` and
 ``sync_core`` loggers). A line reads
 ``{"at": 1767225600.25, "level": "info", "logger": "sync_core.live.worker",
 "event": "batch_sent", "step": "vip", "records": 1900}``.
@@ -24,10 +24,11 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import IO
 
-__all__ = ["JsonLinesFormatter", "configure", "event", "scrub"]
+__all__ = ["JsonLinesFormatter", "configured", "event", "scrub"]
 
 REDACTED = "[redacted]"
 _REDACTED_KEYS = re.compile(
@@ -98,17 +99,28 @@ def event(log: logging.Logger, name: str, /, level: int = logging.INFO, **fields
         log.log(level, name, extra={_FIELDS: fields})
 
 
-def configure(
+@contextmanager
+def configured(
     stream: IO[str] | None = None,
     level: int = logging.INFO,
     loggers: tuple[str, ...] = ("pinsim", "sync_core"),
-) -> logging.Handler:
-    """Send ``loggers`` to ``stream`` (default stderr) as JSON lines; returns the handler
-    (remove it from the same loggers to undo)."""
+) -> Iterator[None]:
+    """Send ``loggers`` to ``stream`` (default stderr) as JSON lines while the block runs.
+
+    On leaving, the handler goes and each logger's level is restored: a command run inside a
+    longer-lived process (a test, a notebook) leaves no handler writing to a stream that its
+    caller may close.
+    """
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(JsonLinesFormatter())
-    for name in loggers:
-        logger = logging.getLogger(name)
+    chosen = [logging.getLogger(name) for name in loggers]
+    previous = [logger.level for logger in chosen]
+    for logger in chosen:
         logger.addHandler(handler)
         logger.setLevel(level)
-    return handler
+    try:
+        yield
+    finally:
+        for logger, was in zip(chosen, previous, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(was)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from sync_core import Action, AudienceRef, Pacing, Step
 from sync_core.live import config as live_config
 from sync_core.live.command import main
 from sync_core.live.config import ConfigError, parse
+from sync_core.live.logs import JsonLinesFormatter
 from sync_core.live.store import SqliteStore
 from sync_core.preflight import Blast, EntryProfile, Flow
 from tests.sync_core.live.world import ACCOUNT, live_mock
@@ -113,6 +115,9 @@ def test_config_bad_file_makes_live_run_exit_2(
     )
     assert code == 2
     assert "sync.flush_every" in capsys.readouterr().err
+    for name in ("pinsim", "sync_core"):  # no handler left writing to this test's stderr
+        handlers = logging.getLogger(name).handlers
+        assert not [h for h in handlers if isinstance(h.formatter, JsonLinesFormatter)]
 
 
 def test_config_expected_traffic_is_the_preflight_profile() -> None:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from sync_core import Connection, SendRequest
-from sync_core.live.logs import REDACTED, configure, event
+from sync_core.live.logs import REDACTED, JsonLinesFormatter, configured, event
 
 TOKEN = "pina_AbC123.secret-token"
 REFRESH = "pinr_XyZ789.refresh"
@@ -23,11 +23,12 @@ SECRETS = (TOKEN, REFRESH, CLIENT_SECRET, EMAIL, EMAIL.lower(), MAID, "u-1234")
 @pytest.fixture
 def captured() -> Iterator[tuple[logging.Logger, io.StringIO]]:
     stream = io.StringIO()
-    handler = configure(stream, loggers=("pinsim.test",))
     log = logging.getLogger("pinsim.test")
     log.propagate = False  # keep pytest's own capture out of it
-    yield log, stream
-    log.removeHandler(handler)
+    with configured(stream, loggers=("pinsim.test",)):
+        yield log, stream
+    ours = [h for h in log.handlers if isinstance(h.formatter, JsonLinesFormatter)]
+    assert ours == [] and log.level == logging.NOTSET  # undone on leaving
 
 
 def lines(stream: io.StringIO) -> list[dict[str, object]]:
