@@ -3,6 +3,7 @@ the clock scaled by ``--speed``."""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import select
@@ -60,6 +61,21 @@ def test_serve_in_thread_serves_over_loopback_until_stopped(hello_app: Flask) ->
     with pytest.raises(httpx.ConnectError):
         httpx.get(origin + "/hello", timeout=2.0)
     stop()  # idempotent
+
+
+def test_serve_in_thread_stops_even_when_its_trigger_is_gone(
+    hello_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    origin, stop = serve_in_thread(hello_app, port=0)
+    assert httpx.get(origin + "/hello", timeout=5.0).text == "hi"
+
+    def closed(self: object) -> None:
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+    monkeypatch.setattr("waitress.trigger.trigger._physical_pull", closed)
+    stop()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(origin + "/hello", timeout=2.0)
 
 
 def test_serve_in_thread_port_zero_gives_each_server_its_own_port(hello_app: Flask) -> None:
