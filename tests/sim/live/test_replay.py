@@ -77,15 +77,16 @@ def test_replay_of_a_revoke_then_reconnect_matches_its_simulated_twin(tmp_path: 
         duration="2m",
         steps=[step("vip-add", audience={"new": "VIP buyers"})],
         traffic=[traffic("vip-add", "poisson", rate="3/s", end="100s")],
-        faults=[fault("revoke_token", "20s"), fault("reconnect", "60s")],
+        # between flush ticks (every 5 s): the twins cannot order a fault and a tick apart
+        faults=[fault("revoke_token", "22.5s"), fault("reconnect", "62.5s")],
     )
     _, live = _twins(tmp_path, scenario)
     requests = pd.read_csv(live.out_dir / "requests.csv")
     # the revocation reached the engine over the wire, then the new token was used
     refused = requests[requests["status"] == 401]
     assert len(refused) > 0
-    assert refused["t"].min() >= 20.0 and refused["t"].max() < 60.0 + 1.0
-    later = requests[(requests["t"] > 60.0) & (requests["method"] == "PATCH")]
+    assert refused["t"].min() >= 22.5 and refused["t"].max() < 62.5 + 1.0
+    later = requests[(requests["t"] > 62.5) & (requests["method"] == "PATCH")]
     assert later["status"].between(200, 299).all() and len(later) > 0
     assert not set(later["token_id"]) & set(refused["token_id"])  # the reconnect's token
     users = live.data.users
@@ -95,27 +96,28 @@ def test_replay_of_a_revoke_then_reconnect_matches_its_simulated_twin(tmp_path: 
 
 
 def test_replay_of_expiring_tokens_matches_its_simulated_twin(tmp_path: Path) -> None:
-    # from 20 s on, access tokens live a scenario minute (12 wall seconds at speed 5)
+    # from 22.5 s on, access tokens live a scenario minute (12 wall seconds at speed 5); the
+    # expiry falls between flush ticks, so the twins cannot order it and a tick apart
     scenario = build_scenario(
         name="expiry-twin",
         seed=9,
         duration="2m",
         steps=[step("vip-add", audience={"new": "VIP buyers"})],
         traffic=[traffic("vip-add", "poisson", rate="3/s", end="110s")],
-        faults=[fault("token_expiry", "20s", lifetime="1m")],
+        faults=[fault("token_expiry", "22.5s", lifetime="1m")],
     )
     simulated, live = _twins(tmp_path, scenario)
     for outcome in (simulated, live):
         journal = outcome.data.requests
         refused = journal[journal["status"] == 401]
-        # the token alive at 20 s expires at 80 s: the writes in flight on it are refused
-        # (live sends a late entry's small PATCH beside the tick's), then one refresh; its
-        # answer states the minute, so the next token is refreshed ahead, with no 401
+        # the token alive at 22.5 s expires at 82.5 s: the writes of the next tick (85 s) on
+        # it are refused (live sends a late entry's small PATCH beside the tick's), then one
+        # refresh; its answer states the minute, so the next token is refreshed ahead, no 401
         assert 1 <= len(refused) <= 2 and refused["token_id"].nunique() == 1
-        assert refused["t"].between(80.0, 81.0).all()
-        refreshes = journal[(journal["path"] == "/v5/oauth/token") & (journal["t"] > 20.0)]
+        assert refused["t"].between(82.5, 86.0).all()
+        refreshes = journal[(journal["path"] == "/v5/oauth/token") & (journal["t"] > 22.5)]
         assert len(refreshes) == 2 and (refreshes["status"] == 200).all()
-        assert 80.0 <= refreshes["t"].min() < 82.0 and refreshes["t"].max() < 120.0
+        assert 82.5 <= refreshes["t"].min() < 87.0 and refreshes["t"].max() < 120.0
     assert (live.data.users["outcome"] != "errored").all()
 
 
