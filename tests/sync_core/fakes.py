@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
 from sync_core import (
+    Connection,
     Idle,
     ResponseReceived,
     SendRequest,
@@ -89,6 +90,18 @@ class FakePinterest:
         self._tokens = itertools.count(2)
 
     # -- set-up helpers --------------------------------------------------------------------
+
+    def connection(self, *, expires_at: float | None = None) -> Connection:
+        """The connection "ws" holding the first tokens this fake issued, for its accounts."""
+        return Connection(
+            id="ws",
+            access_token="tok-1",
+            refresh_token="ref-1",
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            ad_account_ids=frozenset(self.ad_accounts),
+            expires_at=expires_at,
+        )
 
     def add_audience(self, name: str, members: tuple[str, ...] = ()) -> str:
         list_id = self._new_list(name)

@@ -15,7 +15,6 @@ import pytest
 from sync_core import (
     Action,
     AudienceRef,
-    Connection,
     Pacing,
     ResponseReceived,
     SendRequest,
@@ -27,7 +26,7 @@ from sync_core import (
     UserOutcome,
     WaitUntil,
 )
-from tests.sync_core.fakes import CLIENT_ID, CLIENT_SECRET, Driver, FakePinterest, Fault, drive
+from tests.sync_core.fakes import Driver, FakePinterest, Fault, drive
 
 H = 3600.0
 
@@ -55,17 +54,7 @@ def make_engine(
     **config: Unpack[ConfigChanges],
 ) -> SyncEngine:
     engine = SyncEngine(SyncConfig(**config), rng=random.Random(seed))
-    engine.connect(
-        Connection(
-            id="ws",
-            access_token="tok-1",
-            refresh_token="ref-1",
-            client_id=CLIENT_ID,
-            client_secret=CLIENT_SECRET,
-            ad_account_ids=frozenset(fake.ad_accounts),
-        ),
-        0.0,
-    )
+    engine.connect(fake.connection(), 0.0)
     engine.launch(steps or [step()], 0.0)
     return engine
 

@@ -15,7 +15,6 @@ import pytest
 
 from sync_core import (
     AudienceRef,
-    Connection,
     ResponseReceived,
     SendRequest,
     Step,
@@ -26,7 +25,7 @@ from sync_core import (
 )
 from sync_core.renewal import JITTER_SHARE, Renewal
 from sync_core.wire import parse_token
-from tests.sync_core.fakes import CLIENT_ID, CLIENT_SECRET, Driver, FakePinterest, Fault, LogEntry
+from tests.sync_core.fakes import Driver, FakePinterest, Fault, LogEntry
 
 H = 3600.0
 LEAD = 300.0
@@ -77,18 +76,7 @@ def engine_for(
     steps: bool = True,
 ) -> SyncEngine:
     engine = SyncEngine(SyncConfig(refresh_lead_s=lead_s), rng=random.Random(seed))
-    engine.connect(
-        Connection(
-            id="ws",
-            access_token="tok-1",
-            refresh_token="ref-1",
-            client_id=CLIENT_ID,
-            client_secret=CLIENT_SECRET,
-            ad_account_ids=frozenset(fake.ad_accounts),
-            expires_at=expires_at,
-        ),
-        0.0,
-    )
+    engine.connect(fake.connection(expires_at=expires_at), 0.0)
     if steps:
         step = Step(id="s1", connection_id="ws", ad_account_id="111", audience=AudienceRef(new="V"))
         engine.launch([step], 0.0)
@@ -190,18 +178,7 @@ def test_the_refresh_instant_comes_from_the_engines_rng() -> None:
 
 def test_no_second_refresh_while_one_is_in_flight_and_writes_hold_near_the_expiry() -> None:
     lead = 100.0
-    engine = SyncEngine(SyncConfig(refresh_lead_s=lead), rng=random.Random(1))
-    engine.connect(
-        Connection(
-            id="ws",
-            access_token="tok-1",
-            refresh_token="ref-1",
-            client_id=CLIENT_ID,
-            client_secret=CLIENT_SECRET,
-            expires_at=1000.0,
-        ),
-        0.0,
-    )
+    engine = engine_for(FakePinterest(), expires_at=1000.0, lead_s=lead, steps=False)
     wait = engine.next_action(0.0)
     assert not isinstance(wait, SendRequest)
     refresh = engine.next_action(900.0)  # the latest it can be due: expiry - lead

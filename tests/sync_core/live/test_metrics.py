@@ -16,7 +16,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sync_core import (
     AudienceRef,
-    Connection,
     Outcome,
     SendRequest,
     Step,
@@ -33,7 +32,7 @@ from sync_core.live.metrics import (
     live_registry,
     serve_metrics,
 )
-from tests.sync_core.fakes import CLIENT_ID, CLIENT_SECRET, Driver, FakePinterest, Fault
+from tests.sync_core.fakes import CLIENT_SECRET, Driver, FakePinterest, Fault
 
 COUNTERS = ("entered", "proceeded", "synced", "not_synced", "pending", "errored", "exited")
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -41,17 +40,7 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 def make_engine(fake: FakePinterest, *, retry_window_s: float = 120.0) -> SyncEngine:
     engine = SyncEngine(SyncConfig(retry_window_s=retry_window_s), rng=random.Random(3))
-    engine.connect(
-        Connection(
-            id="ws",
-            access_token="tok-1",
-            refresh_token="ref-1",
-            client_id=CLIENT_ID,
-            client_secret=CLIENT_SECRET,
-            ad_account_ids=frozenset(fake.ad_accounts),
-        ),
-        0.0,
-    )
+    engine.connect(fake.connection(), 0.0)
     steps = [
         Step(id="vip", connection_id="ws", ad_account_id="111", audience=AudienceRef(new="VIP")),
         Step(
