@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from sim.runner import run
 from sim.scenario import parse
 from tests.sim.builders import tiny_toml
-from tools.output_digests import digests
+from tools.output_digests import digests, main
 
 
 def _by_file(root: Path) -> dict[str, str]:
@@ -25,3 +27,12 @@ def test_two_runs_digest_the_same_and_a_changed_byte_shows(tmp_path: Path) -> No
     timeseries.write_bytes(timeseries.read_bytes().replace(b",", b";", 1))
     changed = _by_file(tmp_path / "second")
     assert [name for name in first if changed[name] != first[name]] == ["tiny/timeseries.csv"]
+
+
+def test_a_missing_folder_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main([str(tmp_path / "nope")])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith("nope: no such folder")

@@ -43,10 +43,12 @@ def _content(file: Path) -> bytes:
     return data
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path, help="a folder of run folders")
-    options = parser.parse_args()
+    options = parser.parse_args(argv)
+    if not options.root.is_dir():  # one line and exit 2, as argparse says a bad argument
+        parser.error(f"{options.root}: no such folder")
     for digest, name in digests(options.root):
         print(f"{digest}  {name}")
 
